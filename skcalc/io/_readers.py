@@ -1,0 +1,5 @@
+"""Placeholder, being written."""
+
+
+def read_mammogram(path):
+    raise NotImplementedError

@@ -1,0 +1,23 @@
+"""Clinical classification metrics and segmentation (detection) metrics."""
+
+from ._clinical import (
+    clinical_report,
+    make_clinical_scorers,
+    negative_predictive_value,
+    positive_predictive_value,
+    sensitivity_score,
+    spared_biopsy_fraction,
+    specificity_score,
+)
+from ._segmentation import match_objects
+
+__all__ = [
+    "clinical_report",
+    "make_clinical_scorers",
+    "match_objects",
+    "negative_predictive_value",
+    "positive_predictive_value",
+    "sensitivity_score",
+    "spared_biopsy_fraction",
+    "specificity_score",
+]

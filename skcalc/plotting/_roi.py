@@ -1,0 +1,5 @@
+"""Placeholder, being written."""
+
+
+def plot_roi(*args, **kwargs):
+    raise NotImplementedError

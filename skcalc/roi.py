@@ -1,0 +1,274 @@
+"""The ROI record: one mammogram region of interest and everything the stages attach to it.
+
+Image stages take and return plain Python lists of :class:`ROI`, so that scikit-learn's
+indexing, CV splitters and ``GridSearchCV`` work unchanged. A record is immutable: a stage
+returns new records through :meth:`ROI.replace` and never mutates its input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ROIValidationError
+
+__all__ = ["ROI", "as_roi_list", "check_roi"]
+
+_FIELDS = (
+    "image",
+    "spacing",
+    "region",
+    "calcifications",
+    "reference",
+    "masks",
+    "meta",
+    "path",
+    "box",
+)
+
+
+class ROI:
+    """A mammogram region of interest.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W), optional
+        The crop in raw detector values (uint16 or float); never rescaled by skcalc.
+        May be omitted when ``path`` is given: the image is then read on access (lazily),
+        which lets a cluster worker load it where the work happens.
+    spacing : float or (float, float), default=(0.07, 0.07)
+        Pixel spacing in mm, (row, column).
+    region : ndarray of bool, shape (H, W), optional
+        The annotated region inside the crop (the radiologist's ROI). ``None`` means the
+        whole crop. The crop may carry a margin around it so that filters see context.
+    calcifications : ndarray of int, shape (H, W), optional
+        Label image of segmented calcifications (0 = background), filled by the segmenter.
+    reference : ndarray of bool, shape (H, W), optional
+        Ground-truth calcification mask, for training and scoring the segmenter.
+    masks : object, optional
+        The :class:`skcalc.masks.CalcificationMasks` built by :class:`skcalc.MaskBuilder`.
+    meta : mapping, optional
+        Identifiers (``roi_id``, ``patient_id``, ``exam_id``, ``image_id``, ``laterality``,
+        ``view``, ``source``) and anything else.
+    path : str or path-like, optional
+        File to read the image from when ``image`` is not given (any format of
+        :func:`skcalc.io.read_mammogram`).
+    box : (int, int, int, int), optional
+        ``(row0, row1, col0, col1)`` crop of the file's image; ``None`` for the whole image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc import ROI
+    >>> roi = ROI(np.zeros((4, 5), np.uint16), spacing=0.07, meta={"roi_id": "r1"})
+    >>> roi.shape, roi.spacing, roi.roi_id
+    ((4, 5), (0.07, 0.07), 'r1')
+    >>> roi.replace(meta={"roi_id": "r2"}).roi_id
+    'r2'
+    """
+
+    __slots__ = tuple("_" + f for f in _FIELDS)
+
+    def __init__(
+        self,
+        image: np.ndarray | None = None,
+        spacing: float | Sequence[float] = (0.07, 0.07),
+        region: np.ndarray | None = None,
+        calcifications: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        masks: Any = None,
+        meta: Mapping[str, Any] | None = None,
+        path: str | os.PathLike | None = None,
+        box: Sequence[int] | None = None,
+    ) -> None:
+        if np.ndim(spacing) == 0:
+            spacing = (float(spacing), float(spacing))
+        spacing = tuple(float(s) for s in spacing)
+        set_ = object.__setattr__
+        set_(self, "_image", image)
+        set_(self, "_spacing", spacing)
+        set_(self, "_region", region)
+        set_(self, "_calcifications", calcifications)
+        set_(self, "_reference", reference)
+        set_(self, "_masks", masks)
+        set_(self, "_meta", dict(meta) if meta is not None else {})
+        set_(self, "_path", None if path is None else os.fspath(path))
+        set_(self, "_box", None if box is None else tuple(int(b) for b in box))
+        if image is None and path is None:
+            raise ROIValidationError(self.roi_id, "needs an image or a path to read it from")
+
+    # ------------------------------------------------------------------ access
+    @property
+    def image(self) -> np.ndarray:
+        """The pixel array; read from ``path`` on each access when not held in memory."""
+        if self._image is not None:
+            return self._image
+        from .io import read_mammogram
+
+        img, _, _ = read_mammogram(self._path)
+        if self._box is not None:
+            r0, r1, c0, c1 = self._box
+            img = img[r0:r1, c0:c1]
+        return img
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the image is read from ``path`` on access."""
+        return self._image is None
+
+    spacing = property(lambda self: self._spacing, doc="Pixel spacing in mm (row, col).")
+    region = property(lambda self: self._region, doc="Annotated-region mask or None.")
+    calcifications = property(lambda self: self._calcifications, doc="Calcification labels.")
+    reference = property(lambda self: self._reference, doc="Ground-truth calcification mask.")
+    masks = property(lambda self: self._masks, doc="CalcificationMasks from MaskBuilder.")
+    meta = property(lambda self: self._meta, doc="Identifiers and other metadata.")
+    path = property(lambda self: self._path, doc="Source file of a lazy image.")
+    box = property(lambda self: self._box, doc="(row0, row1, col0, col1) crop of the file.")
+
+    @property
+    def roi_id(self) -> str:
+        """``meta['roi_id']``, else the source path, else ``'<unnamed ROI>'``."""
+        rid = self._meta.get("roi_id") if self._meta else None
+        if rid is None:
+            rid = self._path or "<unnamed ROI>"
+        return str(rid)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape, without reading a lazy image when a box or mask tells it."""
+        if self._image is not None:
+            return tuple(self._image.shape)
+        for m in (self._region, self._calcifications, self._reference):
+            if m is not None:
+                return tuple(m.shape)
+        if self._box is not None:
+            r0, r1, c0, c1 = self._box
+            return (r1 - r0, c1 - c0)
+        return tuple(self.image.shape)
+
+    @property
+    def region_mask(self) -> np.ndarray:
+        """``region`` as a boolean array, the whole crop when no region is given."""
+        if self._region is None:
+            return np.ones(self.shape, dtype=bool)
+        return np.asarray(self._region, dtype=bool)
+
+    # ------------------------------------------------------------------ updates
+    def replace(self, **changes: Any) -> ROI:
+        """Return a new record with some fields changed; a lazy image stays lazy."""
+        unknown = set(changes) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"ROI has no field(s) {sorted(unknown)}")
+        kwargs = {f: getattr(self, "_" + f) for f in _FIELDS}
+        kwargs.update(changes)
+        return ROI(**kwargs)
+
+    def load(self) -> ROI:
+        """Return a record holding its image in memory."""
+        if self._image is not None:
+            return self
+        return self.replace(image=self.image, path=None, box=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ROI records are immutable; use roi.replace(...)")
+
+    def __getstate__(self):
+        return {f: getattr(self, "_" + f) for f in _FIELDS}
+
+    def __setstate__(self, state):
+        for f in _FIELDS:
+            object.__setattr__(self, "_" + f, state.get(f))
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.shape)) if not self.is_lazy or self._box else "lazy"
+        parts = [f"id={self.roi_id!r}", f"shape={shape}", f"spacing={self._spacing}"]
+        if self._calcifications is not None:
+            parts.append(f"n_calcifications={int(np.max(self._calcifications, initial=0))}")
+        if self._reference is not None:
+            parts.append("reference")
+        if self._masks is not None:
+            parts.append("masks")
+        return f"ROI({', '.join(parts)})"
+
+
+def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True) -> ROI:
+    """Validate one ROI and raise :class:`ROIValidationError` naming it on bad input.
+
+    Checks: 2-D image, numeric and finite, not empty, positive finite spacing, masks of the
+    image's shape, and the presence of the fields in ``require``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc import ROI
+    >>> from skcalc.roi import check_roi
+    >>> check_roi(ROI(np.ones((3, 3)), meta={"roi_id": "a"}))
+    ROI(id='a', shape=3x3, spacing=(0.07, 0.07))
+    >>> check_roi(ROI(np.ones(3), meta={"roi_id": "b"}))
+    Traceback (most recent call last):
+    ...
+    skcalc.exceptions.ROIValidationError: ROI 'b': image must be 2-D, got 1-D with shape (3,)
+    """
+    if not isinstance(roi, ROI):
+        raise TypeError(f"expected an skcalc.ROI, got {type(roi).__name__}")
+    rid = roi.roi_id
+    sp = roi.spacing
+    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise ROIValidationError(rid, f"spacing must be two positive finite mm values, got {sp}")
+    if load_image or not roi.is_lazy:
+        img = roi.image
+        if not isinstance(img, np.ndarray):
+            raise ROIValidationError(rid, f"image must be a numpy array, got {type(img).__name__}")
+        if img.ndim != 2:
+            raise ROIValidationError(
+                rid, f"image must be 2-D, got {img.ndim}-D with shape {img.shape}"
+            )
+        if img.size == 0:
+            raise ROIValidationError(rid, f"image is empty (shape {img.shape})")
+        if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
+            raise ROIValidationError(rid, f"image must be numeric, got dtype {img.dtype}")
+        if np.issubdtype(img.dtype, np.floating) and not np.isfinite(img).all():
+            n_bad = int(np.size(img) - np.isfinite(img).sum())
+            raise ROIValidationError(rid, f"image has {n_bad} NaN or infinite pixel(s)")
+        shape = img.shape
+    else:
+        shape = roi.shape
+    for name in ("region", "calcifications", "reference"):
+        m = getattr(roi, name)
+        if m is None:
+            continue
+        if not isinstance(m, np.ndarray) or m.shape != shape:
+            got = getattr(m, "shape", type(m).__name__)
+            raise ROIValidationError(rid, f"{name} has shape {got}, image has shape {shape}")
+    if roi.region is not None and not np.asarray(roi.region, bool).any():
+        raise ROIValidationError(rid, "region mask is empty")
+    for name in require:
+        if getattr(roi, name) is None:
+            raise ROIValidationError(rid, f"has no {name!r}; run the stage that produces it first")
+    return roi
+
+
+def as_roi_list(X: Any, *, require: Sequence[str] = (), load_image: bool = False) -> list[ROI]:
+    """Validate ``X`` as a sequence of ROIs and return it as a list.
+
+    A bare 2-D array is refused rather than read as rows: image stages take lists of
+    :class:`ROI` (use :meth:`ROI` to wrap a single image).
+    """
+    if isinstance(X, ROI):
+        raise TypeError("expected a list of ROI records, got a single ROI; wrap it in a list")
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        raise TypeError(
+            f"expected a list of skcalc.ROI records, got an array of shape {X.shape}; "
+            "wrap images with skcalc.ROI(image, spacing=...)"
+        )
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
+        raise TypeError(f"expected a list of skcalc.ROI records, got {type(X).__name__}")
+    rois = list(X)
+    if len(rois) == 0:
+        raise ValueError("expected at least one ROI, got an empty list")
+    for r in rois:
+        check_roi(r, require=require, load_image=load_image)
+    return rois

@@ -1,0 +1,5 @@
+"""Placeholder, being written."""
+
+
+def hdog_candidates(*args, **kwargs):
+    raise NotImplementedError
