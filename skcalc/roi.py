@@ -30,8 +30,20 @@ _FIELDS = (
 )
 
 
+def _readonly(a: Any) -> Any:
+    # A read-only view: the record cannot change its arrays, and the per-ROI cache can trust
+    # a digest computed once per array. The caller's own array is left untouched.
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 class ROI:
     """A mammogram region of interest.
+
+    Array fields are stored as read-only views (the caller's arrays are not modified); a
+    stage that derives new arrays stores them with :meth:`replace`.
 
     Parameters
     ----------
@@ -88,11 +100,11 @@ class ROI:
             spacing = (float(spacing), float(spacing))
         spacing = tuple(float(s) for s in spacing)
         set_ = object.__setattr__
-        set_(self, "_image", image)
+        set_(self, "_image", _readonly(image))
         set_(self, "_spacing", spacing)
-        set_(self, "_region", region)
-        set_(self, "_calcifications", calcifications)
-        set_(self, "_reference", reference)
+        set_(self, "_region", _readonly(region))
+        set_(self, "_calcifications", _readonly(calcifications))
+        set_(self, "_reference", _readonly(reference))
         set_(self, "_masks", masks)
         set_(self, "_meta", dict(meta) if meta is not None else {})
         set_(self, "_path", None if path is None else os.fspath(path))

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+from joblib import hash as joblib_hash
 from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
@@ -21,13 +25,35 @@ from ..roi import ROI
 __all__ = ["roi_content_hash", "cached_call"]
 
 
-def _update_array(h: "hashlib._Hash", a: np.ndarray | None) -> None:
+# Digest of an array by id, valid while the array is alive: a grid search passes the same
+# arrays through every fold and candidate, so each buffer is hashed once per process.
+_ARRAY_DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}
+_LOCK = threading.Lock()
+
+
+def _array_digest(a: np.ndarray) -> bytes:
+    entry = _ARRAY_DIGESTS.get(id(a))
+    if entry is not None and entry[0]() is a and not a.flags.writeable:
+        return entry[1]
+    c = np.ascontiguousarray(a)
+    digest = hashlib.sha1(f"{c.dtype.str}{c.shape}".encode() + memoryview(c).cast("B")).digest()
+    if not a.flags.writeable:
+        # Only read-only arrays can be trusted not to change behind our back.
+        try:
+            key = id(a)
+            ref = weakref.ref(a, lambda _: _ARRAY_DIGESTS.pop(key, None))
+        except TypeError:
+            return digest
+        with _LOCK:
+            _ARRAY_DIGESTS[id(a)] = (ref, digest)
+    return digest
+
+
+def _update_array(h: hashlib._Hash, a: np.ndarray | None) -> None:
     if a is None:
         h.update(b"none")
         return
-    a = np.ascontiguousarray(a)
-    h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(memoryview(a).cast("B"))
+    h.update(_array_digest(np.asarray(a)))
 
 
 def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
@@ -56,10 +82,47 @@ def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
             h.update(f"{os.path.abspath(roi.path)}|{roi.box}|{st.st_size}|{st.st_mtime_ns}".encode())
         elif name == "masks":
             m = roi.masks
-            _update_array(h, None if m is None else m.foreground)
+            if m is None:
+                h.update(b"none")
+            else:
+                h.update(repr((m.band_width, tuple(m.spacing))).encode())
+                _update_array(h, m.foreground)
+                _update_array(h, np.asarray(m.scales, dtype=float))
         else:
             _update_array(h, getattr(roi, name))
     return h.hexdigest()
+
+
+class _MemoryFront:
+    """Bounded in-process LRU in front of the on-disk joblib cache.
+
+    Reading a result back from disk costs about a millisecond; a grid search asks for each
+    ROI's result once per candidate and fold, so repeated look-ups are served from here.
+    """
+
+    def __init__(self, max_items: int = 20000) -> None:
+        self.max_items = max_items
+        self._data: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        with _LOCK:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return True, self._data[key]
+        return False, None
+
+    def put(self, key, value) -> None:
+        with _LOCK:
+            self._data[key] = value
+            while len(self._data) > self.max_items:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with _LOCK:
+            self._data.clear()
+
+
+MEMORY_FRONT = _MemoryFront()
 
 
 def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable, roi: ROI) -> Any:
@@ -98,5 +161,11 @@ def cached_call(
     from .. import __version__
 
     key = roi_content_hash(roi, fields)
+    front_key = (str(memory.location), stage, key, joblib_hash(params), __version__)
+    hit, value = MEMORY_FRONT.get(front_key)
+    if hit:
+        return value
     cached = memory.cache(_run_stage, ignore=["func", "roi"], verbose=0)
-    return cached(stage, key, params, __version__, func, roi)
+    value = cached(stage, key, params, __version__, func, roi)
+    MEMORY_FRONT.put(front_key, value)
+    return value

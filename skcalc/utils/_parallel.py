@@ -38,7 +38,9 @@ def map_rois(
     ``joblib.parallel_config`` context says otherwise.
     """
     if len(rois) <= 1 or effective_n_jobs(n_jobs) == 1:
-        return [cached_call(func, r, params, memory=memory, stage=stage, fields=fields) for r in rois]
+        return [
+            cached_call(func, r, params, memory=memory, stage=stage, fields=fields) for r in rois
+        ]
     return Parallel(n_jobs=n_jobs)(
         delayed(_limit_threads_and_call)(func, r, params, memory, stage, fields) for r in rois
     )
