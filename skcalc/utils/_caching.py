@@ -130,6 +130,16 @@ def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable,
     return func(roi, **params)
 
 
+def front_key(roi: ROI, params: dict, memory: Any, stage: str, fields: Iterable[str]):
+    """Key of the in-process front cache, or None when ``memory`` does not cache."""
+    location = getattr(memory, "location", None)
+    if location is None:
+        return None
+    from .. import __version__
+
+    return (str(location), stage, roi_content_hash(roi, fields), joblib_hash(params), __version__)
+
+
 def cached_call(
     func: Callable[..., Any],
     roi: ROI,
@@ -156,16 +166,13 @@ def cached_call(
         ROI fields the result depends on.
     """
     memory = check_memory(memory)
-    if getattr(memory, "location", None) is None:
+    key = front_key(roi, params, memory, stage, fields)
+    if key is None:
         return func(roi, **params)
-    from .. import __version__
-
-    key = roi_content_hash(roi, fields)
-    front_key = (str(memory.location), stage, key, joblib_hash(params), __version__)
-    hit, value = MEMORY_FRONT.get(front_key)
+    hit, value = MEMORY_FRONT.get(key)
     if hit:
         return value
     cached = memory.cache(_run_stage, ignore=["func", "roi"], verbose=0)
-    value = cached(stage, key, params, __version__, func, roi)
-    MEMORY_FRONT.put(front_key, value)
+    value = cached(stage, key[2], params, key[4], func, roi)
+    MEMORY_FRONT.put(key, value)
     return value

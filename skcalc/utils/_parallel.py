@@ -7,9 +7,10 @@ from typing import Any
 
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
-from ._caching import cached_call
+from ._caching import MEMORY_FRONT, cached_call, front_key
 
 __all__ = ["map_rois"]
 
@@ -41,6 +42,23 @@ def map_rois(
         return [
             cached_call(func, r, params, memory=memory, stage=stage, fields=fields) for r in rois
         ]
-    return Parallel(n_jobs=n_jobs)(
-        delayed(_limit_threads_and_call)(func, r, params, memory, stage, fields) for r in rois
+    memory = check_memory(memory)
+    keys = [front_key(r, params, memory, stage, fields) for r in rois]
+    out: list[Any] = [None] * len(rois)
+    todo = []
+    for i, key in enumerate(keys):
+        hit, value = MEMORY_FRONT.get(key) if key is not None else (False, None)
+        if hit:
+            out[i] = value
+        else:
+            todo.append(i)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_limit_threads_and_call)(func, rois[i], params, memory, stage, fields)
+        for i in todo
     )
+    for i, value in zip(todo, results):
+        out[i] = value
+        if keys[i] is not None:
+            # Workers cached on disk; keep a copy here so later calls skip the disk.
+            MEMORY_FRONT.put(keys[i], value)
+    return out

@@ -1,0 +1,92 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from skcalc import ROI, ROIValidationError
+from skcalc.roi import as_roi_list, check_roi
+
+
+def _roi(**kw):
+    kw.setdefault("meta", {"roi_id": "case-7"})
+    return ROI(np.arange(20, dtype=np.uint16).reshape(4, 5), **kw)
+
+
+def test_scalar_spacing_becomes_pair_and_replace_keeps_other_fields():
+    roi = _roi(spacing=0.05)
+    assert roi.spacing == (0.05, 0.05)
+    lab = np.zeros((4, 5), np.int32)
+    new = roi.replace(calcifications=lab)
+    assert new is not roi and roi.calcifications is None
+    assert new.spacing == (0.05, 0.05) and new.roi_id == "case-7"
+    np.testing.assert_array_equal(new.image, roi.image)
+
+
+def test_records_are_immutable_and_do_not_touch_caller_arrays():
+    img = np.zeros((4, 5))
+    roi = ROI(img)
+    with pytest.raises(AttributeError):
+        roi.spacing = (1, 1)
+    assert img.flags.writeable
+    with pytest.raises(ValueError):
+        roi.image[0, 0] = 1
+
+
+def test_pickle_round_trip():
+    roi = _roi(region=np.ones((4, 5), bool))
+    back = pickle.loads(pickle.dumps(roi))
+    np.testing.assert_array_equal(back.image, roi.image)
+    assert back.roi_id == roi.roi_id and back.region.all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"image": np.zeros(5)}, "must be 2-D"),
+        ({"image": np.zeros((0, 3))}, "empty"),
+        ({"image": np.array([[0.0, np.nan]])}, "NaN or infinite"),
+        ({"image": np.zeros((2, 2)), "spacing": (0.07, 0)}, "spacing"),
+        ({"image": np.zeros((2, 2)), "spacing": (0.07, -1)}, "spacing"),
+        ({"image": np.zeros((2, 2)), "region": np.ones((3, 3), bool)}, "region has shape"),
+        ({"image": np.zeros((2, 2)), "reference": np.ones((2, 3), bool)}, "reference"),
+        ({"image": np.zeros((2, 2)), "region": np.zeros((2, 2), bool)}, "region mask is empty"),
+    ],
+)
+def test_validation_errors_name_the_roi(kwargs, message):
+    roi = ROI(meta={"roi_id": "bad-roi"}, **kwargs)
+    with pytest.raises(ROIValidationError, match=f"'bad-roi'.*{message}"):
+        check_roi(roi)
+
+
+def test_missing_required_field_is_named():
+    with pytest.raises(ROIValidationError, match="case-7.*calcifications"):
+        check_roi(_roi(), require=("calcifications",))
+
+
+def test_lazy_roi_reads_its_box_on_access(tmp_path):
+    img = np.arange(100, dtype=np.uint16).reshape(10, 10)
+    path = tmp_path / "img.npy"
+    np.save(path, img)
+    roi = ROI(path=path, box=(2, 5, 3, 7), spacing=0.1)
+    assert roi.is_lazy and roi.shape == (3, 4)
+    np.testing.assert_array_equal(roi.image, img[2:5, 3:7])
+    loaded = roi.load()
+    assert not loaded.is_lazy
+    np.testing.assert_array_equal(loaded.image, img[2:5, 3:7])
+    # replace() keeps a lazy record lazy (the image is not read into the new record)
+    assert roi.replace(meta={"roi_id": "x"}).is_lazy
+
+
+def test_roi_without_image_or_path_is_refused():
+    with pytest.raises(ValueError, match="needs an image or a path"):
+        ROI(meta={"roi_id": "empty"})
+
+
+def test_as_roi_list_refuses_arrays_and_single_records():
+    with pytest.raises(TypeError, match="list of skcalc.ROI"):
+        as_roi_list(np.zeros((3, 4, 4)))
+    with pytest.raises(TypeError, match="single ROI"):
+        as_roi_list(_roi())
+    with pytest.raises(ValueError, match="at least one"):
+        as_roi_list([])
+    assert len(as_roi_list((_roi(), _roi()))) == 2
