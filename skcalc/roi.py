@@ -120,7 +120,8 @@ class ROI:
             return self._image
         from .io import read_mammogram
 
-        img, _, _ = read_mammogram(self._path)
+        # The record carries its spacing: the file's missing spacing is not news here.
+        img, _, _ = read_mammogram(self._path, warn_spacing=False)
         if self._box is not None:
             r0, r1, c0, c1 = self._box
             img = img[r0:r1, c0:c1]

@@ -1,5 +1,29 @@
 """Reading mammograms (DICOM, PNG, TIFF, PGM, NPY), manifests and writing outputs."""
 
-from ._readers import read_mammogram
+from ._dicom import dicom_spacing, display_image, read_dicom_header, read_spacing
+from ._manifest import LABELS, load_manifest, parse_label, region_box
+from ._readers import is_dicom, read_image_shape, read_mammogram
+from ._writers import (
+    save_figure_atomic,
+    write_image_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
-__all__ = ["read_mammogram"]
+__all__ = [
+    "LABELS",
+    "dicom_spacing",
+    "display_image",
+    "is_dicom",
+    "load_manifest",
+    "parse_label",
+    "read_dicom_header",
+    "read_image_shape",
+    "read_mammogram",
+    "read_spacing",
+    "region_box",
+    "save_figure_atomic",
+    "write_image_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]

@@ -1,5 +1,307 @@
-"""Placeholder, being written."""
+"""Read mammograms from DICOM, PNG, TIFF, PGM and NPY files into raw 2-D arrays."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import UnreadableImageError
+from ._dicom import read_dicom, read_dicom_header
+
+__all__ = ["is_dicom", "read_image_shape", "read_mammogram"]
+
+_DICOM_EXT = (".dcm", ".dicom", ".dic")
+_PNG_EXT = (".png",)
+_TIFF_EXT = (".tif", ".tiff")
+_PGM_EXT = (".pgm",)
+_NPY_EXT = (".npy",)
+SUPPORTED_EXTENSIONS = _DICOM_EXT + _PNG_EXT + _TIFF_EXT + _PGM_EXT + _NPY_EXT
 
 
-def read_mammogram(path):
-    raise NotImplementedError
+def is_dicom(path: str | os.PathLike) -> bool:
+    """True for a DICOM extension, or for an existing file with the ``DICM`` preamble."""
+    path = os.fspath(path)
+    if path.lower().endswith(_DICOM_EXT):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _kind(path: str) -> str:
+    low = path.lower()
+    for kind, exts in (
+        ("dicom", _DICOM_EXT),
+        ("png", _PNG_EXT),
+        ("tiff", _TIFF_EXT),
+        ("pgm", _PGM_EXT),
+        ("npy", _NPY_EXT),
+    ):
+        if low.endswith(exts):
+            return kind
+    if is_dicom(path):
+        return "dicom"
+    raise UnreadableImageError(
+        f"{path}: unsupported file type {os.path.splitext(path)[1] or '(no extension)'!r}; "
+        f"supported: {', '.join(SUPPORTED_EXTENSIONS)} or DICOM files with a DICM preamble"
+    )
+
+
+def _to_2d(arr: np.ndarray, path: str, meta: dict[str, Any]) -> np.ndarray:
+    """Reduce greyscale-in-disguise (equal RGB channels, opaque alpha) to 2-D, else refuse."""
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[2] in (2, 3, 4):
+        n_col = 1 if arr.shape[2] == 2 else 3
+        colour, alpha = arr[..., :n_col], arr[..., n_col:]
+        if alpha.size and not np.all(alpha == alpha.max(initial=0)):
+            raise UnreadableImageError(f"{path}: image has a non-opaque alpha channel")
+        if not all(np.array_equal(colour[..., 0], colour[..., k]) for k in range(1, n_col)):
+            raise UnreadableImageError(
+                f"{path}: colour image (shape {arr.shape}); a mammogram must be greyscale"
+            )
+        if arr.shape[2] != 1:
+            meta["converted"] = "identical colour channels reduced to one"
+        arr = colour[..., 0]
+    if arr.ndim != 2:
+        raise UnreadableImageError(f"{path}: expected a 2-D greyscale image, got shape {arr.shape}")
+    return arr
+
+
+def _read_png(path: str, meta: dict[str, Any]) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        mode = im.mode
+        if mode == "P":
+            im = im.convert("RGBA")
+        elif mode == "1":
+            im = im.convert("L")
+        im.load()
+        arr = np.asarray(im)
+    if mode.startswith("I;16"):
+        arr = arr.astype(np.uint16, copy=False)
+        bits = 16
+    elif mode == "I":
+        bits = 32
+    else:
+        bits = 8
+    meta.update(bits_stored=bits, photometric="MONOCHROME2", mode=mode)
+    return _to_2d(arr, path, meta)
+
+
+def _read_tiff(path: str, meta: dict[str, Any]) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise UnreadableImageError(f"{path}: TIFF file has no image")
+        page = tif.pages[0]
+        arr = page.asarray()
+        photometric = getattr(page.photometric, "name", str(page.photometric))
+        bits = int(page.bitspersample)
+    meta.update(bits_stored=bits, photometric=photometric)
+    arr = _to_2d(arr, path, meta)
+    if photometric == "MINISWHITE" and np.issubdtype(arr.dtype, np.unsignedinteger):
+        # Same convention as DICOM MONOCHROME1: keep high attenuation bright.
+        arr = (np.uint64(2**bits - 1) - arr.astype(np.uint64)).astype(arr.dtype)
+        meta["inverted"] = True
+        meta["inversion"] = f"MINISWHITE: {2**bits - 1} - value"
+    return arr
+
+
+_PGM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n?)*([^\s#]+)")
+
+
+def _pgm_header(data: bytes, path: str):
+    """Parse ``P2``/``P5`` header; return (magic, width, height, maxval, pixel offset)."""
+    pos, tokens = 0, []
+    for _ in range(4):
+        m = _PGM_TOKEN.match(data, pos)
+        if m is None:
+            raise UnreadableImageError(f"{path}: truncated or malformed PGM header")
+        tokens.append(m.group(1))
+        pos = m.end()
+    magic = tokens[0]
+    if magic not in (b"P2", b"P5"):
+        raise UnreadableImageError(f"{path}: not a greyscale PGM (magic {magic!r})")
+    try:
+        width, height, maxval = (int(t) for t in tokens[1:])
+    except ValueError as exc:
+        raise UnreadableImageError(f"{path}: malformed PGM header ({exc})") from exc
+    if width <= 0 or height <= 0 or not 0 < maxval < 65536:
+        raise UnreadableImageError(f"{path}: invalid PGM size {width}x{height}, maxval {maxval}")
+    return magic, width, height, maxval, pos + 1  # one whitespace byte ends the header
+
+
+def _read_pgm(path: str, meta: dict[str, Any]) -> np.ndarray:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    magic, width, height, maxval, offset = _pgm_header(data, path)
+    dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype(">u2")
+    n = width * height
+    if magic == b"P5":
+        need = n * dtype.itemsize
+        if len(data) - offset < need:
+            raise UnreadableImageError(
+                f"{path}: truncated PGM ({len(data) - offset} of {need} pixel bytes)"
+            )
+        arr = np.frombuffer(data, dtype=dtype, count=n, offset=offset)
+    else:
+        values = data[offset:].split()
+        if len(values) < n:
+            raise UnreadableImageError(f"{path}: truncated PGM ({len(values)} of {n} values)")
+        arr = np.array([int(v) for v in values[:n]], dtype=dtype)
+    arr = arr.reshape(height, width).astype(dtype.newbyteorder("="))
+    meta.update(bits_stored=int(maxval).bit_length(), photometric="MONOCHROME2", maxval=maxval)
+    return arr
+
+
+def _read_npy(path: str, meta: dict[str, Any]) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise UnreadableImageError(
+                f"{path}: not a plain numeric .npy array (object arrays are refused: {exc})"
+            ) from exc
+        raise UnreadableImageError(
+            f"{path}: could not read the .npy array, the file may be truncated ({exc})"
+        ) from exc
+    if not isinstance(arr, np.ndarray):
+        raise UnreadableImageError(f"{path}: expected a single array, got {type(arr).__name__}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise UnreadableImageError(f"{path}: array dtype {arr.dtype} is not numeric")
+    bits = arr.dtype.itemsize * 8 if np.issubdtype(arr.dtype, np.integer) else None
+    meta.update(bits_stored=bits, photometric="MONOCHROME2")
+    if arr.ndim != 2:
+        raise UnreadableImageError(f"{path}: expected a 2-D array, got shape {arr.shape}")
+    return arr
+
+
+_READERS = {"png": _read_png, "tiff": _read_tiff, "pgm": _read_pgm, "npy": _read_npy}
+
+
+def read_mammogram(
+    path: str | os.PathLike, *, apply_voi_lut: bool = False, warn_spacing: bool = True
+):
+    """Read a mammogram as a 2-D array of raw stored values.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A DICOM (``.dcm``, ``.dicom``, ``.dic`` or any file with the DICM preamble), PNG
+        (8 or 16 bit), TIFF, PGM (``P2``/``P5``, 8 or 16 bit) or NPY file.
+    apply_voi_lut : bool, default=False
+        DICOM only: return the display grey levels of the file's VOI transform (window or
+        VOI LUT, see :func:`skcalc.io.display_image`) as float32 in [0, 1] instead of the
+        analysed values. Never do this for analysis.
+    warn_spacing : bool, default=True
+        DICOM only: warn when the header's pixel spacing is missing or implausible. Code
+        that knows the spacing from elsewhere (a manifest, a dataset loader, a lazy
+        :class:`~skcalc.ROI` re-reading its file) turns this off.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W)
+        Stored values, never rescaled, with high attenuation bright: DICOM ``MONOCHROME1``
+        and TIFF ``MINISWHITE`` data are reflected within the stored range
+        (``2**bits_stored - 1 - value``), and a DICOM modality LUT (Rescale Slope/Intercept
+        other than identity) is applied, giving float32. Colour files are refused unless
+        all channels are equal (then one channel is kept).
+    spacing : (float, float) or None
+        Pixel spacing in mm (row, col) from the DICOM header (see
+        :func:`skcalc.io.dicom_spacing`); ``None`` for the other formats, whose resolution
+        tags skcalc does not trust. An :class:`~skcalc.ROI` built without a spacing assumes
+        0.07 mm, so pass the right spacing for non-DICOM files.
+    meta : dict
+        ``source``, ``format``, ``bits_stored``, ``photometric``, ``inverted`` and, for
+        DICOM: ``laterality``, ``view``, ``patient_id``, ``study_instance_uid``,
+        ``manufacturer``, ``presentation_intent``, ``window_centers``, ``window_widths``,
+        ``voi_lut_function``, ``voi_luts``, ``rescale_slope``, ``rescale_intercept``,
+        ``transfer_syntax``, ``spacing_source`` and more.
+
+    Raises
+    ------
+    UnreadableImageError
+        Naming the file and the problem: missing file, unsupported type, truncated or
+        undecodable data (naming the DICOM transfer syntax), not a 2-D greyscale image.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skcalc.io import read_mammogram, write_image_atomic
+    >>> path = os.path.join(tempfile.mkdtemp(), "roi.png")
+    >>> write_image_atomic(path, np.array([[0, 1000], [4095, 7]], np.uint16))
+    >>> image, spacing, meta = read_mammogram(path)
+    >>> image.tolist(), image.dtype, spacing, meta["bits_stored"]
+    ([[0, 1000], [4095, 7]], dtype('uint16'), None, 16)
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UnreadableImageError(f"{path}: file does not exist")
+    if os.path.isdir(path):
+        raise UnreadableImageError(f"{path}: is a directory, not an image file")
+    kind = _kind(path)
+    if kind == "dicom":
+        return read_dicom(path, apply_voi_lut=apply_voi_lut, warn_spacing=warn_spacing)
+    meta: dict[str, Any] = {"source": path, "format": kind, "inverted": False}
+    try:
+        image = _READERS[kind](path, meta)
+    except UnreadableImageError:
+        raise
+    except (OSError, ValueError, EOFError, SyntaxError, KeyError, IndexError) as exc:
+        # Pillow and tifffile report truncation and corruption with these.
+        raise UnreadableImageError(
+            f"{path}: could not read as {kind.upper()}, the file may be truncated or "
+            f"corrupt ({type(exc).__name__}: {exc})"
+        ) from exc
+    meta["dtype"] = str(image.dtype)
+    meta["shape"] = tuple(image.shape)
+    return image, None, meta
+
+
+def read_image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(rows, cols)`` of an image file from its header, without decoding the pixels."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UnreadableImageError(f"{path}: file does not exist")
+    kind = _kind(path)
+    try:
+        if kind == "dicom":
+            meta = read_dicom_header(path, warn=False)
+            if not meta["rows"] or not meta["columns"]:
+                raise UnreadableImageError(f"{path}: DICOM header has no Rows/Columns")
+            return meta["rows"], meta["columns"]
+        if kind == "png":
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return im.size[1], im.size[0]
+        if kind == "tiff":
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.pages[0].shape
+        elif kind == "pgm":
+            with open(path, "rb") as fh:
+                _, width, height, _, _ = _pgm_header(fh.read(256), path)
+            return height, width
+        else:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except UnreadableImageError:
+        raise
+    except (OSError, ValueError, EOFError, SyntaxError, IndexError) as exc:
+        raise UnreadableImageError(f"{path}: could not read the image header ({exc})") from exc
+    shape = tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else tuple(shape)
+    if len(shape) == 3 and shape[2] in (2, 3, 4):
+        shape = shape[:2]
+    if len(shape) != 2:
+        raise UnreadableImageError(f"{path}: expected a 2-D image, got shape {shape}")
+    return int(shape[0]), int(shape[1])

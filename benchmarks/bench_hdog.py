@@ -1,0 +1,101 @@
+"""HDoG candidate detector: speed, peak memory and detection rate on a full-field image.
+
+Run: ``python benchmarks/bench_hdog.py``. Each measurement runs in a fresh Python process so
+that ``ru_maxrss`` is the peak of that measurement alone. Targets (4096 x 3328, 2 cores):
+<= 3 s and <= 800 MB peak RSS (the authors' implementation: ~22 s, 2.3 GB).
+Prints ``name: value`` lines and writes ``benchmarks/results/hdog.json``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SHAPE = (4096, 3328)
+
+_MAKE = r"""
+import numpy as np
+from skcalc.datasets import make_full_field_mammogram
+roi = make_full_field_mammogram(shape={shape}, spacing=0.07, random_state={seed})
+np.save({path!r}, np.ascontiguousarray(roi.image))
+print('{{"bits": %s}}' % (roi.meta.get("bits_stored") or "null"))
+"""
+
+# A fresh process that only loads the image: ru_maxrss is then the detector's peak plus the
+# interpreter, numpy/scipy and the image; tracemalloc gives the detector's own allocations.
+_TIMING = r"""
+import json, resource, time, tracemalloc
+import numpy as np
+from skcalc.segmentation import hdog_candidates
+img = np.load({path!r})
+bits = {bits}
+hdog_candidates(img[:64, :64], 0.07, bit_depth=bits)  # warm-up (imports)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+times = []
+for _ in range({repeats}):
+    t0 = time.perf_counter()
+    labels = hdog_candidates(img, 0.07, bit_depth=bits)
+    times.append(time.perf_counter() - t0)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+del labels
+tracemalloc.start()
+hdog_candidates(img, 0.07, bit_depth=bits)
+traced = tracemalloc.get_traced_memory()[1] / 2**20
+print(json.dumps({{"seconds": min(times), "rss_before_mb": before, "peak_rss_mb": peak,
+                  "traced_peak_mb": traced}}))
+"""
+
+_DETECTION = r"""
+import json
+import numpy as np
+from skcalc.datasets import make_full_field_mammogram
+from skcalc.metrics import match_objects
+from skcalc.segmentation import hdog_candidates
+tp = n_gt = fp = 0
+area = 0.0
+for seed in {seeds}:
+    roi = make_full_field_mammogram(shape={shape}, spacing=0.07, random_state=seed)
+    labels = hdog_candidates(roi.image, roi.spacing, bit_depth=roi.meta.get("bits_stored"))
+    r = match_objects(labels > 0, roi.reference)
+    tp += r["tp"]; n_gt += r["n_gt"]; fp += r["fp"]
+    area += roi.meta["breast_mask"].sum() * roi.spacing[0] * roi.spacing[1] / 100.0
+print(json.dumps({{"detected": tp, "n_gt": n_gt, "fp": fp, "breast_cm2": area}}))
+"""
+
+
+def _run(code: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    results = {"shape": list(SHAPE)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "image.npy")
+        bits = _run(_MAKE.format(shape=SHAPE, seed=0, path=path))["bits"]
+        timing = _run(_TIMING.format(path=path, bits=bits, repeats=2))
+    results["hdog_seconds"] = timing["seconds"]
+    results["hdog_peak_rss_mb"] = timing["peak_rss_mb"]
+    results["rss_before_hdog_mb"] = timing["rss_before_mb"]
+    results["hdog_traced_peak_mb"] = timing["traced_peak_mb"]
+
+    det = _run(_DETECTION.format(shape=SHAPE, seeds=[0, 1, 2]))
+    results["detection_rate"] = det["detected"] / max(det["n_gt"], 1)
+    results["n_gt"] = det["n_gt"]
+    results["fp_per_cm2"] = det["fp"] / det["breast_cm2"]
+    results["breast_cm2"] = det["breast_cm2"]
+
+    for k, v in results.items():
+        print(f"{k}: {v}")
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    path = os.path.join(os.path.dirname(__file__), "results", "hdog.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Atomic writers: a temporary file in the target folder, then ``os.replace``.
+
+A reader never sees a half-written file, and an interrupted run leaves the previous
+version (or nothing) in place. Parent folders are created when missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["save_figure_atomic", "write_image_atomic", "write_json_atomic", "write_text_atomic"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to ``path``; move it over ``path`` on success."""
+    target = Path(os.fspath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; give the result the permissions of a normal file.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from skcalc.io import write_text_atomic
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> write_text_atomic(path, "K=15, t=0.4")
+    >>> open(path).read()
+    'K=15, t=0.4'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    with _atomic_path(path) as tmp, open(tmp, "w", encoding=encoding, newline="") as fh:
+        fh.write(text)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON atomically; numpy scalars/arrays and paths are converted.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> import numpy as np
+    >>> from skcalc.io import write_json_atomic
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.json")
+    >>> write_json_atomic(path, {"auc": np.float64(0.75), "cm": np.eye(2, dtype=int)})
+    >>> json.load(open(path))
+    {'auc': 0.75, 'cm': [[1, 0], [0, 1]]}
+    """
+    text = json.dumps(obj, indent=indent, default=_json_default, sort_keys=False)
+    write_text_atomic(path, text + "\n")
+
+
+def _png_array(array: np.ndarray, path: str) -> np.ndarray:
+    if array.dtype == bool:
+        # 0/255 so that masks are visible in any viewer; readers treat non-zero as True.
+        return array.astype(np.uint8) * np.uint8(255)
+    if array.dtype in (np.uint8, np.uint16):
+        return array
+    if np.issubdtype(array.dtype, np.integer):
+        lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        if lo >= 0 and hi <= 65535:
+            return array.astype(np.uint16)
+        raise ValueError(
+            f"{path}: PNG holds 0..65535; array values span {lo}..{hi} (use .npy or .tif)"
+        )
+    raise ValueError(
+        f"{path}: PNG holds unsigned 8/16-bit integers, got dtype {array.dtype} "
+        "(use .npy or .tif to keep floats)"
+    )
+
+
+def write_image_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a 2-D image atomically; the format follows the extension.
+
+    ``.png``: uint8 (8-bit), uint16 or other non-negative integers up to 65535 (16-bit),
+    bool (0/255, 8-bit); floats are refused. ``.npy``: any numeric array, exactly.
+    ``.tif``/``.tiff``: any numeric array, through tifffile.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skcalc.io import read_mammogram, write_image_atomic
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> write_image_atomic(path, np.array([[0.5, 2.0]]))
+    >>> read_mammogram(path)[0]
+    array([[0.5, 2. ]])
+    """
+    spath = os.fspath(path)
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{spath}: expected a 2-D image, got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{spath}: image dtype {array.dtype} is not numeric")
+    ext = os.path.splitext(spath)[1].lower()
+    if ext == ".png":
+        from PIL import Image
+
+        data = _png_array(array, spath)
+        with _atomic_path(spath) as tmp:
+            Image.fromarray(np.ascontiguousarray(data)).save(tmp, format="PNG")
+    elif ext == ".npy":
+        with _atomic_path(spath) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+    elif ext in (".tif", ".tiff"):
+        import tifffile
+
+        with _atomic_path(spath) as tmp:
+            tifffile.imwrite(tmp, array, photometric="minisblack")
+    else:
+        raise ValueError(f"{spath}: unsupported image extension {ext!r}; use .png, .npy or .tif")
+
+
+def save_figure_atomic(fig, path: str | os.PathLike, **savefig_kwargs: Any) -> None:
+    """Save a matplotlib figure atomically; the format follows the extension.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt, tempfile, os
+    >>> from skcalc.io import save_figure_atomic
+    >>> fig, ax = plt.subplots()
+    >>> path = os.path.join(tempfile.mkdtemp(), "roc.png")
+    >>> save_figure_atomic(fig, path)
+    >>> plt.close(fig); os.path.getsize(path) > 0
+    True
+    """
+    spath = os.fspath(path)
+    fmt = savefig_kwargs.pop("format", None) or os.path.splitext(spath)[1].lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{spath}: cannot infer the figure format; add an extension")
+    with _atomic_path(spath) as tmp:
+        fig.savefig(tmp, format=fmt, **savefig_kwargs)
