@@ -2,12 +2,32 @@
 
 Implements Marathe et al., "Automated Quantitative Assessment of Amorphous Calcifications"
 end to end, with the HDoGReg segmentation of Marasinou et al.
+
+The estimators are importable from the top level; their modules (and heavy dependencies
+such as pyradiomics and torch) load on first use.
 """
+
+import importlib
 
 __version__ = "0.1.0.dev0"
 
 from .exceptions import ROIValidationError, SkcalcWarning, UnreadableImageError
 from .roi import ROI, check_roi
+
+_LAZY = {
+    "HDoGRegSegmenter": "segmentation",
+    "MaskBuilder": "masks",
+    "LocalFeatureExtractor": "features",
+    "TopologyFeatures": "features",
+    "BagOfClustersAggregator": "aggregation",
+    "MeanStdAggregator": "aggregation",
+    "ThresholdedClassifier": "classification",
+    "SafeSMOTEENN": "resampling",
+    "make_calcification_pipeline": "pipeline",
+    "paper_param_grid": "pipeline",
+    "evaluate_protocol": "model_selection",
+    "clinical_report": "metrics",
+}
 
 __all__ = [
     "ROI",
@@ -16,4 +36,16 @@ __all__ = [
     "UnreadableImageError",
     "__version__",
     "check_roi",
+    *sorted(_LAZY),
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'skcalc' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

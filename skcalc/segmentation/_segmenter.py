@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval
 
@@ -14,14 +15,17 @@ from ._hdog import hdog_candidates
 __all__ = ["HDoGRegSegmenter"]
 
 
-def _segment_roi(roi: ROI, **params) -> ROI:
-    """Candidates of one ROI (module level so that joblib workers and the cache can use it)."""
-    loaded = check_roi(roi.load())  # a lazy image is read once; the output stays lazy
+def _segment_roi(roi: ROI, **params) -> np.ndarray:
+    """Label image of one ROI (module level so that joblib workers and the cache can use it).
+
+    Only the labels are returned (and cached): the record is rebuilt by the caller, so a
+    lazy image stays lazy and the cache never stores a copy of the pixels.
+    """
+    loaded = check_roi(roi.load())
     try:
-        labels = hdog_candidates(loaded.image, roi.spacing, **params)
+        return hdog_candidates(loaded.image, roi.spacing, **params)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
-    return roi.replace(calcifications=labels)
 
 
 class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
@@ -184,8 +188,8 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
                 stage="segment",
                 fields=("image",),
             )
-            for i, res in zip(positions, results):
-                out[i] = res
+            for i, labels in zip(positions, results):
+                out[i] = rois[i].replace(calcifications=labels)
         return out
 
     def _roi_bit_depth(self, roi: ROI) -> int | None:

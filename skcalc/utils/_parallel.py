@@ -10,15 +10,19 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
-from ._caching import MEMORY_FRONT, cached_call, front_key
+from ._caching import MEMORY_FRONT, InProcessMemory, cached_call, front_key
 
 __all__ = ["map_rois"]
 
 
 def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):
     # Each worker handles one ROI at a time: one BLAS/torch thread avoids oversubscription.
+    import sys
+
     from threadpoolctl import threadpool_limits
 
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     with threadpool_limits(limits=1):
         return cached_call(func, roi, params, memory=memory, stage=stage, fields=fields)
 
@@ -42,7 +46,8 @@ def map_rois(
         return [
             cached_call(func, r, params, memory=memory, stage=stage, fields=fields) for r in rois
         ]
-    memory = check_memory(memory)
+    if not isinstance(memory, InProcessMemory):
+        memory = check_memory(memory)
     keys = [front_key(r, params, memory, stage, fields) for r in rois]
     out: list[Any] = [None] * len(rois)
     todo = []

@@ -1,0 +1,196 @@
+"""Tests of the graph features (against networkx) and of TopologyFeatures."""
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_param_validation,
+)
+
+from skcalc import ROI, ROIValidationError, SkcalcWarning
+from skcalc.features import TopologyFeatures, handcrafted_features, topology_features
+from skcalc.features._topology import GRAPH_FEATURE_NAMES, graph_features
+from skcalc.masks import MaskBuilder
+
+
+def nx_features(adj):
+    """The eight features with networkx, per component where networkx needs connectivity."""
+    n = adj.shape[0]
+    if n == 0:
+        return np.zeros(8)
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(zip(*np.nonzero(np.triu(adj, 1))))
+    comps = [g.subgraph(c) for c in nx.connected_components(g)]
+    ecc = {}
+    for c in comps:
+        ecc.update(nx.eccentricity(c))
+    degs = [d for _, d in g.degree()]
+    return np.array(
+        [
+            nx.number_connected_components(g),
+            sum(degs) / n,
+            max(degs),
+            sum(ecc.values()) / n,
+            max(nx.diameter(c) for c in comps),
+            nx.average_clustering(g),
+            max(len(c) for c in comps) / n,
+            nx.number_of_isolates(g) / n,
+        ]
+    )
+
+
+@st.composite
+def graphs(draw):
+    n = draw(st.integers(0, 14))
+    p = draw(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    a = np.triu(rng.random((n, n)) < p, 1)
+    return a | a.T
+
+
+@settings(max_examples=150, deadline=None)
+@given(adj=graphs())
+def test_graph_features_equal_networkx(adj):
+    np.testing.assert_allclose(graph_features(adj), nx_features(adj), rtol=0, atol=1e-12)
+
+
+def test_sparse_path_equals_networkx(monkeypatch):
+    # Large graphs use scipy.sparse BFS instead of dense matrix BFS; force it on small ones.
+    import skcalc.features._topology as topo
+
+    monkeypatch.setattr(topo, "_DENSE_MAX_NODES", 0)
+    rng = np.random.default_rng(3)
+    for n, p in [(1, 0.0), (2, 1.0), (12, 0.15), (15, 0.4), (9, 1.0), (20, 0.08)]:
+        a = np.triu(rng.random((n, n)) < p, 1)
+        a = a | a.T
+        np.testing.assert_allclose(topo.graph_features(a), nx_features(a), rtol=0, atol=1e-12)
+
+
+def test_graph_features_known_answers():
+    assert graph_features(np.zeros((0, 0), bool)).tolist() == [0.0] * 8
+    assert graph_features(np.zeros((1, 1), bool)).tolist() == [1, 0, 0, 0, 0, 0, 1, 1]
+    # Triangle plus a pendant node 3 attached to node 0, plus an isolated node 4.
+    a = np.zeros((5, 5), bool)
+    for i, j in [(0, 1), (1, 2), (0, 2), (0, 3)]:
+        a[i, j] = a[j, i] = True
+    f = dict(zip(GRAPH_FEATURE_NAMES, graph_features(a)))
+    assert f["n_subgraphs"] == 2
+    assert f["mean_degree"] == pytest.approx(8 / 5)
+    assert f["max_degree"] == 3
+    assert f["mean_eccentricity"] == pytest.approx((1 + 2 + 2 + 2 + 0) / 5)
+    assert f["diameter"] == 2
+    assert f["mean_clustering"] == pytest.approx((1 / 3 + 1 + 1) / 5)
+    assert f["giant_component_ratio"] == pytest.approx(4 / 5)
+    assert f["isolated_fraction"] == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="symmetric"):
+        graph_features(np.triu(np.ones((3, 3), bool), 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 10), n_scales=st.integers(1, 8), seed=st.integers(0, 2**31 - 1))
+def test_topology_features_per_scale(n, n_scales, seed):
+    rng = np.random.default_rng(seed)
+    mi = rng.integers(0, n_scales + 1, (n, n))
+    mi = np.triu(mi, 1)
+    mi = mi + mi.T
+    got = topology_features(mi, n_scales)
+    assert got.shape == (n_scales, 8)
+    for k in range(n_scales):
+        adj = mi <= k
+        np.fill_diagonal(adj, False)
+        np.testing.assert_allclose(got[k], nx_features(adj), rtol=0, atol=1e-12)
+    # A subset of scales, in any order, gives the matching rows.
+    idx = rng.permutation(n_scales)[: max(1, n_scales // 2)]
+    np.testing.assert_array_equal(topology_features(mi, idx), got[idx])
+
+
+def _roi(calc, rid, spacing=0.07):
+    return ROI(np.zeros(calc.shape, np.uint16), spacing, calcifications=calc, meta={"roi_id": rid})
+
+
+def _blobs(seed, n, shape=(60, 60)):
+    rng = np.random.default_rng(seed)
+    calc = np.zeros(shape, np.int32)
+    for i in range(1, n + 1):
+        r, c = rng.integers(0, shape[0] - 3, 2)
+        calc[r : r + rng.integers(1, 3), c : c + rng.integers(1, 3)] = i
+    return calc
+
+
+SCALES = np.arange(6) * 0.14
+
+
+@pytest.fixture
+def rois():
+    return MaskBuilder(scales=SCALES).transform([_roi(_blobs(s, 8), f"roi{s}") for s in range(3)])
+
+
+def test_topology_transformer_output(rois):
+    tf = TopologyFeatures().fit(rois)
+    X = tf.transform(rois)
+    names = tf.get_feature_names_out()
+    assert X.shape == (3, 8 * len(SCALES) + 3) == (3, names.size)
+    assert len(set(names)) == names.size
+    assert names[0] == "topo_n_subgraphs_r0mm" and names[9] == "topo_mean_degree_r0.14mm"
+    assert names[-3:].tolist() == [
+        "hand_area_std_mm2",
+        "hand_centroid_xy_corr",
+        "hand_mean_pairwise_distance_mm",
+    ]
+    for row, roi in zip(X, rois):
+        m = roi.masks
+        np.testing.assert_array_equal(
+            row[:-3], topology_features(m.merge_index, len(SCALES)).ravel()
+        )
+        np.testing.assert_array_equal(row[-3:], handcrafted_features(m.foreground, m.spacing))
+        # Scale 0 never connects distinct objects.
+        assert row[0] == m.n_objects
+    # Without handcrafted features; a subset of scales; transform without fit.
+    assert TopologyFeatures(include_handcrafted=False).transform(rois).shape == (3, 48)
+    sub = TopologyFeatures(scales=[0.28, 0.7]).fit(rois)
+    Xs = sub.transform(rois)
+    np.testing.assert_array_equal(Xs[:, :8], X[:, 16:24])
+    np.testing.assert_array_equal(Xs[:, 8:16], X[:, 40:48])
+    assert sub.get_feature_names_out()[8] == "topo_n_subgraphs_r0.7mm"
+    df = TopologyFeatures().set_output(transform="pandas").fit(rois).transform(rois)
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == names.tolist()
+
+
+def test_topology_transformer_errors(rois):
+    with pytest.raises(ROIValidationError, match="lack"):
+        TopologyFeatures(scales=[0.1]).fit(rois)
+    other = MaskBuilder(scales=[0.0, 0.07]).transform([_roi(_blobs(9, 4), "odd")])
+    tf = TopologyFeatures().fit(rois)
+    with pytest.raises(ROIValidationError, match="odd.*scales"):
+        tf.transform(other)
+    with pytest.raises(ROIValidationError, match="nomasks.*masks"):
+        tf.transform([_roi(_blobs(1, 2), "nomasks")])
+    with pytest.raises(Exception, match="not fitted"):
+        TopologyFeatures().get_feature_names_out()
+
+
+def test_topology_zero_and_one_object():
+    empty = np.zeros((20, 20), np.int32)
+    one = empty.copy()
+    one[5, 5] = 1
+    with pytest.warns(SkcalcWarning):
+        rois = MaskBuilder(scales=[0.0, 0.5]).transform([_roi(empty, "e"), _roi(one, "o")])
+    with pytest.warns(SkcalcWarning, match="fewer than two"):
+        X = TopologyFeatures().fit_transform(rois)
+    assert X[0].tolist() == [0.0] * 19
+    assert X[1].tolist() == [1, 0, 0, 0, 0, 0, 1, 1] * 2 + [0, 0, 0]
+
+
+def test_topology_sklearn_conventions():
+    est = TopologyFeatures()
+    check_no_attributes_set_in_init("TopologyFeatures", est)
+    check_get_params_invariance("TopologyFeatures", est)
+    check_param_validation("TopologyFeatures", est)
+    assert est.__sklearn_tags__().requires_fit is False
