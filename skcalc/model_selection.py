@@ -198,6 +198,39 @@ class ProtocolResult:
     nested: dict | None = None
     timings: dict = field(default_factory=dict)
 
+    def to_frame(self):
+        """Tidy pandas table: one row per (evaluation, metric) with value and interval.
+
+        ``evaluation`` is ``"held-out"`` (value with its bootstrap interval) or
+        ``"nested-cv"`` (mean, with mean - std and mean + std as the interval columns).
+        """
+        import pandas as pd
+
+        rows = []
+        for name, m in self.report["metrics"].items():
+            rows.append(
+                {
+                    "evaluation": "held-out",
+                    "metric": name,
+                    "value": m["value"],
+                    "ci_low": m["ci_low"],
+                    "ci_high": m["ci_high"],
+                }
+            )
+        if self.nested:
+            for name in NESTED_METRICS:
+                m = self.nested[name]
+                rows.append(
+                    {
+                        "evaluation": "nested-cv",
+                        "metric": name,
+                        "value": m["mean"],
+                        "ci_low": m["mean"] - m["std"],
+                        "ci_high": m["mean"] + m["std"],
+                    }
+                )
+        return pd.DataFrame(rows, columns=["evaluation", "metric", "value", "ci_low", "ci_high"])
+
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no estimator)."""
         return _jsonable(

@@ -17,6 +17,7 @@ from .features import LocalFeatureExtractor, TopologyFeatures
 from .masks import MaskBuilder
 from .resampling import SafeSMOTEENN
 from .segmentation import HDoGRegSegmenter
+from .utils import InProcessMemory
 
 __all__ = ["default_lightgbm", "make_calcification_pipeline", "paper_param_grid"]
 
@@ -54,7 +55,7 @@ def make_calcification_pipeline(
     segmenter: Any = None,
     classifier: Any = None,
     resample: bool = True,
-    memory: Any = None,
+    memory: Any = "auto",
     n_jobs: int | None = None,
     random_state: int | None = 0,
 ) -> Pipeline:
@@ -76,9 +77,12 @@ def make_calcification_pipeline(
         default :func:`default_lightgbm`.
     resample : bool, default=True
         Include the SMOTE + ENN step (:class:`~skcalc.resampling.SafeSMOTEENN`).
-    memory : None, str or joblib.Memory
+    memory : "auto", None, str or joblib.Memory, default="auto"
         Per-ROI cache of the image stages (segmentation, masks, local and topology
         features). With a cache, a grid search runs each image stage once per ROI.
+        ``"auto"`` caches in this process only (:class:`~skcalc.utils.InProcessMemory`);
+        a folder or :class:`joblib.Memory` also shares results between processes and runs;
+        ``None`` disables caching.
     n_jobs : int, optional
         Parallel jobs of the per-ROI loops.
     random_state : int, optional
@@ -101,6 +105,8 @@ def make_calcification_pipeline(
     >>> pipe.get_params()["features__local__bag__n_clusters"]
     10
     """
+    if isinstance(memory, str) and memory == "auto":
+        memory = InProcessMemory()
     if aggregation == "bag":
         aggregator = BagOfClustersAggregator(n_clusters=n_clusters, random_state=random_state)
     elif aggregation == "meanstd":

@@ -1,7 +1,9 @@
 """Clinical classification metrics and segmentation (detection) metrics."""
 
 from ._clinical import (
+    ClinicalReport,
     clinical_report,
+    confusion_counts,
     make_clinical_scorers,
     negative_predictive_value,
     positive_predictive_value,
@@ -12,6 +14,8 @@ from ._clinical import (
 from ._segmentation import match_objects
 
 __all__ = [
+    "ClinicalReport",
+    "confusion_counts",
     "clinical_report",
     "make_clinical_scorers",
     "match_objects",

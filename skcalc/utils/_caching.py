@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
 
-__all__ = ["roi_content_hash", "cached_call"]
+__all__ = ["InProcessMemory", "cached_call", "roi_content_hash"]
 
 
 # Digest of an array by id, valid while the array is alive: a grid search passes the same
@@ -125,6 +125,30 @@ class _MemoryFront:
 MEMORY_FRONT = _MemoryFront()
 
 
+class InProcessMemory:
+    """A ``memory=`` value that caches per-ROI results in this process only (nothing on disk).
+
+    The results live in a bounded LRU shared by all stages of the process: enough for a grid
+    search with ``n_jobs=1`` to run each image stage once per ROI, without a cache folder.
+    Worker processes each keep their own. Pass a folder or :class:`joblib.Memory` instead to
+    share results between processes and runs.
+
+    Examples
+    --------
+    >>> from skcalc.utils import InProcessMemory
+    >>> InProcessMemory()
+    InProcessMemory()
+    """
+
+    location = "<in-process>"
+
+    def cache(self, func: Callable, ignore: Any = None, verbose: int = 0) -> Callable:
+        return func
+
+    def __repr__(self) -> str:
+        return "InProcessMemory()"
+
+
 def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable, roi: ROI) -> Any:
     # stage, key, params and version make the cache key; func and roi are ignored by joblib.
     return func(roi, **params)
@@ -165,7 +189,8 @@ def cached_call(
     fields : iterable of str
         ROI fields the result depends on.
     """
-    memory = check_memory(memory)
+    if not isinstance(memory, InProcessMemory):
+        memory = check_memory(memory)
     key = front_key(roi, params, memory, stage, fields)
     if key is None:
         return func(roi, **params)

@@ -1,0 +1,262 @@
+"""The paper's classifier: LightGBM with a fixed decision threshold (t = 0.4).
+
+:class:`ThresholdedClassifier` is a thin subclass of scikit-learn's
+:class:`~sklearn.model_selection.FixedThresholdClassifier`: same parameters, same
+thresholding code (``predict`` returns the positive class iff the score is ``>= threshold``),
+two different defaults: ``threshold=0.4`` (the paper's) and ``estimator=None`` meaning a
+small-data LightGBM (:func:`make_default_lightgbm`). Put it last in an imbalanced-learn
+pipeline, after SMOTE+ENN, so the threshold applies to real samples only.
+"""
+
+from __future__ import annotations
+
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.model_selection import FixedThresholdClassifier
+from sklearn.utils import get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["ThresholdedClassifier", "make_default_lightgbm"]
+
+
+def _resolved_has(attr):
+    # ``available_if`` condition of the parent, with ``estimator=None`` resolved to LightGBM.
+    def check(self):
+        fitted = getattr(self, "estimator_", None)
+        return hasattr(fitted if fitted is not None else self._get_estimator(), attr)
+
+    return check
+
+
+def make_default_lightgbm():
+    """The LightGBM classifier used when ``ThresholdedClassifier(estimator=None)``.
+
+    Small-data defaults (the paper's cohort has a few hundred ROIs): 100 trees of at most
+    15 leaves, learning rate 0.05, leaves of at least 5 samples, 80 % row and column
+    subsampling per tree, L2 regularisation 1, fixed seed, single thread (per-ROI and CV
+    loops parallelise outside), silent.
+
+    Returns
+    -------
+    lightgbm.LGBMClassifier
+
+    Examples
+    --------
+    >>> make_default_lightgbm().get_params()["num_leaves"]
+    15
+    """
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(
+        n_estimators=100,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=5,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=0,
+        n_jobs=1,
+        verbose=-1,
+    )
+
+
+class ThresholdedClassifier(FixedThresholdClassifier):
+    """Binary classifier predicting the positive class iff its score is ``>= threshold``.
+
+    A :class:`~sklearn.model_selection.FixedThresholdClassifier` with the paper's defaults.
+    ``threshold`` is an ordinary parameter, so it can be grid-searched
+    (``{"classify__threshold": [0.3, 0.4, 0.5]}``); use a threshold-dependent scorer
+    (see :func:`skcalc.metrics.make_clinical_scorers`).
+
+    Parameters
+    ----------
+    estimator : estimator instance or None, default=None
+        Binary classifier with ``predict_proba`` or ``decision_function``, fitted or not.
+        ``None`` means :func:`make_default_lightgbm`, built (fresh) at each ``fit``; the
+        parameter itself stays ``None`` so that ``clone``/``get_params`` are unchanged.
+    threshold : "auto" or float, default=0.4
+        Decision threshold on the positive-class score (paper: 0.4 on LightGBM's
+        probability). ``"auto"`` means 0.5 for probabilities and 0 for decision values.
+    pos_label : int, float, bool, str or None, default=None
+        The positive class (``None``: 1 for {0, 1} or {-1, 1} labels).
+    response_method : {"auto", "decision_function", "predict_proba"}, default="auto"
+        Score used for thresholding; ``"auto"`` tries ``predict_proba`` first.
+
+    Attributes
+    ----------
+    estimator_ : estimator instance
+        The fitted classifier.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when the wrapped classifier defines them.
+
+    Notes
+    -----
+    With ``estimator=None``, the prediction methods delegate to a
+    ``FixedThresholdClassifier`` over the fitted ``estimator_`` (scikit-learn's own code
+    path for prefitted estimators), so nothing of the thresholding is reimplemented here.
+    The ``allow_nan`` tag is copied from the wrapped classifier (LightGBM handles NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcalc.classification import ThresholdedClassifier
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+    >>> clf = ThresholdedClassifier(LogisticRegression(), threshold=0.2).fit(X, y)
+    >>> proba = clf.predict_proba(X)[:, 1]
+    >>> bool(np.all(clf.predict(X) == (proba >= 0.2)))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **FixedThresholdClassifier._parameter_constraints,
+        "estimator": [*FixedThresholdClassifier._parameter_constraints["estimator"], None],
+    }
+
+    def __init__(self, estimator=None, *, threshold=0.4, pos_label=None, response_method="auto"):
+        super().__init__(
+            estimator=estimator,
+            threshold=threshold,
+            pos_label=pos_label,
+            response_method=response_method,
+        )
+
+    def _get_estimator(self):
+        return make_default_lightgbm() if self.estimator is None else self.estimator
+
+    def _delegate(self):
+        # Only used with estimator=None: scikit-learn's path for a prefitted estimator.
+        check_is_fitted(self, "estimator_")
+        return FixedThresholdClassifier(
+            self.estimator_,
+            threshold=self.threshold,
+            pos_label=self.pos_label,
+            response_method=self.response_method,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, **params):
+        """Fit the wrapped classifier (a fresh default LightGBM when ``estimator=None``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Binary targets.
+        **params : dict
+            Passed to the wrapped classifier's ``fit`` (with metadata routing enabled,
+            only what it requests).
+
+        Returns
+        -------
+        self : ThresholdedClassifier
+        """
+        if self.estimator is not None:
+            return super().fit(X, y, **params)
+        # The parent's fit reads ``self.estimator``; expose the default for the duration of
+        # fit only, and restore the parameter so get_params()/clone() never see it.
+        self.estimator = make_default_lightgbm()
+        try:
+            return super().fit(X, y, **params)
+        finally:
+            self.estimator = None
+
+    def predict(self, X):
+        """Positive class iff the score is ``>= threshold``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        if self.estimator is None:
+            return self._delegate().predict(X)
+        return super().predict(X)
+
+    @available_if(_resolved_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the fitted classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        if self.estimator is None:
+            return self._delegate().predict_proba(X)
+        return super().predict_proba(X)
+
+    @available_if(_resolved_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities of the fitted classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        if self.estimator is None:
+            return self._delegate().predict_log_proba(X)
+        return super().predict_log_proba(X)
+
+    @available_if(_resolved_has("decision_function"))
+    def decision_function(self, X):
+        """Decision values of the fitted classifier (when it has ``decision_function``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        if self.estimator is None:
+            return self._delegate().decision_function(X)
+        return super().decision_function(X)
+
+    @property
+    def classes_(self):
+        """Class labels of the fitted classifier."""
+        if self.estimator is None:
+            if not hasattr(self, "estimator_"):
+                raise AttributeError("The underlying estimator is not fitted yet.")
+            return self.estimator_.classes_
+        return super().classes_
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``fit`` metadata goes to the wrapped classifier's ``fit``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return MetadataRouter(owner=self).add(
+            estimator=self._get_estimator(),
+            method_mapping=MethodMapping().add(callee="fit", caller="fit"),
+        )
+
+    def __sklearn_tags__(self):
+        estimator = self._get_estimator()
+        # The parent reads tags from ``self.estimator``, which may be None: start from the
+        # mixins' tags and redo its two lines with the resolved estimator.
+        tags = ClassifierMixin.__sklearn_tags__(self)
+        tags.classifier_tags.multi_class = False
+        inner = get_tags(estimator).input_tags
+        tags.input_tags.sparse = inner.sparse
+        tags.input_tags.allow_nan = inner.allow_nan
+        return tags

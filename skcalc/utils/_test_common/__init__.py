@@ -1,0 +1,1 @@
+"""Instances, ROI fixtures and expected failures for the common estimator tests."""
