@@ -15,7 +15,6 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
 ]
@@ -37,8 +36,3 @@ numpydoc_show_class_members = False
 templates_path = []
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable/", None),
-    "sklearn": ("https://scikit-learn.org/stable/", None),
-}

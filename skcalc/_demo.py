@@ -11,12 +11,14 @@ import platform
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from .exceptions import SkcalcWarning
 
 __all__ = ["run_demo", "format_comparison"]
 
@@ -43,9 +45,8 @@ def _peak_rss_mb() -> float:
     return max(own, kids) * scale
 
 
-def _metric(report: dict, key: str) -> tuple[float, float, float]:
-    m = report["metrics"][key]
-    return m["value"], m["ci_low"], m["ci_high"]
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def format_comparison(reports: dict[str, dict]) -> str:
@@ -57,8 +58,8 @@ def format_comparison(reports: dict[str, dict]) -> str:
     for label, key in _ROWS:
         cells = []
         for n in names:
-            v, lo, hi = _metric(reports[n], key)
-            cells.append(f"{v:.2f} [{lo:.2f}, {hi:.2f}]")
+            m = reports[n]["metrics"][key]
+            cells.append(f"{_fmt(m['value'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
         lines.append(f"{label:<12}" + "".join(f"{c:>{width}}" for c in cells))
     lines.append("")
     lines.append("Confusion matrices (rows: truth; columns: predicted benign / actionable)")
@@ -71,10 +72,11 @@ def format_comparison(reports: dict[str, dict]) -> str:
     lines.append("Benign ROIs that would be spared biopsy at a fixed sensitivity")
     for n in names:
         parts = []
-        for s in reports[n]["spared_biopsy"]:
+        for s in reports[n]["spared_biopsies"]:
             parts.append(
-                f"sensitivity {s['sensitivity']:.2f}: {s['benign_spared']:.0%} of benign "
-                f"({s['n_spared']} ROIs, threshold {s['threshold']:.3f})"
+                f"sensitivity {s['sensitivity_target']:.2f}: "
+                f"{_fmt(s['benign_fraction'], '.0%')} of benign ({s['n_spared']} ROIs, "
+                f"threshold {_fmt(s['threshold'], '.3f')})"
             )
         lines.append(f"  {n}: " + "; ".join(parts))
     return "\n".join(lines)
@@ -127,6 +129,9 @@ def run_demo(
     from .pipeline import make_calcification_pipeline, paper_param_grid
     from .plotting import plot_confusion_matrix, plot_roc, plot_roi
 
+    # Each warning once: a grid search would repeat the same few-objects notice per fold.
+    warnings.simplefilter("once", SkcalcWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     t_start = time.perf_counter()
     n_jobs = -1 if n_jobs is None else n_jobs
     n_rois = 72 if quick else 276
