@@ -33,7 +33,7 @@ from ..utils import map_rois
 from ._radiomics import (
     ALL_RADIOMICS_CLASSES,
     radiomics_feature_names,
-    radiomics_features,
+    radiomics_features_batch,
 )
 from ._regionprops import REGIONPROPS_FEATURES, regionprops_features
 
@@ -166,8 +166,10 @@ def local_features(
 ) -> LocalFeatureTables:
     """Local features of every calcification of one ROI.
 
-    Each object is cropped out with its band (``masks.object_windows()``) before pyradiomics
-    sees it; the values equal pyradiomics' ``execute`` on the whole image (see
+    Each object is cropped out with its band (``masks.object_windows()``) and all objects of
+    the ROI go through pyradiomics together
+    (:func:`~skcalc.features._radiomics.radiomics_features_batch`); the values equal
+    pyradiomics' ``execute`` on the whole image, object by object (see
     :mod:`skcalc.features._radiomics`).
 
     Parameters
@@ -204,25 +206,28 @@ def local_features(
     image = np.asarray(image)
     spacing = tuple(float(s) for s in masks.spacing)
     kw = {"bin_width": bin_width, "bin_count": bin_count, "min_texture_size": min_texture_size}
-    rows: dict[str, list[np.ndarray]] = {s: [] for s in sets}
-    labels = []
+    labels, crops, objects, bands = [], [], [], []
     # pad=0 is exact: pyradiomics crops to the mask's bounding box without padding itself.
     for label, window, obj, band in masks.object_windows(pad=0):
         labels.append(label)
-        crop = image[window]
-        if "fg_radiomics" in rows:
-            rows["fg_radiomics"].append(
-                radiomics_features(crop, obj, spacing, classes=_FG_CLASSES, **kw)
-            )
-        if "fg_regionprops" in rows:
-            rows["fg_regionprops"].append(regionprops_features(obj, crop, spacing))
-        if "bg_radiomics" in rows:
-            rows["bg_radiomics"].append(
-                radiomics_features(crop, band, spacing, classes=_BG_CLASSES, **kw)
-            )
-    tables = {
-        s: np.array(rows[s], dtype=np.float64).reshape(len(labels), len(names[s])) for s in sets
-    }
+        crops.append(image[window])
+        objects.append(obj)
+        bands.append(band)
+    tables = {}
+    for s in sets:
+        if s == "fg_regionprops":
+            rows = [regionprops_features(o, c, spacing) for o, c in zip(objects, crops)]
+            tables[s] = np.array(rows, dtype=np.float64).reshape(len(labels), len(names[s]))
+        else:
+            # All objects of the ROI at once: one call per pyradiomics feature, not per object.
+            fg = s == "fg_radiomics"
+            tables[s] = radiomics_features_batch(
+                crops,
+                objects if fg else bands,
+                spacing,
+                classes=_FG_CLASSES if fg else _BG_CLASSES,
+                **kw,
+            ).reshape(len(labels), len(names[s]))
     return LocalFeatureTables(tables, names, labels, roi_id)
 
 

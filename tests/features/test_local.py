@@ -358,3 +358,106 @@ def test_errors_name_the_roi(roi3):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LocalFeatureExtractor(feature_sets="fg_regionprops").transform([roi3])
+
+
+# ----------------------------------------------------------------- stacked (batched) path
+def random_objects(seed, n_objects=14, shape=(48, 48)):
+    """Random-walk blobs of 1-60 px on a noisy image, plus the edge cases of the NaN policy."""
+    rng = np.random.default_rng(seed)
+    img = 1200 + 40 * rng.standard_normal(shape) + 200 * rng.random(shape)
+    masks = []
+    for _ in range(n_objects):
+        m = np.zeros(shape, bool)
+        r, c = rng.integers(8, shape[0] - 8, 2)
+        for _ in range(int(rng.integers(1, 60))):
+            m[r, c] = True
+            r = int(np.clip(r + rng.integers(-1, 2), 0, shape[0] - 1))
+            c = int(np.clip(c + rng.integers(-1, 2), 0, shape[1] - 1))
+        masks.append(m)
+    flat = np.zeros(shape, bool)
+    flat[5:9, 5:9] = True  # one gray level only: MCC = 1 (pyradiomics' flat-region rule)
+    img[flat] = 1500
+    line = np.zeros(shape, bool)
+    line[40, 10:30] = True  # texture NaN by policy
+    single = np.zeros(shape, bool)
+    single[2, 40] = True  # all NaN
+    diag = np.zeros(shape, bool)
+    diag[[30, 31], [40, 41]] = True  # pyradiomics itself returns some NaN
+    return img, masks + [flat, line, single, diag]
+
+
+@pytest.mark.parametrize("seed, bins", [(0, {"bin_width": 5}), (1, {"bin_count": 12})])
+def test_batch_equals_pyradiomics_execute_per_object(seed, bins):
+    img, masks = random_objects(seed)
+    classes = _radiomics.ALL_RADIOMICS_CLASSES
+    names = radiomics_feature_names(classes)
+    texture = np.array([n.split("_")[0] in TEXTURE for n in names])
+    got = _radiomics.radiomics_features_batch([img] * len(masks), masks, SPACING, **bins)
+    assert got.shape == (len(masks), len(names))
+    n_texture = 0
+    for row, m in zip(got, masks):
+        if m.sum() < 2:
+            assert np.isnan(row).all()
+            continue
+        ref = pyradiomics_execute(img, m, SPACING, classes, **bins)
+        if not _radiomics._has_2x2_block(m):
+            assert np.isnan(row[texture]).all()
+            row, ref = row[~texture], ref[~texture]
+        else:
+            n_texture += 1
+        np.testing.assert_allclose(row, ref, rtol=1e-9, atol=1e-12)
+    assert n_texture >= 8
+    glcm_mcc = names.index("glcm_MCC")
+    assert got[len(masks) - 4, glcm_mcc] == 1.0  # the flat object
+
+
+def test_batch_equals_one_by_one_and_chunking(monkeypatch):
+    img, masks = random_objects(2)
+    kw = {"classes": _radiomics.ALL_RADIOMICS_CLASSES[1:]}
+    stacked = _radiomics.radiomics_features_batch([img] * len(masks), masks, SPACING, **kw)
+    alone = np.array([_radiomics.radiomics_features(img, m, SPACING, **kw) for m in masks])
+    np.testing.assert_allclose(stacked, alone, rtol=1e-9, atol=1e-12)
+    # Tiny memory budget: every stack is cut into several chunks; same values.
+    monkeypatch.setattr(_radiomics, "_MAX_CELLS", 2000)
+    objs = [_radiomics._prepare(img, m, radiomics_settings(), 4) for m in masks]
+    rows = [k for k, o in enumerate(objs) if o is not None]
+    chunks = _radiomics._chunk_rows(rows, objs)
+    assert len(chunks) > 2 and sorted(k for c in chunks for k in c) == rows
+    chunked = _radiomics.radiomics_features_batch([img] * len(masks), masks, SPACING, **kw)
+    np.testing.assert_allclose(chunked, stacked, rtol=1e-9, atol=1e-12)
+
+
+def test_glcm_coefficients_bit_identical_to_pyradiomics():
+    from radiomics.glcm import RadiomicsGLCM
+
+    rng = np.random.default_rng(0)
+    P = rng.random((3, 17, 17, 4)) * (rng.random((3, 17, 17, 4)) < 0.4)
+    P += P.transpose((0, 2, 1, 3))
+    P /= P.sum((1, 2), keepdims=True)
+    ours = _radiomics._instance(
+        RadiomicsGLCM, {}, P_glcm=P, coefficients=_radiomics._batch_coefficients(17)
+    )
+    theirs = _radiomics._instance(
+        RadiomicsGLCM, {}, P_glcm=P, coefficients=_radiomics._batch_coefficients(17)
+    )
+    _radiomics._glcm_coefficients(ours)
+    theirs._calculateCoefficients()
+    assert ours.coefficients.keys() == theirs.coefficients.keys()
+    for k, v in theirs.coefficients.items():
+        np.testing.assert_array_equal(ours.coefficients[k], v, err_msg=k)
+
+
+def test_batch_falls_back_to_per_object_on_failure(monkeypatch):
+    img, masks = random_objects(3, n_objects=5)
+    masks = masks[:5]
+    ref = _radiomics.radiomics_features_batch([img] * 5, masks, SPACING, classes=["glrlm"])
+
+    def broken(*args):
+        raise RuntimeError("cannot stack")
+
+    monkeypatch.setitem(_radiomics._BATCHED, "glrlm", broken)
+    got = _radiomics.radiomics_features_batch([img] * 5, masks, SPACING, classes=["glrlm"])
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    assert np.isfinite(got).sum() > 0
+    with pytest.raises(ValueError, match="2 images but 1 masks"):
+        _radiomics.radiomics_features_batch([img, img], masks[:1], SPACING)
