@@ -352,9 +352,9 @@ class BagOfClustersAggregator(_BaseAggregator):
                 )
                 k = values.shape[0]
             self.scalers_[key] = scaler
-            # A few thousand objects: OpenMP threads cost far more than they save here
+            # A few thousand objects: BLAS/OpenMP threads cost far more than they save here
             # (70x slower measured on a busy 2-core machine), so k-means runs on one.
-            with threadpool_limits(limits=1, user_api="openmp"):
+            with threadpool_limits(limits=1):
                 self.kmeans_[key] = KMeans(
                     n_clusters=k, n_init=self.n_init, random_state=seed
                 ).fit(values)
@@ -383,7 +383,7 @@ class BagOfClustersAggregator(_BaseAggregator):
                 continue
             if self.scalers_[key] is not None:
                 values = self.scalers_[key].transform(values)
-            with threadpool_limits(limits=1, user_api="openmp"):
+            with threadpool_limits(limits=1):
                 labels = km.predict(values)
             counts = np.zeros((n_rois, K))
             np.add.at(counts, (owner, labels), 1.0)

@@ -154,14 +154,38 @@ def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable,
     return func(roi, **params)
 
 
-def front_key(roi: ROI, params: dict, memory: Any, stage: str, fields: Iterable[str]):
-    """Key of the in-process front cache, or None when ``memory`` does not cache."""
+def _freeze(value: Any) -> Any:
+    """Make a cached result's arrays read-only, so they can be shared and hashed once."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    else:
+        attrs = getattr(value, "__dict__", None)
+        for v in (attrs or {}).values():
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+    return value
+
+
+def front_key(
+    roi: ROI,
+    params: dict,
+    memory: Any,
+    stage: str,
+    fields: Iterable[str],
+    params_hash: str | None = None,
+):
+    """Key of the in-process front cache, or None when ``memory`` does not cache.
+
+    ``params_hash`` lets a loop over many ROIs hash the (shared) parameters once.
+    """
     location = getattr(memory, "location", None)
     if location is None:
         return None
     from .. import __version__
 
-    return (str(location), stage, roi_content_hash(roi, fields), joblib_hash(params), __version__)
+    if params_hash is None:
+        params_hash = joblib_hash(params)
+    return (str(location), stage, roi_content_hash(roi, fields), params_hash, __version__)
 
 
 def cached_call(
@@ -172,6 +196,7 @@ def cached_call(
     memory: Any,
     stage: str,
     fields: Iterable[str] = ("image",),
+    params_hash: str | None = None,
 ) -> Any:
     """Call ``func(roi, **params)``, memoised in ``memory`` per ROI content.
 
@@ -191,13 +216,13 @@ def cached_call(
     """
     if not isinstance(memory, InProcessMemory):
         memory = check_memory(memory)
-    key = front_key(roi, params, memory, stage, fields)
+    key = front_key(roi, params, memory, stage, fields, params_hash)
     if key is None:
         return func(roi, **params)
     hit, value = MEMORY_FRONT.get(key)
     if hit:
         return value
     cached = memory.cache(_run_stage, ignore=["func", "roi"], verbose=0)
-    value = cached(stage, key[2], params, key[4], func, roi)
+    value = _freeze(cached(stage, key[2], params, key[4], func, roi))
     MEMORY_FRONT.put(key, value)
     return value

@@ -1,29 +1,85 @@
-"""Per-ROI loops that honour ``n_jobs`` and the active joblib backend (loky, dask, ...)."""
+"""Per-ROI loops that honour ``n_jobs`` and the active joblib backend (loky, dask, ...).
+
+Work is split by ROI: each task receives one ROI record (a lazy ROI carries only its path,
+so the worker reads the image itself) and returns that ROI's compact result. A worker
+therefore holds one ROI's working set at a time, whatever the cohort size.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from joblib import effective_n_jobs
+from joblib import hash as joblib_hash
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
-from ._caching import MEMORY_FRONT, InProcessMemory, cached_call, front_key
+from ._caching import MEMORY_FRONT, InProcessMemory, _freeze, cached_call, front_key
 
-__all__ = ["map_rois"]
+__all__ = ["map_rois", "single_threaded"]
+
+# BLAS pools (OpenBLAS, MKL) and torch's intra-op pool are process-wide, while several tasks
+# may run at once in one process (threading backend, dask workers with several threads or
+# ``processes=False``): their limit is reference-counted, set by the first task in and
+# restored by the last one out. OpenMP keeps its thread count per calling thread, so it is
+# limited and restored by every task in its own thread.
+_LIMIT_LOCK = threading.Lock()
+_GLOBAL_STATE: dict[str, Any] = {"depth": 0, "blas": None, "torch": None}
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Limit BLAS/OpenMP pools (and torch, when imported) to one thread for this task.
+
+    Re-entrant and safe when several threads of one process use it at once: the original
+    limits come back when the last user leaves.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> from skcalc.utils._parallel import single_threaded
+    >>> with single_threaded():
+    ...     all(p["num_threads"] == 1 for p in threadpool_info())
+    True
+    """
+    from threadpoolctl import get_cached_controller
+
+    # A limiter restores every library its controller holds, so each one gets a controller
+    # restricted to its own kind: restoring this thread's OpenMP must not undo another
+    # task's BLAS limit.
+    controller = get_cached_controller()
+    with _LIMIT_LOCK:
+        if _GLOBAL_STATE["depth"] == 0:
+            _GLOBAL_STATE["blas"] = controller.select(user_api="blas").limit(limits=1)
+            torch = sys.modules.get("torch")
+            if torch is not None:
+                _GLOBAL_STATE["torch"] = torch.get_num_threads()
+                torch.set_num_threads(1)
+        _GLOBAL_STATE["depth"] += 1
+    omp = controller.select(user_api="openmp").limit(limits=1)
+    try:
+        yield
+    finally:
+        omp.restore_original_limits()
+        with _LIMIT_LOCK:
+            _GLOBAL_STATE["depth"] -= 1
+            if _GLOBAL_STATE["depth"] == 0:
+                _GLOBAL_STATE["blas"].restore_original_limits()
+                n_torch, torch = _GLOBAL_STATE["torch"], sys.modules.get("torch")
+                if n_torch is not None and torch is not None:
+                    torch.set_num_threads(n_torch)
+                _GLOBAL_STATE.update(blas=None, torch=None)
 
 
 def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):
-    # Each worker handles one ROI at a time: one BLAS/torch thread avoids oversubscription.
-    import sys
-
-    from threadpoolctl import threadpool_limits
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    with threadpool_limits(limits=1):
+    # Each worker handles one ROI at a time and the pool of workers already uses every core:
+    # nested BLAS/OpenMP/torch threads would only oversubscribe them.
+    with single_threaded():
         return cached_call(func, roi, params, memory=memory, stage=stage, fields=fields)
 
 
@@ -39,16 +95,50 @@ def map_rois(
 ) -> list[Any]:
     """Apply ``func(roi, **params)`` to every ROI, in parallel and memoised per ROI.
 
-    Results come back in input order. ``n_jobs=None`` means 1 unless a
-    ``joblib.parallel_config`` context says otherwise.
+    Parameters
+    ----------
+    func : callable
+        Module-level function (so that workers can import it) computing one ROI's result.
+    rois : sequence of ROI
+    params : dict
+        Keyword parameters of ``func``; part of the cache key.
+    n_jobs : int, optional
+        Number of parallel tasks. ``None`` means 1 unless a ``joblib.parallel_config``
+        context says otherwise; under ``parallel_config(backend="dask")`` the tasks run on
+        the dask cluster. Inside a task, BLAS/OpenMP/torch use one thread.
+    memory : None, str, joblib.Memory or InProcessMemory
+        Per-ROI cache (see :func:`skcalc.utils.cached_call`). Results found in this
+        process's front cache are not sent to the workers again.
+    stage : str
+        Stage name, part of the cache key.
+    fields : sequence of str
+        ROI fields the result depends on.
+
+    Returns
+    -------
+    list
+        One result per ROI, in input order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc import ROI
+    >>> from skcalc.utils import map_rois
+    >>> rois = [ROI(np.zeros((2, 2), np.uint16), meta={"roi_id": f"r{i}"}) for i in range(3)]
+    >>> [text[:11] for text in map_rois(repr, rois, {}, stage="doc")]
+    ["ROI(id='r0'", "ROI(id='r1'", "ROI(id='r2'"]
     """
+    phash = joblib_hash(params)  # once per call, not once per ROI
     if len(rois) <= 1 or effective_n_jobs(n_jobs) == 1:
         return [
-            cached_call(func, r, params, memory=memory, stage=stage, fields=fields) for r in rois
+            cached_call(
+                func, r, params, memory=memory, stage=stage, fields=fields, params_hash=phash
+            )
+            for r in rois
         ]
     if not isinstance(memory, InProcessMemory):
         memory = check_memory(memory)
-    keys = [front_key(r, params, memory, stage, fields) for r in rois]
+    keys = [front_key(r, params, memory, stage, fields, phash) for r in rois]
     out: list[Any] = [None] * len(rois)
     todo = []
     for i, key in enumerate(keys):
@@ -65,5 +155,5 @@ def map_rois(
         out[i] = value
         if keys[i] is not None:
             # Workers cached on disk; keep a copy here so later calls skip the disk.
-            MEMORY_FRONT.put(keys[i], value)
+            MEMORY_FRONT.put(keys[i], _freeze(value))
     return out
