@@ -1,0 +1,323 @@
+"""End to end: DICOM files + manifest CSV -> skcalc train / predict / evaluate."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from skcalc.cli import main
+from skcalc.datasets import make_calcification_cohort
+from skcalc.io import load_manifest, write_image_atomic
+from skcalc.persistence import load_model
+from skcalc.pipeline import make_calcification_pipeline
+
+MG_SOP = "1.2.840.10008.5.1.4.1.1.1.2"
+N_CLUSTERS = "5"
+COLUMNS = ["roi_id", "probability", "decision", "threshold", "label"]
+
+
+# Synthetic ROIs with 0-1 calcifications are valid and warned about; not the subject here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*fewer than two calcifications")
+
+
+def write_dicom(path, image, spacing, patient_id):
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = MG_SOP
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = MG_SOP
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MG"
+    ds.PatientID = patient_id
+    ds.set_pixel_data(np.asarray(image, dtype=np.uint16), "MONOCHROME2", 12)
+    ds.ImagerPixelSpacing = [float(spacing[0]), float(spacing[1])]
+    ds.save_as(path, enforce_file_format=True)
+
+
+def files_under(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """24 synthetic ROIs as 12-bit DICOMs, half with a circle region, half with a mask PNG."""
+    root = tmp_path_factory.mktemp("cohort")
+    (root / "images").mkdir()
+    rois, y, groups = make_calcification_cohort(n_rois=24, random_state=1)
+    rows = []
+    for i, roi in enumerate(rois):
+        image_rel = f"images/{roi.roi_id}.dcm"
+        write_dicom(root / image_rel, roi.image, roi.spacing, roi.meta["patient_id"])
+        row = {
+            "image": image_rel,
+            "label": "malignant" if y[i] else "benign",
+            "patient_id": roi.meta["patient_id"],
+            "exam_id": groups[i],
+            "roi_id": roi.roi_id,
+        }
+        region = roi.region_mask
+        if i % 2:
+            mask_rel = f"images/{roi.roi_id}_mask.png"
+            write_image_atomic(root / mask_rel, region.astype(np.uint8) * 255)
+            row["mask"] = mask_rel
+        else:
+            rr, cc = np.nonzero(region)
+            row.update(
+                cx=f"{cc.mean():.2f}",
+                cy=f"{rr.mean():.2f}",
+                radius=f"{np.sqrt(region.sum() / np.pi):.2f}",
+            )
+        rows.append(row)
+    fields = ["image", "mask", "cx", "cy", "radius", "label", "patient_id", "exam_id", "roi_id"]
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(dataset):
+    """The same pipeline as `skcalc train`, fitted in memory on the same manifest."""
+    rois, y, _ = load_manifest(dataset / "manifest.csv")
+    pipe = make_calcification_pipeline(n_clusters=int(N_CLUSTERS), random_state=0)
+    pipe.fit(rois, y)
+    return rois, y, pipe.predict_proba(rois)[:, 1]
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    before = files_under(dataset)
+    model = out / "models" / "model.skops"
+    assert main(["train", str(dataset / "manifest.csv"), "--out", str(model),
+                 "--n-clusters", N_CLUSTERS, "--n-jobs", "1"]) == 0  # fmt: skip
+    assert files_under(dataset) == before
+    return model
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return reader.fieldnames, list(reader)
+
+
+def test_manifest_reads_dicom_spacing_and_both_region_kinds(dataset):
+    rois, y, groups = load_manifest(dataset / "manifest.csv")
+    assert len(rois) == 24 and y.sum() == 7 and len(set(groups)) == 11
+    assert all(r.spacing == (0.07, 0.07) for r in rois)
+    assert {r.meta["spacing_source"] for r in rois} == {"DICOM ImagerPixelSpacing"}
+    assert sum("mask" in r.meta for r in rois) == sum("circle" in r.meta for r in rois) == 12
+
+
+def test_train_writes_model_whose_predictions_equal_in_memory(trained, reference, capsys):
+    rois, _, proba = reference
+    model, info = load_model(trained, return_metadata=True)
+    np.testing.assert_array_equal(model.predict_proba(rois)[:, 1], proba)
+    assert info["metadata"]["n_rois"] == 24 and info["metadata"]["n_actionable"] == 7
+    assert info["metadata"]["params"]["n_clusters"] == int(N_CLUSTERS)
+    assert sorted(os.listdir(trained.parent)) == ["model.skops"]  # no temporary left over
+
+
+def test_predict_csv_matches_in_memory_model(dataset, trained, reference, tmp_path, capsys):
+    rois, y, proba = reference
+    out = tmp_path / "preds" / "p.csv"
+    before = files_under(dataset)
+    assert main(["predict", str(trained), str(dataset / "manifest.csv"), "--out", str(out)]) == 0
+    assert files_under(dataset) == before
+    assert os.listdir(tmp_path / "preds") == ["p.csv"]
+    fields, rows = read_csv(out)
+    assert fields == COLUMNS
+    assert [r["roi_id"] for r in rows] == [r.roi_id for r in rois]
+    got = np.array([float(r["probability"]) for r in rows])
+    np.testing.assert_array_equal(got, proba)  # exact: written with repr()
+    threshold = float(rows[0]["threshold"])
+    assert threshold == 0.4
+    expected = np.where(proba >= threshold, "actionable", "benign")
+    assert [r["decision"] for r in rows] == expected.tolist()
+    assert [int(r["label"]) for r in rows] == y.tolist()
+    assert str(out) in capsys.readouterr().out
+
+
+def copy_manifest(dataset, dest, *, n_rows=None, label=True):
+    """The dataset's manifest elsewhere (absolute paths), maybe shorter or without labels."""
+    _, rows = read_csv(dataset / "manifest.csv")
+    fields = ["image", "mask", "cx", "cy", "radius", "exam_id", "roi_id"]
+    with open(dest, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields + ["label"] * label, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows[:n_rows]:
+            row["image"] = str(dataset / row["image"])
+            row["mask"] = str(dataset / row["mask"]) if row["mask"] else ""
+            writer.writerow(row)
+    return dest
+
+
+def test_predict_without_label_column(dataset, trained, tmp_path, capsys):
+    manifest = copy_manifest(dataset, tmp_path / "nolabel.csv", label=False)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained), str(manifest), "--out", str(out)]) == 0
+    fields, rows = read_csv(out)
+    assert fields == COLUMNS[:-1] and len(rows) == 24
+    # training needs labels: a clear message and exit code 1
+    capsys.readouterr()
+    assert main(["train", str(manifest), "--out", str(tmp_path / "m.skops")]) == 1
+    assert "no 'label' column" in capsys.readouterr().err
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_evaluate_writes_report(dataset, tmp_path, capsys):
+    out = tmp_path / "eval"
+    before = files_under(dataset)
+    code = main(["evaluate", str(dataset / "manifest.csv"), "--out", str(out), "--small-grid",
+                 "--cv", "2", "--n-bootstrap", "20", "--n-clusters", N_CLUSTERS])  # fmt: skip
+    assert code == 0
+    assert files_under(dataset) == before
+    assert sorted(os.listdir(out)) == ["metrics.csv", "report.json", "table.txt"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["cv"] == 2 and report["held_out"]["n_bootstrap"] == 20
+    assert set(report["best_params"]) == {"features__local__bag__n_clusters",
+                                          "classify__threshold"}  # fmt: skip
+    # held-out exams are not among the training exams
+    rois, _, groups = load_manifest(dataset / "manifest.csv")
+    exam = {r.roi_id: g for r, g in zip(rois, groups)}
+    test_exams = {exam[i] for i in report["test_roi_ids"]}
+    train_exams = {exam[r.roi_id] for r in rois if r.roi_id not in report["test_roi_ids"]}
+    assert test_exams and not test_exams & train_exams
+    assert report["n_test"] == len(report["test_roi_ids"]) == len(report["y_score"])
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert header == "evaluation,metric,value,ci_low,ci_high"
+    assert "sensitivity" in (out / "table.txt").read_text().lower()
+    printed = capsys.readouterr().out
+    assert str(out / "report.json") in printed
+
+
+def write_manifest(folder, text):
+    path = folder / "bad.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("image,cx,cy,radius,label,exam_id\nimages/missing.dcm,5,5,3,benign,E1\n", "line 2"),
+        ("image,cx,cy,radius,label,exam_id\n{img},5,5,3,perhaps,E1\n", "unknown label"),
+        ("image,cx,cy,radius,label,exam_id\n{img},5,5,-3,benign,E1\n", "radius"),
+        ("image,cx,cy,radius,exam_id\n{img},5,5,3,E1\n", "no 'label' column"),
+        ("image,cx,cy,radius,label\n{img},5,5,3,benign\n", "exam_id"),
+    ],
+)
+def test_bad_manifest_exits_1_with_message(dataset, tmp_path, capsys, rows, message):
+    img = sorted((dataset / "images").glob("*.dcm"))[0]
+    manifest = write_manifest(tmp_path, rows.format(img=img))
+    before = files_under(tmp_path)
+    assert main(["train", str(manifest), "--out", str(tmp_path / "m.skops")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skcalc train: error:") and message in err
+    assert files_under(tmp_path) == before
+
+
+def test_evaluate_needs_enough_exams_per_class(dataset, tmp_path, capsys):
+    code = main(["evaluate", str(dataset / "manifest.csv"), "--out", str(tmp_path / "e"),
+                 "--cv", "6"])  # fmt: skip
+    assert code == 1
+    assert "at least 6 are needed" in capsys.readouterr().err
+    assert not (tmp_path / "e" / "report.json").exists()
+
+
+def test_predict_refuses_a_non_model_file(dataset, tmp_path, capsys):
+    fake = tmp_path / "model.skops"
+    fake.write_bytes(b"\x80\x04K\x01.")  # a pickle
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(fake), str(dataset / "manifest.csv"), "--out", str(out)]) == 1
+    assert "pickle" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["train", "manifest.csv"],  # --out missing
+        ["predict", "model.skops"],
+        ["evaluate", "m.csv", "--cv", "0"],
+        ["train", "m.csv", "--out", "x", "--threshold", "1.5"],
+    ],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_outputs_only_under_out(dataset, trained, tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained), str(dataset / "manifest.csv"), "--out", str(out)]) == 0
+    assert os.listdir(cwd) == []
+    assert sorted(os.listdir(tmp_path)) == ["cwd", "p.csv"]
+
+
+def run_module(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "skcalc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_python_m_entry_point_and_exit_codes(dataset, trained, reference, tmp_path):
+    manifest = copy_manifest(dataset, tmp_path / "four.csv", n_rows=4)
+    out = tmp_path / "sub.csv"
+    done = run_module("predict", trained, manifest, "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"predictions written to {out}" in done.stdout
+    _, rows = read_csv(out)
+    np.testing.assert_array_equal([float(r["probability"]) for r in rows], reference[2][:4])
+    done = run_module("train", tmp_path / "missing.csv", "--out", tmp_path / "m", cwd=tmp_path)
+    assert done.returncode == 1 and "does not exist" in done.stderr
+    done = run_module("train", cwd=tmp_path)
+    assert done.returncode == 2 and "usage:" in done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["four.csv", "sub.csv"]
+
+
+def test_console_script_installed():
+    exe = shutil.which("skcalc", path=os.path.dirname(sys.executable))
+    if exe is None:
+        pytest.skip("the skcalc console script is not installed next to this python")
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("skcalc ")
+
+
+def test_dicom_written_as_specified(dataset):
+    path = sorted((dataset / "images").glob("*.dcm"))[0]
+    ds = pydicom.dcmread(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.BitsStored == 12
+    assert ds.pixel_array.dtype == np.uint16 and ds.pixel_array.max() <= 4095
+
+
+def test_train_tune_stores_best_parameters(dataset, tmp_path, capsys):
+    model_path = tmp_path / "tuned.skops"
+    code = main(["train", str(dataset / "manifest.csv"), "--out", str(model_path), "--tune",
+                 "--small-grid", "--cv", "2", "--n-jobs", "1"])  # fmt: skip
+    assert code == 0
+    model, info = load_model(model_path, return_metadata=True)
+    best = info["metadata"]["best_params"]
+    assert set(best) == {"features__local__bag__n_clusters", "classify__threshold"}
+    params = model.get_params()
+    assert all(params[k] == v for k, v in best.items())
+    assert f"best parameters: {best}" in capsys.readouterr().out

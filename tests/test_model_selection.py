@@ -1,0 +1,147 @@
+"""The paper's protocol: exam-level split, grouped grid search, nested CV."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skcalc.datasets import make_calcification_cohort
+from skcalc.model_selection import (
+    NESTED_METRICS,
+    evaluate_protocol,
+    grouped_train_test_split,
+    nested_cross_validate,
+)
+from skcalc.pipeline import make_calcification_pipeline
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*fewer than two calcifications")
+
+TINY_GRID = {"classify__threshold": [0.3, 0.5]}
+
+
+def exam_cohort(n_exams, rng, prevalence=0.3):
+    """Labels set per exam (as in the paper's data), 1-3 ROIs per exam."""
+    sizes = rng.integers(1, 4, size=n_exams)
+    exam_labels = (rng.random(n_exams) < prevalence).astype(int)
+    exam_labels[:2], exam_labels[2:4] = 1, 0  # both classes, whatever the draw
+    groups = np.repeat([f"E{i:03d}" for i in range(n_exams)], sizes)
+    y = np.repeat(exam_labels, sizes)
+    return y, groups
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_exams=st.integers(8, 60),
+    seed=st.integers(0, 2**16),
+    test_size=st.sampled_from([0.2, 0.25, 0.34]),
+)
+def test_split_partitions_rois_and_never_shares_an_exam(n_exams, seed, test_size):
+    y, groups = exam_cohort(n_exams, np.random.default_rng(seed))
+    train, test = grouped_train_test_split(y, groups, test_size=test_size, random_state=seed)
+    assert len(test) > 0 and len(train) > 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(y)))
+    assert not set(groups[train]) & set(groups[test])
+
+
+def test_split_is_stratified_and_sized():
+    y, groups = exam_cohort(200, np.random.default_rng(0), prevalence=0.28)
+    for seed in range(5):
+        train, test = grouped_train_test_split(y, groups, test_size=0.25, random_state=seed)
+        assert abs(len(test) / len(y) - 0.25) < 0.05
+        assert abs(y[test].mean() - y.mean()) < 0.05
+        assert abs(y[train].mean() - y.mean()) < 0.05
+
+
+def test_split_is_deterministic_and_seed_dependent():
+    y, groups = exam_cohort(60, np.random.default_rng(1))
+    a = grouped_train_test_split(y, groups, random_state=7)
+    b = grouped_train_test_split(y, groups, random_state=7)
+    c = grouped_train_test_split(y, groups, random_state=8)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    rois, y, groups = make_calcification_cohort(n_rois=24, random_state=1)
+    return rois, y, groups
+
+
+@pytest.fixture(scope="module")
+def protocol(cohort):
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1)
+    return evaluate_protocol(pipe, rois, y, groups, TINY_GRID, cv=2, n_bootstrap=30, random_state=0)
+
+
+def test_protocol_holds_out_whole_exams(protocol, cohort):
+    _, y, groups = cohort
+    test = protocol.test_index
+    train = np.setdiff1d(np.arange(len(y)), test)
+    assert not set(groups[test]) & set(groups[train])
+    np.testing.assert_array_equal(protocol.y_test, y[test])
+    assert protocol.y_score.shape == test.shape
+    assert np.all((protocol.y_score >= 0) & (protocol.y_score <= 1))
+    # the refitted model saw the training ROIs only
+    assert protocol.search.best_estimator_.steps[-1][1].estimator_ is not None
+    assert protocol.search.n_splits_ == 2
+    assert len(protocol.search.cv_results_["params"]) == 2
+    assert protocol.best_params["classify__threshold"] in TINY_GRID["classify__threshold"]
+    assert protocol.threshold == protocol.best_params["classify__threshold"]
+    assert protocol.report["n_samples"] == len(test)
+    assert set(protocol.timings) == {"grid_search", "predict_test"}
+
+
+def test_protocol_to_dict_is_json(protocol):
+    d = protocol.to_dict()
+    text = json.dumps(d, allow_nan=False)  # strict JSON: no NaN/Infinity
+    back = json.loads(text)
+    assert back["n_test"] == len(protocol.test_index)
+    assert back["y_test"] == protocol.y_test.tolist()
+    assert back["best_params"] == protocol.best_params
+    assert back["nested_cv"] is None
+    assert "search" not in back
+
+
+def test_protocol_to_frame(protocol):
+    frame = protocol.to_frame()
+    assert list(frame.columns) == ["evaluation", "metric", "value", "ci_low", "ci_high"]
+    assert set(frame["evaluation"]) == {"held-out"}
+    assert set(frame["metric"]) == set(protocol.report["metrics"])
+    row = frame.set_index("metric").loc["sensitivity"]
+    assert row["value"] == protocol.report["metrics"]["sensitivity"]["value"]
+
+
+def test_nested_cross_validate(cohort):
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1)
+    res = nested_cross_validate(
+        pipe, rois, y, groups, TINY_GRID, n_outer=3, n_inner=2, random_state=0
+    )
+    assert res["n_outer"] == 3 and res["n_inner"] == 2
+    for metric in NESTED_METRICS:
+        folds = np.asarray(res[metric]["folds"], dtype=float)
+        assert folds.shape == (3,)
+        assert res[metric]["mean"] == pytest.approx(np.nanmean(folds))
+        assert res[metric]["std"] == pytest.approx(np.nanstd(folds))
+    assert len(res["best_params"]) == 3 and len(res["fit_time"]) == 3
+    assert all(p["classify__threshold"] in (0.3, 0.5) for p in res["best_params"])
+    json.dumps(res)
+
+
+def test_protocol_with_nested_fills_frame(cohort):
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1)
+    res = evaluate_protocol(
+        pipe, rois, y, groups, {"classify__threshold": [0.4]}, cv=2, nested=True,
+        n_outer=2, n_bootstrap=0, random_state=1,
+    )  # fmt: skip
+    frame = res.to_frame()
+    nested = frame[frame["evaluation"] == "nested-cv"].set_index("metric")
+    assert list(nested.index) == list(NESTED_METRICS)
+    m = res.nested["sensitivity"]
+    assert nested.loc["sensitivity", "ci_low"] == pytest.approx(m["mean"] - m["std"])
+    json.dumps(res.to_dict())
+    assert "nested_cv" in res.timings
