@@ -40,6 +40,8 @@ _LIBRARIES = ("numpy", "scikit-learn", "imbalanced-learn", "lightgbm", "skops")
 TRUSTED_TYPES = (
     # skcalc
     "skcalc.segmentation._segmenter.HDoGRegSegmenter",
+    # the regression CNN as plain arrays (never a pickled torch module)
+    "skcalc.segmentation._segmenter.RegressorWeights",
     "skcalc.masks.MaskBuilder",
     "skcalc.features._local.LocalFeatureExtractor",
     "skcalc.features._topology.TopologyFeatures",

@@ -250,6 +250,7 @@ def _check_masks(roi: ROI) -> None:
 
 def _roi_local_features(roi: ROI, **params: Any) -> LocalFeatureTables:
     # Module-level so that map_rois can memoise it and ship it to joblib workers.
+    roi = roi.load()  # a lazy image is read once, here in the worker
     check_roi(roi, require=("masks",))
     _check_masks(roi)
     return local_features(roi.image, roi.masks, roi_id=roi.roi_id, **params)

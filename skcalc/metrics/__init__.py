@@ -11,11 +11,17 @@ from ._clinical import (
     spared_biopsy_fraction,
     specificity_score,
 )
+from ._froc import froc, froc_thresholds, iou_per_object, mean_iou_per_image, partial_auc
 from ._segmentation import match_objects
 
 __all__ = [
     "ClinicalReport",
     "confusion_counts",
+    "froc",
+    "froc_thresholds",
+    "iou_per_object",
+    "mean_iou_per_image",
+    "partial_auc",
     "clinical_report",
     "make_clinical_scorers",
     "match_objects",

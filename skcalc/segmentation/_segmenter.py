@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..roi import ROI, as_roi_list, check_roi
 from ..utils import map_rois
@@ -15,7 +17,47 @@ from ._hdog import hdog_candidates
 __all__ = ["HDoGRegSegmenter"]
 
 
-def _segment_roi(roi: ROI, **params) -> np.ndarray:
+class RegressorWeights:
+    """The regression network as plain data: hashable for the cache, cheap to ship.
+
+    A torch module pickles differently each time it is loaded, so it cannot key a cache;
+    its architecture settings and parameter arrays can. Workers rebuild the network once
+    per process from these arrays.
+    """
+
+    def __init__(self, model) -> None:
+        self.config = dict(model.config)
+        self.state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+        h = hashlib.sha1(repr(sorted(self.config.items())).encode())
+        for k in sorted(self.state):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(self.state[k]).tobytes())
+        self.digest = h.hexdigest()
+
+    def model(self):
+        """The network in eval mode (built once per process)."""
+        net = _NETWORKS.get(self.digest)
+        if net is None:
+            import torch
+
+            from ._regression import ProximityUNet
+
+            cfg = {k: v for k, v in self.config.items() if k != "arch"}
+            net = ProximityUNet(**cfg)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
+            net = _NETWORKS.setdefault(self.digest, net.eval())
+        return net
+
+    def __repr__(self) -> str:
+        return f"RegressorWeights({self.config}, digest={self.digest[:10]})"
+
+
+_NETWORKS: dict = {}
+
+
+def _segment_roi(
+    roi: ROI, *, weights: RegressorWeights | None, hdog: dict, **combine
+) -> np.ndarray:
     """Label image of one ROI (module level so that joblib workers and the cache can use it).
 
     Only the labels are returned (and cached): the record is rebuilt by the caller, so a
@@ -23,7 +65,24 @@ def _segment_roi(roi: ROI, **params) -> np.ndarray:
     """
     loaded = check_roi(roi.load())
     try:
-        return hdog_candidates(loaded.image, roi.spacing, **params)
+        if weights is None:
+            return hdog_candidates(loaded.image, roi.spacing, **hdog)
+        from ._combine import segment_hdogreg
+
+        bit_depth = hdog.get("bit_depth")
+        # A crop of a larger image tiles the network on the full image's grid, so the result
+        # inside the crop equals that of the whole-image pass.
+        origin = (roi.box[0], roi.box[2]) if roi.box is not None else (0, 0)
+        hdog_params = {k: v for k, v in hdog.items() if k != "bit_depth"}
+        return segment_hdogreg(
+            loaded.image,
+            roi.spacing,
+            model=weights.model(),
+            bit_depth=bit_depth,
+            origin=origin,
+            hdog_params=hdog_params,
+            **combine,
+        )
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
 
@@ -32,11 +91,16 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
     """Segment individual microcalcifications with HDoGReg (Marasinou et al.).
 
     Transforms a list of :class:`~skcalc.ROI` into new ROIs whose ``calcifications`` field is
-    the label image of the detected objects (0 = background, 4-connectivity). At present the
-    segmentation is the Hessian difference-of-Gaussians candidate stage
-    (:func:`~skcalc.segmentation.hdog_candidates`) with the authors' defaults; the regression
-    CNN that filters the candidates comes in a later release, and until then
-    ``regressor=None`` is the only accepted value.
+    the label image of the detected objects (0 = background, 4-connectivity). The two
+    branches of HDoGReg, with the authors' defaults:
+
+    1. Hessian difference-of-Gaussians candidates
+       (:func:`~skcalc.segmentation.hdog_candidates`);
+    2. a regression CNN whose output is high near calcifications
+       (:func:`~skcalc.segmentation.predict_proximity`), thresholded at ``cnn_threshold``
+       and combined with the candidates inside the eroded breast
+       (:func:`~skcalc.segmentation.combine`; ``"overlap"`` keeps whole candidate objects
+       with more than ``combine_overlap`` of their pixels above the threshold).
 
     Parameters
     ----------
@@ -54,10 +118,29 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
     bit_depth : int or None, default=None
         Bits per pixel for the [0, 1] scaling. ``None`` uses ``roi.meta["bits_stored"]`` when
         present, else infers it from the image (see :func:`~skcalc.segmentation.hdog_candidates`).
-    regressor : None, default=None
-        The candidate-filtering regression CNN. Only ``None`` (candidates only) is accepted
-        for now; any other value raises ``NotImplementedError``.
-    memory : None, str or joblib.Memory, default=None
+    regressor : "default", None, str, path, ProximityUNet or HDoGRegSegmenter, default="default"
+        The regression CNN. ``"default"``: the packaged weights (trained on skcalc's synthetic
+        mammograms by ``scripts/train_default_weights.py``); ``None``: HDoG candidates only;
+        a path: a weights file written by :func:`~skcalc.segmentation.save_weights` (loaded
+        with ``torch.load(weights_only=True)``); a network; or a fitted segmenter, whose
+        network is reused.
+    combine : {"overlap", "multiply", "cnn", "hdog"}, default="overlap"
+        How the branches are combined (the authors' ``hybrid_approach`` modes).
+    cnn_threshold : float, default=10**-3.5
+        Threshold on the CNN output (proximity scale; the authors' value).
+    combine_overlap : float, default=0.3
+        Fraction of a candidate's pixels that must exceed the threshold (``"overlap"``).
+    breast_erosion : float, default=3.15
+        Side in mm of the square eroding the breast mask (45 px at 0.07 mm).
+    train_regressor : bool, default=False
+        Train the CNN in :meth:`fit` on ROIs that carry ``reference`` masks, starting from
+        scratch (see :func:`~skcalc.segmentation.train_regressor`).
+    training_params : dict, optional
+        Keyword arguments of :func:`~skcalc.segmentation.train_regressor` (epochs, patch
+        and crop sizes, learning rate, patience, ...).
+    random_state : int or None, default=0
+        Seed of the training.
+    memory : None, str, joblib.Memory or InProcessMemory, default=None
         Per-ROI cache of the results (keyed on image content and parameters).
     n_jobs : int or None, default=None
         Number of ROIs processed in parallel (joblib semantics).
@@ -65,7 +148,11 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_rois_seen_ : int
-        Number of ROIs passed to :meth:`fit` (the transformer is stateless otherwise).
+        Number of ROIs passed to :meth:`fit`.
+    regressor_ : RegressorWeights or None
+        The network used by :meth:`transform` (None: candidates only).
+    training_history_ : list of dict
+        Per-epoch loss and validation IoU, when ``train_regressor=True``.
 
     Examples
     --------
@@ -74,7 +161,7 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
     >>> from skcalc.segmentation import HDoGRegSegmenter
     >>> yy, xx = np.mgrid[:32, :32]
     >>> img = 0.3 + 0.1 * np.exp(-((yy - 16) ** 2 + (xx - 12) ** 2) / (2 * 1.5**2))
-    >>> [out] = HDoGRegSegmenter().fit_transform([ROI(img, meta={"roi_id": "a"})])
+    >>> [out] = HDoGRegSegmenter(regressor=None).fit_transform([ROI(img, meta={"roi_id": "a"})])
     >>> int(out.calcifications.max())
     1
     """
@@ -88,6 +175,13 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
         "hessian_thr": [Interval(Real, 0, None, closed="left"), None],
         "bit_depth": [Interval(Integral, 1, 32, closed="both"), None],
         "regressor": "no_validation",
+        "combine": [StrOptions({"overlap", "multiply", "cnn", "hdog"})],
+        "cnn_threshold": [Interval(Real, 0, 1, closed="both")],
+        "combine_overlap": [Interval(Real, 0, 1, closed="left")],
+        "breast_erosion": [Interval(Real, 0, None, closed="left")],
+        "train_regressor": ["boolean"],
+        "training_params": [dict, None],
+        "random_state": ["random_state"],
         "memory": [None, str, HasMethods(["cache"])],
         "n_jobs": [Integral, None],
     }
@@ -101,7 +195,14 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
         overlap=1.0,
         hessian_thr=1.4,
         bit_depth=None,
-        regressor=None,
+        regressor="default",
+        combine="overlap",
+        cnn_threshold=10**-3.5,
+        combine_overlap=0.3,
+        breast_erosion=45 * 0.07,
+        train_regressor=False,
+        training_params=None,
+        random_state=0,
         memory=None,
         n_jobs=None,
     ):
@@ -113,15 +214,17 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
         self.hessian_thr = hessian_thr
         self.bit_depth = bit_depth
         self.regressor = regressor
+        self.combine = combine
+        self.cnn_threshold = cnn_threshold
+        self.combine_overlap = combine_overlap
+        self.breast_erosion = breast_erosion
+        self.train_regressor = train_regressor
+        self.training_params = training_params
+        self.random_state = random_state
         self.memory = memory
         self.n_jobs = n_jobs
 
     def _check_settings(self) -> None:
-        if self.regressor is not None:
-            raise NotImplementedError(
-                "HDoGRegSegmenter: the regression CNN stage is not available yet; "
-                f"only regressor=None (HDoG candidates) is supported, got {self.regressor!r}"
-            )
         if self.max_sigma < self.min_sigma:
             raise ValueError(
                 f"max_sigma ({self.max_sigma!r}) must be >= min_sigma ({self.min_sigma!r})"
@@ -131,22 +234,62 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
                 "blob pruning (overlap < 1) is not implemented; use overlap >= 1"
             )
 
+    def _resolve_regressor(self) -> RegressorWeights | None:
+        reg = self.regressor
+        if reg is None:
+            return None
+        if isinstance(reg, HDoGRegSegmenter):
+            if not hasattr(reg, "regressor_"):
+                raise ValueError("regressor: the given HDoGRegSegmenter is not fitted")
+            return reg.regressor_
+        if isinstance(reg, RegressorWeights):
+            return reg
+        from ._regression import ProximityUNet, load_default_weights, load_weights
+
+        if isinstance(reg, str) and reg == "default":
+            return RegressorWeights(load_default_weights())
+        if isinstance(reg, (str, os.PathLike)):
+            if not os.path.isfile(reg):
+                raise ValueError(
+                    f"regressor: no weights file {os.fspath(reg)!r} (expected 'default', None, "
+                    "a weights file, a ProximityUNet or a fitted HDoGRegSegmenter)"
+                )
+            return RegressorWeights(load_weights(reg))
+        if isinstance(reg, ProximityUNet):
+            return RegressorWeights(reg)
+        raise TypeError(
+            "regressor must be 'default', None, a weights file path, a ProximityUNet or a "
+            f"fitted HDoGRegSegmenter; got {type(reg).__name__}"
+        )
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Validate the parameters and the ROIs; nothing is learned.
+        """Resolve the regression network, or train it when ``train_regressor=True``.
 
         Parameters
         ----------
         X : list of ROI
-        y : ignored
+            With ``train_regressor=True``, every ROI must carry a ``reference`` mask.
+        y : None
+            Ignored.
 
         Returns
         -------
         self
         """
         self._check_settings()
-        rois = as_roi_list(X)
+        rois = as_roi_list(X, require=("reference",) if self.train_regressor else ())
         self.n_rois_seen_ = len(rois)
+        if self.train_regressor:
+            from ._regression import train_regressor
+
+            params = dict(self.training_params or {})
+            params.setdefault("random_state", self.random_state)
+            model, history = train_regressor(rois, **params)
+            self.regressor_ = RegressorWeights(model)
+            self.training_history_ = history
+        else:
+            self.regressor_ = self._resolve_regressor()
         return self
 
     def transform(self, X):
@@ -164,7 +307,9 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
         self._validate_params()
         self._check_settings()
         rois = as_roi_list(X)
-        params = {
+        # Stateless use (transform without fit) resolves the network on the fly.
+        weights = self.regressor_ if hasattr(self, "regressor_") else self._resolve_regressor()
+        hdog = {
             "min_sigma": self.min_sigma,
             "max_sigma": self.max_sigma,
             "sigma_ratio": self.sigma_ratio,
@@ -172,6 +317,14 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
             "overlap": self.overlap,
             "hessian_thr": self.hessian_thr,
         }
+        combine = {}
+        if weights is not None:
+            combine = {
+                "mode": self.combine,
+                "cnn_threshold": float(self.cnn_threshold),
+                "overlap": float(self.combine_overlap),
+                "erosion_mm": float(self.breast_erosion),
+            }
         # The bit depth is a parameter of the per-ROI call (so it is part of the cache key):
         # ROIs are grouped by the depth they resolve to.
         groups: dict = {}
@@ -182,7 +335,7 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
             results = map_rois(
                 _segment_roi,
                 [rois[i] for i in positions],
-                {**params, "bit_depth": bit_depth},
+                {"weights": weights, "hdog": {**hdog, "bit_depth": bit_depth}, **combine},
                 n_jobs=self.n_jobs,
                 memory=self.memory,
                 stage="segment",

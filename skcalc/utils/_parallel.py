@@ -148,8 +148,7 @@ def map_rois(
         else:
             todo.append(i)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_limit_threads_and_call)(func, rois[i], params, memory, stage, fields)
-        for i in todo
+        delayed(_limit_threads_and_call)(func, rois[i], params, memory, stage, fields) for i in todo
     )
     for i, value in zip(todo, results):
         out[i] = value

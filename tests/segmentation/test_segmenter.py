@@ -95,11 +95,13 @@ def test_parallel_and_cache_give_the_same_result(rois, tmp_path):
         )
 
 
-def test_regressor_not_available_yet(rois):
-    with pytest.raises(NotImplementedError, match="regressor=None"):
+def test_bad_regressor_values_are_named(rois):
+    with pytest.raises(ValueError, match="no weights file 'cnn'"):
         HDoGRegSegmenter(regressor="cnn").fit(rois)
-    with pytest.raises(NotImplementedError, match="regressor=None"):
+    with pytest.raises(TypeError, match="regressor must be"):
         HDoGRegSegmenter(regressor=object()).transform(rois)
+    with pytest.raises(ValueError, match="not fitted"):
+        HDoGRegSegmenter(regressor=HDoGRegSegmenter()).fit(rois)
 
 
 def test_bad_parameters(rois):

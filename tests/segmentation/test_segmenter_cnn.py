@@ -1,0 +1,113 @@
+"""HDoGRegSegmenter with its regression CNN: defaults, combining, crops, training."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from skcalc import ROI
+from skcalc.datasets import make_calcification_cohort, make_full_field_mammogram
+from skcalc.metrics import match_objects
+from skcalc.segmentation import HDoGRegSegmenter
+from skcalc.segmentation._regression import ProximityUNet, load_default_weights, save_weights
+from skcalc.segmentation._segmenter import RegressorWeights
+
+
+@pytest.fixture(scope="module")
+def cohort_rois():
+    rois, _, _ = make_calcification_cohort(n_rois=4, random_state=5)
+    return rois
+
+
+def test_default_uses_packaged_weights_and_keeps_whole_candidates(cohort_rois):
+    seg = HDoGRegSegmenter().fit(cohort_rois)
+    assert isinstance(seg.regressor_, RegressorWeights)
+    assert seg.regressor_.digest == RegressorWeights(load_default_weights()).digest
+    hdog = HDoGRegSegmenter(regressor=None).fit_transform(cohort_rois)
+    full = seg.transform(cohort_rois)
+    for a, b, roi in zip(hdog, full, cohort_rois):
+        kept = b.calcifications > 0
+        # every kept pixel is a candidate pixel: the CNN only selects HDoG objects
+        assert not (kept & (a.calcifications == 0)).any()
+        # and it still finds the reference calcifications
+        m = match_objects(b.calcifications, roi.reference)
+        assert m["tp"] >= 0.9 * m["n_gt"]
+
+
+def test_combine_hdog_equals_candidates_and_stricter_settings_keep_a_subset(cohort_rois):
+    hdog = HDoGRegSegmenter(regressor=None).fit_transform(cohort_rois)
+    via_mode = HDoGRegSegmenter(combine="hdog").fit_transform(cohort_rois)
+    for a, b in zip(hdog, via_mode):
+        np.testing.assert_array_equal(a.calcifications > 0, b.calcifications > 0)
+    loose = HDoGRegSegmenter().fit_transform(cohort_rois)
+    strict = HDoGRegSegmenter(cnn_threshold=0.9, combine_overlap=0.9).fit_transform(cohort_rois)
+    for a, b in zip(loose, strict):
+        assert not ((b.calcifications > 0) & (a.calcifications == 0)).any()
+    # a network that never fires keeps no candidate in "overlap" mode
+    silent = ProximityUNet()
+    with torch.no_grad():
+        for prm in silent.parameters():
+            prm.zero_()
+        silent.head.bias.fill_(-50.0)
+    none_kept = HDoGRegSegmenter(regressor=silent).fit_transform(cohort_rois)
+    assert all(r.calcifications.max() == 0 for r in none_kept)
+    all_kept = HDoGRegSegmenter(regressor=silent, combine="hdog").fit_transform(cohort_rois)
+    assert sum(r.calcifications.max() for r in all_kept) > 0
+
+
+def test_weights_file_network_and_fitted_segmenter_are_equivalent(cohort_rois, tmp_path):
+    net = load_default_weights()
+    path = tmp_path / "w.pt"
+    save_weights(net, path)
+    ref = HDoGRegSegmenter().fit(cohort_rois)
+    for reg in (str(path), net, ref):
+        seg = HDoGRegSegmenter(regressor=reg).fit(cohort_rois)
+        assert seg.regressor_.digest == ref.regressor_.digest
+    a = ref.transform(cohort_rois[:1])[0].calcifications
+    b = HDoGRegSegmenter(regressor=ref).fit_transform(cohort_rois[:1])[0].calcifications
+    np.testing.assert_array_equal(a, b)
+
+
+def test_lazy_crop_with_margin_equals_whole_image_inside_region(tmp_path):
+    ff = make_full_field_mammogram(shape=(768, 640), random_state=3)
+    path = tmp_path / "ff.npy"
+    np.save(path, ff.image)
+    whole = HDoGRegSegmenter(n_jobs=1).fit_transform([ROI(path=path, spacing=ff.spacing)])[0]
+    assert whole.calcifications.max() > 0
+    cl = ff.meta["clusters"][0]
+    cy, cx = (int(v) for v in cl["centre"])
+    margin, half = 96, 40
+    r0, c0 = max(cy - half - margin, 0), max(cx - half - margin, 0)
+    r1, c1 = min(cy + half + margin, 768), min(cx + half + margin, 640)
+    crop = ROI(path=path, box=(r0, r1, c0, c1), spacing=ff.spacing)
+    got = HDoGRegSegmenter().fit_transform([crop])[0].calcifications > 0
+    want = whole.calcifications[r0:r1, c0:c1] > 0
+    inner = (slice(cy - half - r0, cy + half - r0), slice(cx - half - c0, cx + half - c0))
+    np.testing.assert_array_equal(got[inner], want[inner])
+
+
+def test_fit_trains_the_regressor_on_reference_masks(cohort_rois):
+    seg = HDoGRegSegmenter(
+        train_regressor=True,
+        training_params=dict(
+            epochs=2, patch_size=64, crop_size=32, batch_size=4, verbose=False, patience=5
+        ),
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seg.fit(cohort_rois)
+    assert isinstance(seg.regressor_.model(), ProximityUNet)
+    assert len(seg.training_history_) >= 1
+    out = seg.transform(cohort_rois[:1])
+    assert out[0].calcifications.shape == cohort_rois[0].shape
+    # deterministic under random_state
+    again = HDoGRegSegmenter(**seg.get_params()).fit(cohort_rois)
+    assert again.regressor_.digest == seg.regressor_.digest
+
+
+def test_training_needs_reference_masks(cohort_rois):
+    bare = [r.replace(reference=None) for r in cohort_rois]
+    with pytest.raises(ValueError, match="reference"):
+        HDoGRegSegmenter(train_regressor=True).fit(bare)
