@@ -5,12 +5,12 @@ Run: ``python benchmarks/bench_datasets.py``. Prints ``name: value`` lines and w
 its peak resident memory (``ru_maxrss``) is its own.
 """
 
-import json
 import multiprocessing as mp
-import os
 import resource
 import sys
 import time
+
+from _common import write_results  # noqa: E402
 
 
 def _run(which, queue):
@@ -53,13 +53,7 @@ def main():
     for which, res in results.items():
         for k, v in res.items():
             print(f"{which}_{k}: {v:.3f}" if isinstance(v, float) else f"{which}_{k}: {v}")
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "datasets.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"python": sys.version.split()[0], **results}, f, indent=2)
-    os.replace(tmp, path)
+    write_results({"python": sys.version.split()[0], **results}, "datasets")
 
 
 if __name__ == "__main__":

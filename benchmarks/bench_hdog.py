@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 
+from _common import write_results  # noqa: E402
+
 SHAPE = (4096, 3328)
 
 _MAKE = r"""
@@ -52,6 +54,7 @@ import numpy as np
 from skcalc.datasets import make_full_field_mammogram
 from skcalc.metrics import match_objects
 from skcalc.segmentation import hdog_candidates
+
 tp = n_gt = fp = 0
 area = 0.0
 for seed in {seeds}:
@@ -90,11 +93,7 @@ def main() -> None:
 
     for k, v in results.items():
         print(f"{k}: {v}")
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    path = os.path.join(os.path.dirname(__file__), "results", "hdog.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_results(results, "hdog")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Run: ``python benchmarks/bench_local_features.py [n_rois]``; writes
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -26,6 +25,7 @@ import warnings
 
 import numpy as np
 import SimpleITK as sitk
+from _common import write_results  # noqa: E402
 from scipy import ndimage as ndi
 
 from skcalc import ROI
@@ -210,12 +210,7 @@ def main(n_rois: int = 12, canvas: int = 1024, n_canvas: int = 2) -> dict:
     }
     for k, v in res.items():
         print(f"{k}: {v}")
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "local_features.json")
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, suffix=".tmp") as f:
-        json.dump(res, f, indent=2)
-    os.replace(f.name, path)
+    write_results(res, "local_features")
     return res
 
 

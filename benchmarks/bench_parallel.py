@@ -14,13 +14,12 @@ Run: ``python benchmarks/bench_parallel.py [--n-rois 60] [--n-jobs 2]``.
 """
 
 import argparse
-import json
 import os
-import tempfile
 import time
 import warnings
 
 import numpy as np
+from _common import write_results  # noqa: E402
 from joblib import Parallel, delayed
 
 from skcalc.datasets import make_calcification_cohort
@@ -72,13 +71,6 @@ def same_outputs(a, b):
     return bool(ok and np.array_equal(topo1, topo2))
 
 
-def write_results(res, name):
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, suffix=".tmp") as f:
-        json.dump(res, f, indent=2)
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile creates it private
-    os.replace(f.name, os.path.join(out_dir, f"{name}.json"))
 
 
 def main(argv=None):

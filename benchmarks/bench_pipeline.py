@@ -19,25 +19,17 @@ Run: ``python benchmarks/bench_pipeline.py [--n-rois 276] [--cv 5] [--skip-grid]
 """
 
 import argparse
-import json
 import os
-import resource
-import sys
-import tempfile
 import time
 import warnings
 
 import numpy as np
+from _common import peak_rss_mb, write_results  # noqa: E402
 
 from skcalc.datasets import make_calcification_cohort
 from skcalc.model_selection import grid_search
 from skcalc.pipeline import make_calcification_pipeline, paper_param_grid
 from skcalc.utils._caching import MEMORY_FRONT
-
-
-def peak_rss_mb():
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1)
 
 
 def timed(func, *args, **kwargs):
@@ -46,13 +38,6 @@ def timed(func, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
-def write_results(res, name):
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, suffix=".tmp") as f:
-        json.dump(res, f, indent=2)
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile creates it private
-    os.replace(f.name, os.path.join(out_dir, f"{name}.json"))
 
 
 def main(argv=None):

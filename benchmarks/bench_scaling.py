@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 import warnings
 
 import numpy as np
+from _common import peak_rss_mb, write_results  # noqa: E402
 
 
 def rss_mb():
@@ -35,8 +35,6 @@ def rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker_peak_rss_mb():
@@ -139,13 +137,6 @@ def run(cmd):
     return proc.stdout
 
 
-def write_results(res, name):
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, delete=False, suffix=".tmp") as f:
-        json.dump(res, f, indent=2)
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile creates it private
-    os.replace(f.name, os.path.join(out_dir, f"{name}.json"))
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import numpy as np
+from _common import write_results  # noqa: E402
 
 SHAPE = (4096, 3328)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,6 +45,7 @@ from skcalc.segmentation import hdog_candidates
 from skcalc.segmentation._breast import delineate_breast, erode_breast
 from skcalc.segmentation._combine import combine
 from skcalc.segmentation._regression import load_default_weights, predict_proximity
+
 model = load_default_weights()
 img = np.load({path!r})
 box = {box}
@@ -180,9 +182,7 @@ def main():
     for k, v in results.items():
         if not isinstance(v, list):
             print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "segmentation.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    write_results(results, "segmentation")
 
 
 if __name__ == "__main__":

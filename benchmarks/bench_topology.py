@@ -14,13 +14,12 @@ The features must be identical (``allclose`` at 1e-12). Prints ``name: value`` l
 """
 
 import itertools
-import json
-import os
 import sys
 import time
 
 import networkx as nx
 import numpy as np
+from _common import write_results  # noqa: E402
 from scipy import ndimage as ndi
 
 from skcalc import ROI
@@ -172,12 +171,7 @@ def main():
             print(f"{part}.{k}: {v}")
     res["speedup_min"] = min(res["cohort"]["speedup"], res["blobs"]["speedup"])
     print(f"speedup_min: {res['speedup_min']}")
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    path = os.path.join(os.path.dirname(__file__), "results", "topology.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=2)
-    os.replace(tmp, path)
+    write_results(res, "topology")
     if not (res["cohort"]["features_identical"] and res["blobs"]["features_identical"]):
         raise SystemExit("features differ between fast and naive paths")
 

@@ -40,6 +40,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from .exceptions import ROIValidationError, SkcalcWarning
 from .roi import as_roi_list
 from .utils import map_rois
+from .utils._base import ImageTransformerMixin
 
 __all__ = [
     "DEFAULT_SCALES",
@@ -566,7 +567,7 @@ def _masks_one(roi, *, band_width: float, scales: tuple, min_size: float) -> Cal
     )
 
 
-class MaskBuilder(TransformerMixin, BaseEstimator):
+class MaskBuilder(ImageTransformerMixin, TransformerMixin, BaseEstimator):
     """Foreground, background bands and multi-scale connectivity of each ROI (stateless).
 
     For each ROI, the 4-connected components of ``roi.calcifications`` that overlap
@@ -622,12 +623,6 @@ class MaskBuilder(TransformerMixin, BaseEstimator):
         self.min_size = min_size
         self.memory = memory
         self.n_jobs = n_jobs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

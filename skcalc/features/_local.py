@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from ..exceptions import ROIValidationError, SkcalcWarning
 from ..roi import ROI, as_roi_list, check_roi
 from ..utils import map_rois
+from ..utils._base import ImageTransformerMixin
 from ._radiomics import (
     ALL_RADIOMICS_CLASSES,
     radiomics_feature_names,
@@ -256,7 +257,9 @@ def _roi_local_features(roi: ROI, **params: Any) -> LocalFeatureTables:
     return local_features(roi.image, roi.masks, roi_id=roi.roi_id, **params)
 
 
-class LocalFeatureExtractor(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class LocalFeatureExtractor(
+    ImageTransformerMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Per-calcification local features (paper: Local Features), one table set per ROI.
 
     Stateless: ``fit`` only validates. ``transform`` takes a list of ROIs carrying ``masks``
@@ -336,12 +339,6 @@ bg_radiomics=(1, 93))
         self.min_texture_size = min_texture_size
         self.memory = memory
         self.n_jobs = n_jobs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

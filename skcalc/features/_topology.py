@@ -38,6 +38,7 @@ from ..exceptions import ROIValidationError, SkcalcWarning
 from ..masks import _check_scales
 from ..roi import as_roi_list
 from ..utils import map_rois
+from ..utils._base import ImageTransformerMixin
 from ._handcrafted import HANDCRAFTED_FEATURE_NAMES, handcrafted_features
 
 __all__ = ["GRAPH_FEATURE_NAMES", "TopologyFeatures", "graph_features", "topology_features"]
@@ -233,7 +234,7 @@ def _topology_one(roi, *, scales: tuple, include_handcrafted: bool) -> np.ndarra
     return feats
 
 
-class TopologyFeatures(TransformerMixin, BaseEstimator):
+class TopologyFeatures(ImageTransformerMixin, TransformerMixin, BaseEstimator):
     """Global features of each ROI: 8 graph features per dilation scale + 3 handcrafted.
 
     Stateless: reads ``roi.masks`` (from :class:`skcalc.masks.MaskBuilder`) and returns a
@@ -289,12 +290,6 @@ class TopologyFeatures(TransformerMixin, BaseEstimator):
         self.include_handcrafted = include_handcrafted
         self.memory = memory
         self.n_jobs = n_jobs
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
 
     def _resolve_scales(self, rois) -> np.ndarray:
         ref = np.asarray(rois[0].masks.scales, float)

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..roi import ROI, as_roi_list, check_roi
 from ..utils import map_rois
+from ..utils._base import ImageTransformerMixin
 from ._hdog import hdog_candidates
 
 __all__ = ["HDoGRegSegmenter"]
@@ -87,7 +88,7 @@ def _segment_roi(
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
 
 
-class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
+class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
     """Segment individual microcalcifications with HDoGReg (Marasinou et al.).
 
     Transforms a list of :class:`~skcalc.ROI` into new ROIs whose ``calcifications`` field is
@@ -362,8 +363,3 @@ class HDoGRegSegmenter(TransformerMixin, BaseEstimator):
             )
         return bits
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
