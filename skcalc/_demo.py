@@ -186,7 +186,7 @@ def run_demo(
             nested=nested,
             n_jobs=1,
             random_state=random_state,
-            verbose=0,
+            verbose=1,
         )
         res.timings["total"] = time.perf_counter() - t0
         _say(f"    best: {res.best_params} ({res.timings['total']:.1f} s)")
