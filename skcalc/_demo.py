@@ -82,10 +82,11 @@ def format_comparison(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> list:
+def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> int:
     """Run the image stages once per ROI, in chunks, so progress is visible.
 
     They are memoised per ROI: the grid search that follows reads them from the cache.
+    Returns the number of ROIs with fewer than two segmented calcifications.
     """
     seg, masks = pipe.named_steps["segment"], pipe.named_steps["masks"]
     features = pipe.named_steps["features"]
@@ -93,22 +94,42 @@ def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> list:
     topo = features.transformer_list[1][1]
     chunk = max(1, len(rois) // 10)
     t0 = time.perf_counter()
-    n_calc = 0
+    n_calc = n_few = 0
     for start in range(0, len(rois), chunk):
         part = rois[start : start + chunk]
-        part = masks.fit_transform(seg.fit_transform(part))
-        extract.fit_transform(part)
-        topo.fit_transform(part)
+        with warnings.catch_warnings():
+            # counted and reported once below instead of once per chunk
+            warnings.simplefilter("ignore", SkcalcWarning)
+            part = masks.fit_transform(seg.fit_transform(part))
+            extract.fit_transform(part)
+            topo.fit_transform(part)
         n_calc += sum(r.masks.n_objects for r in part)
+        n_few += sum(r.masks.n_objects < 2 for r in part)
         done = min(start + chunk, len(rois))
         _say(
             f"    image stages: {done:>4}/{len(rois)} ROIs, {n_calc} calcifications, "
             f"{time.perf_counter() - t0:6.1f} s"
         )
-    return rois
+    if n_few:
+        _say(
+            f"    {n_few} ROI(s) have fewer than two segmented calcifications: their graph "
+            "and handcrafted features take the documented default values (the paper "
+            "excluded such ROIs; skcalc keeps them)"
+        )
+    return n_few
 
 
-def run_demo(
+def run_demo(out: Path, **kwargs: Any) -> int:
+    """Run the demo and write ``report.json``, ``roc.png``, ``table.txt`` and an overlay.
+
+    Keyword arguments: ``quick``, ``n_jobs``, ``random_state``, ``nested``. The warning
+    filters it sets are undone on return.
+    """
+    with warnings.catch_warnings():
+        return _run_demo(out, **kwargs)
+
+
+def _run_demo(
     out: Path,
     *,
     quick: bool = False,
@@ -116,7 +137,6 @@ def run_demo(
     random_state: int = 0,
     nested: bool = False,
 ) -> int:
-    """Run the demo and write ``report.json``, ``roc.png``, ``table.txt`` and an overlay."""
     import joblib
     import matplotlib
 
@@ -129,8 +149,6 @@ def run_demo(
     from .pipeline import make_calcification_pipeline, paper_param_grid
     from .plotting import plot_confusion_matrix, plot_roc, plot_roi
 
-    # Each warning once: a grid search would repeat the same few-objects notice per fold.
-    warnings.simplefilter("once", SkcalcWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     t_start = time.perf_counter()
     n_jobs = -1 if n_jobs is None else n_jobs
@@ -153,8 +171,10 @@ def run_demo(
     )
     _say("[2/5] image stages (segmentation, masks, local and topology features), once per ROI")
     t0 = time.perf_counter()
-    _warm_image_stages(bag, rois, n_jobs)
+    n_few = _warm_image_stages(bag, rois, n_jobs)
     t_image = time.perf_counter() - t0
+    # The same notices would repeat for every fold and candidate of the grid search.
+    warnings.simplefilter("ignore", SkcalcWarning)
 
     cv = 3 if quick else 5
     grids = {
@@ -241,6 +261,7 @@ def run_demo(
             "n_rois": len(rois),
             "n_actionable": int(y.sum()),
             "n_exams": len(set(groups)),
+            "n_rois_fewer_than_two_calcifications": int(n_few),
             "generation_s": t_gen,
         },
         "results": {name: r.to_dict() for name, r in results.items()},
