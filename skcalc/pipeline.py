@@ -8,43 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from imblearn.pipeline import Pipeline
-from lightgbm import LGBMClassifier
 from sklearn.pipeline import FeatureUnion
 
 from .aggregation import BagOfClustersAggregator, MeanStdAggregator
-from .classification import ThresholdedClassifier
+from .classification import ThresholdedClassifier, make_default_lightgbm
 from .features import LocalFeatureExtractor, TopologyFeatures
 from .masks import MaskBuilder
 from .resampling import SafeSMOTEENN
 from .segmentation import HDoGRegSegmenter
 from .utils import InProcessMemory
 
-__all__ = ["default_lightgbm", "make_calcification_pipeline", "paper_param_grid"]
-
-
-def default_lightgbm(random_state: int | None = 0, **params: Any) -> LGBMClassifier:
-    """LightGBM settings for a few hundred ROIs and a few hundred features.
-
-    Small trees, row and column subsampling and a minimum leaf size guard against the
-    over-fitting the paper reports for its small cohort. One thread: the image stages and
-    the grid search parallelise over ROIs and candidates instead.
-    """
-    defaults = dict(
-        n_estimators=150,
-        learning_rate=0.05,
-        num_leaves=15,
-        max_depth=-1,
-        min_child_samples=5,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.5,
-        reg_lambda=1.0,
-        random_state=random_state,
-        n_jobs=1,
-        verbose=-1,
-    )
-    defaults.update(params)
-    return LGBMClassifier(**defaults)
+__all__ = ["make_calcification_pipeline", "paper_param_grid"]
 
 
 def make_calcification_pipeline(
@@ -74,7 +48,7 @@ def make_calcification_pipeline(
         The segmentation step; default :class:`~skcalc.segmentation.HDoGRegSegmenter`.
     classifier : estimator, optional
         Probabilistic classifier wrapped by :class:`~skcalc.ThresholdedClassifier`;
-        default :func:`default_lightgbm`.
+        default :func:`~skcalc.classification.make_default_lightgbm`.
     resample : bool, default=True
         Include the SMOTE + ENN step (:class:`~skcalc.resampling.SafeSMOTEENN`).
     memory : "auto", None, str or joblib.Memory, default="auto"
@@ -116,7 +90,7 @@ def make_calcification_pipeline(
     if segmenter is None:
         segmenter = HDoGRegSegmenter(memory=memory, n_jobs=n_jobs)
     if classifier is None:
-        classifier = default_lightgbm(random_state)
+        classifier = make_default_lightgbm(random_state)
     local = Pipeline(
         [
             ("extract", LocalFeatureExtractor(memory=memory, n_jobs=n_jobs)),

@@ -14,11 +14,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from skcalc import ROI
+from skcalc.classification import make_default_lightgbm
 from skcalc.exceptions import SkcalcWarning
 from skcalc.features import LocalFeatureExtractor, TopologyFeatures
 from skcalc.masks import MaskBuilder
 from skcalc.model_selection import evaluate_protocol, grid_search
-from skcalc.pipeline import default_lightgbm, make_calcification_pipeline
+from skcalc.pipeline import make_calcification_pipeline
 from skcalc.segmentation import HDoGRegSegmenter
 from skcalc.utils._caching import MEMORY_FRONT
 
@@ -94,7 +95,7 @@ def _image_stages(rois, n_jobs):
 
 def _protocol_runs(rois, y, groups, n_jobs):
     # The per-ROI cache defaults to "auto" (in-process); few trees keep the test fast.
-    pipe = make_calcification_pipeline(classifier=default_lightgbm(0, n_estimators=20))
+    pipe = make_calcification_pipeline(classifier=make_default_lightgbm(0, n_estimators=20))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         search = grid_search(pipe, rois, y, groups, GRID, cv=3, n_jobs=n_jobs, random_state=0)
