@@ -7,6 +7,7 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -56,36 +57,63 @@ class RegressorWeights:
 _NETWORKS: dict = {}
 
 
+def _context_window(roi: ROI, context_mm: float) -> tuple[np.ndarray, tuple[int, int], tuple]:
+    """The image to segment, its corner in the source file, and where the ROI sits in it.
+
+    A lazy ROI cut from a larger file (``path`` + ``box``) is segmented with ``context_mm``
+    of the file's pixels around its box, so that the filters and the CNN see what they would
+    see on the whole image; in-memory ROIs are segmented as given.
+    """
+    if not (roi.is_lazy and roi.box is not None and context_mm > 0):
+        image = roi.load().image
+        origin = (roi.box[0], roi.box[2]) if roi.box is not None else (0, 0)
+        return image, origin, (slice(None), slice(None))
+    from ..io import read_mammogram
+
+    full, _, _ = read_mammogram(roi.path, warn_spacing=False)
+    r0, r1, c0, c1 = roi.box
+    my, mx = (int(np.ceil(context_mm / s)) for s in roi.spacing)
+    R0, C0 = max(r0 - my, 0), max(c0 - mx, 0)
+    R1, C1 = min(r1 + my, full.shape[0]), min(c1 + mx, full.shape[1])
+    inner = (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
+    return full[R0:R1, C0:C1], (R0, C0), inner
+
+
 def _segment_roi(
-    roi: ROI, *, weights: RegressorWeights | None, hdog: dict, **combine
+    roi: ROI, *, weights: RegressorWeights | None, hdog: dict, context: float, **combine
 ) -> np.ndarray:
     """Label image of one ROI (module level so that joblib workers and the cache can use it).
 
     Only the labels are returned (and cached): the record is rebuilt by the caller, so a
     lazy image stays lazy and the cache never stores a copy of the pixels.
     """
-    loaded = check_roi(roi.load())
+    check_roi(roi, load_image=False)
+    image, origin, inner = _context_window(roi, context)
+    check_roi(ROI(image, spacing=roi.spacing, meta=roi.meta))
     try:
         if weights is None:
-            return hdog_candidates(loaded.image, roi.spacing, **hdog)
-        from ._combine import segment_hdogreg
+            labels = hdog_candidates(image, roi.spacing, **hdog)
+        else:
+            from ._combine import segment_hdogreg
 
-        bit_depth = hdog.get("bit_depth")
-        # A crop of a larger image tiles the network on the full image's grid, so the result
-        # inside the crop equals that of the whole-image pass.
-        origin = (roi.box[0], roi.box[2]) if roi.box is not None else (0, 0)
-        hdog_params = {k: v for k, v in hdog.items() if k != "bit_depth"}
-        return segment_hdogreg(
-            loaded.image,
-            roi.spacing,
-            model=weights.model(),
-            bit_depth=bit_depth,
-            origin=origin,
-            hdog_params=hdog_params,
-            **combine,
-        )
+            # Tiles of the network are laid on the source image's grid (origin), so the
+            # result inside a crop equals that of the whole-image pass.
+            labels = segment_hdogreg(
+                image,
+                roi.spacing,
+                model=weights.model(),
+                bit_depth=hdog.get("bit_depth"),
+                origin=origin,
+                hdog_params={k: v for k, v in hdog.items() if k != "bit_depth"},
+                **combine,
+            )
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
+    if inner != (slice(None), slice(None)):
+        # Objects cut by the box edge keep the part inside; labels are made consecutive.
+        labels, _ = ndi.label(labels[inner] > 0)
+        labels = labels.astype(np.int32)
+    return labels
 
 
 class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
@@ -133,6 +161,11 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         Fraction of a candidate's pixels that must exceed the threshold (``"overlap"``).
     breast_erosion : float, default=3.15
         Side in mm of the square eroding the breast mask (45 px at 0.07 mm).
+    context : float, default=6.0
+        Margin in mm of the source image read around a lazy ROI's box (``path`` + ``box``)
+        for segmentation, so that the result inside the box equals that of segmenting the
+        whole image (the CNN needs 64 px, the largest HDoG filter about 20 px at 0.07 mm).
+        0 segments the box alone.
     train_regressor : bool, default=False
         Train the CNN in :meth:`fit` on ROIs that carry ``reference`` masks, starting from
         scratch (see :func:`~skcalc.segmentation.train_regressor`).
@@ -180,6 +213,7 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         "cnn_threshold": [Interval(Real, 0, 1, closed="both")],
         "combine_overlap": [Interval(Real, 0, 1, closed="left")],
         "breast_erosion": [Interval(Real, 0, None, closed="left")],
+        "context": [Interval(Real, 0, None, closed="left")],
         "train_regressor": ["boolean"],
         "training_params": [dict, None],
         "random_state": ["random_state"],
@@ -201,6 +235,7 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         cnn_threshold=10**-3.5,
         combine_overlap=0.3,
         breast_erosion=45 * 0.07,
+        context=6.0,
         train_regressor=False,
         training_params=None,
         random_state=0,
@@ -219,6 +254,7 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         self.cnn_threshold = cnn_threshold
         self.combine_overlap = combine_overlap
         self.breast_erosion = breast_erosion
+        self.context = context
         self.train_regressor = train_regressor
         self.training_params = training_params
         self.random_state = random_state
@@ -336,7 +372,12 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
             results = map_rois(
                 _segment_roi,
                 [rois[i] for i in positions],
-                {"weights": weights, "hdog": {**hdog, "bit_depth": bit_depth}, **combine},
+                {
+                    "weights": weights,
+                    "hdog": {**hdog, "bit_depth": bit_depth},
+                    "context": float(self.context),
+                    **combine,
+                },
                 n_jobs=self.n_jobs,
                 memory=self.memory,
                 stage="segment",

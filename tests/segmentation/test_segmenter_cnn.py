@@ -111,3 +111,26 @@ def test_training_needs_reference_masks(cohort_rois):
     bare = [r.replace(reference=None) for r in cohort_rois]
     with pytest.raises(ValueError, match="reference"):
         HDoGRegSegmenter(train_regressor=True).fit(bare)
+
+
+@pytest.mark.parametrize("regressor", ["default", None])
+def test_lazy_box_is_segmented_with_context_like_the_whole_image(tmp_path, regressor):
+    ff = make_full_field_mammogram(shape=(768, 640), random_state=4)
+    path = tmp_path / "ff.npy"
+    np.save(path, ff.image)
+    seg = HDoGRegSegmenter(regressor=regressor)
+    whole = seg.fit_transform([ROI(path=path, spacing=ff.spacing)])[0].calcifications > 0
+    n_diff_without_context = 0
+    for cl in ff.meta["clusters"][:2]:
+        cy, cx = (int(v) for v in cl["centre"])
+        # box edges through the cluster, where the filters' view of the edge matters
+        box = (cy, cy + 60, cx, cx + 60)
+        roi = ROI(path=path, box=box, spacing=ff.spacing, meta={"roi_id": "box"})
+        want = whole[box[0] : box[1], box[2] : box[3]]
+        got = seg.transform([roi])[0].calcifications
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got > 0, want)
+        bare = HDoGRegSegmenter(regressor=regressor, context=0).fit_transform([roi])[0]
+        n_diff_without_context += int(((bare.calcifications > 0) != want).sum())
+    # the context is what makes them equal: the box alone differs at its edges
+    assert n_diff_without_context > 0
