@@ -197,6 +197,7 @@ def cached_call(
     stage: str,
     fields: Iterable[str] = ("image",),
     params_hash: str | None = None,
+    front: bool = True,
 ) -> Any:
     """Call ``func(roi, **params)``, memoised in ``memory`` per ROI content.
 
@@ -213,16 +214,24 @@ def cached_call(
         Name of the stage, part of the key so stages never share entries.
     fields : iterable of str
         ROI fields the result depends on.
+    params_hash : str, optional
+        ``joblib.hash(params)`` when the caller already has it.
+    front : bool, default=True
+        Use the in-process front cache. Worker processes pass False: their results go back
+        to the parent, which keeps them, and a worker that kept every result it computed
+        would grow until loky restarts it as leaking.
     """
     if not isinstance(memory, InProcessMemory):
         memory = check_memory(memory)
     key = front_key(roi, params, memory, stage, fields, params_hash)
     if key is None:
         return func(roi, **params)
-    hit, value = MEMORY_FRONT.get(key)
-    if hit:
-        return value
+    if front:
+        hit, value = MEMORY_FRONT.get(key)
+        if hit:
+            return value
     cached = memory.cache(_run_stage, ignore=["func", "roi"], verbose=0)
     value = _freeze(cached(stage, key[2], params, key[4], func, roi))
-    MEMORY_FRONT.put(key, value)
+    if front:
+        MEMORY_FRONT.put(key, value)
     return value

@@ -80,7 +80,9 @@ def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stag
     # Each worker handles one ROI at a time and the pool of workers already uses every core:
     # nested BLAS/OpenMP/torch threads would only oversubscribe them.
     with single_threaded():
-        return cached_call(func, roi, params, memory=memory, stage=stage, fields=fields)
+        return cached_call(
+            func, roi, params, memory=memory, stage=stage, fields=fields, front=False
+        )
 
 
 def map_rois(
