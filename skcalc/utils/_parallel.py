@@ -47,12 +47,13 @@ def single_threaded() -> Iterator[None]:
     ...     all(p["num_threads"] == 1 for p in threadpool_info())
     True
     """
-    from threadpoolctl import get_cached_controller
+    from threadpoolctl import ThreadpoolController
 
     # A limiter restores every library its controller holds, so each one gets a controller
     # restricted to its own kind: restoring this thread's OpenMP must not undo another
-    # task's BLAS limit.
-    controller = get_cached_controller()
+    # task's BLAS limit. A fresh controller (about a millisecond) also sees libraries loaded
+    # since the last task, which threadpoolctl's cached one would miss.
+    controller = ThreadpoolController()
     with _LIMIT_LOCK:
         if _GLOBAL_STATE["depth"] == 0:
             _GLOBAL_STATE["blas"] = controller.select(user_api="blas").limit(limits=1)
