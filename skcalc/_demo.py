@@ -219,7 +219,7 @@ def _run_demo(
     _say(table)
     _say("")
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5), layout="constrained")
     for name, r in results.items():
         plot_roc(r.y_test, r.y_score, ax=axes[0], label=name, threshold=r.threshold)
     axes[0].set_title("ROC, held-out exams")

@@ -66,16 +66,18 @@ def plot_roc(
     auc = roc_auc_score(y_true == pos_label, y_score)
     ax = _axes(ax)
     text = f"AUC = {auc:.2f}" if label is None else f"{label} (AUC = {auc:.2f})"
-    ax.plot(fpr, tpr, drawstyle="steps-post", label=text)
-    ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="chance")
+    line = ax.plot(fpr, tpr, drawstyle="steps-post", label=text)[0]
+    if not any(ln.get_label() == "chance" for ln in ax.lines):
+        # one diagonal per axes, however many curves share it
+        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="chance")
     if threshold is not None:
         t_pos = y_true == pos_label
         p_pos = y_score >= threshold
         sens = np.sum(t_pos & p_pos) / max(np.sum(t_pos), 1)
         fp_rate = np.sum(~t_pos & p_pos) / max(np.sum(~t_pos), 1)
         ax.scatter(
-            [fp_rate], [sens], marker="o", s=40, zorder=3, color="C3",
-            label=f"threshold {threshold:g}",
+            [fp_rate], [sens], marker="o", s=40, zorder=3, color=line.get_color(),
+            edgecolors="k", label=f"threshold {threshold:g}",
         )
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
