@@ -62,6 +62,20 @@ def _take(seq: Sequence, idx: np.ndarray) -> list:
     return [seq[i] for i in idx]
 
 
+def _paper_search(pipeline, param_grid, n_splits, refit, random_state, n_jobs, verbose, error):
+    """GridSearchCV with the clinical scorers and grouped, stratified, shuffled folds."""
+    return GridSearchCV(
+        pipeline,
+        param_grid,
+        scoring=make_clinical_scorers(),
+        refit=refit,
+        cv=StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state),
+        n_jobs=n_jobs,
+        verbose=verbose,
+        error_score=error,
+    )
+
+
 def grid_search(
     pipeline: Any,
     rois: Sequence,
@@ -84,15 +98,8 @@ def grid_search(
     possible sensitivity". Every scorer of ``make_clinical_scorers`` is recorded in
     ``cv_results_``.
     """
-    search = GridSearchCV(
-        pipeline,
-        param_grid,
-        scoring=make_clinical_scorers(),
-        refit=refit,
-        cv=StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state),
-        n_jobs=n_jobs,
-        verbose=verbose,
-        error_score=error_score,
+    search = _paper_search(
+        pipeline, param_grid, cv, refit, random_state, n_jobs, verbose, error_score
     )
     with config_context(enable_metadata_routing=True):
         search.fit(list(rois), np.asarray(y), groups=np.asarray(groups))
@@ -118,15 +125,7 @@ def nested_cross_validate(
     Returns a dict with the per-fold scores (``test_<metric>``), their mean and standard
     deviation, and the best parameters of each outer fold.
     """
-    inner = GridSearchCV(
-        pipeline,
-        param_grid,
-        scoring=make_clinical_scorers(),
-        refit=refit,
-        cv=StratifiedGroupKFold(n_splits=n_inner, shuffle=True, random_state=random_state),
-        n_jobs=None,
-        error_score=np.nan,
-    )
+    inner = _paper_search(pipeline, param_grid, n_inner, refit, random_state, None, 0, np.nan)
     scorers = make_clinical_scorers()
     outer = StratifiedGroupKFold(n_splits=n_outer, shuffle=True, random_state=random_state)
     with config_context(enable_metadata_routing=True):

@@ -78,17 +78,13 @@ def _library_versions() -> dict[str, str]:
 
 
 def _json_default(obj: Any) -> Any:
-    import numpy as np
+    # Metadata is informative: what the strict writer cannot encode is stored as text.
+    from .io._writers import _json_default as strict
 
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=str)
-    return str(obj)
+    try:
+        return strict(obj)
+    except TypeError:
+        return str(obj)
 
 
 def save_model(model: Any, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
