@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from skcalc.cli import main
 from skcalc.datasets import make_calcification_cohort
 from skcalc.io import load_manifest, write_image_atomic
 from skcalc.persistence import load_model
 from skcalc.pipeline import make_calcification_pipeline
+from skcalc.utils._testing import write_dicom as _write_dicom
 
 MG_SOP = "1.2.840.10008.5.1.4.1.1.1.2"
 N_CLUSTERS = "5"
@@ -30,18 +29,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*fewer than two calcifications"
 
 
 def write_dicom(path, image, spacing, patient_id):
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = MG_SOP
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = MG_SOP
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MG"
-    ds.PatientID = patient_id
-    ds.set_pixel_data(np.asarray(image, dtype=np.uint16), "MONOCHROME2", 12)
-    ds.ImagerPixelSpacing = [float(spacing[0]), float(spacing[1])]
-    ds.save_as(path, enforce_file_format=True)
+    _write_dicom(
+        path,
+        np.asarray(image, dtype=np.uint16),
+        sop_class=MG_SOP,
+        Modality="MG",
+        PatientID=patient_id,
+        ImagerPixelSpacing=[float(spacing[0]), float(spacing[1])],
+    )
 
 
 def files_under(folder):

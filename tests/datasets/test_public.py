@@ -5,28 +5,17 @@ import plistlib
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from skcalc.datasets import load_cbis_ddsm, load_inbreast
 from skcalc.exceptions import SkcalcWarning
+from skcalc.utils._testing import write_dicom as _write_dicom
 
 SHAPE = (60, 50)
 
 
 def write_dicom(path, arr, bits=16, **attrs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.set_pixel_data(np.asarray(arr), "MONOCHROME2", bits)
-    for k, v in attrs.items():
-        setattr(ds, k, v)
-    ds.save_as(path, enforce_file_format=True)
+    # secondary capture, as the TCIA/INbreast conversions often are
+    _write_dicom(path, arr, "MONOCHROME2", bits, sop_class="1.2.840.10008.5.1.4.1.1.7", **attrs)
 
 
 def image_for(seed):

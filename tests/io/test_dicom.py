@@ -5,28 +5,18 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, JPEG2000Lossless, RLELossless
 
 from skcalc.exceptions import SkcalcWarning, UnreadableImageError
 from skcalc.io import display_image, read_dicom_header, read_mammogram, read_spacing
+from skcalc.utils._testing import make_dicom_dataset
 
 MG_SOP = "1.2.840.10008.5.1.4.1.1.1.2"
 
 
 def make_ds(arr, photometric="MONOCHROME2", bits=12, **attrs):
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = MG_SOP
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = MG_SOP
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MG"
-    ds.set_pixel_data(np.asarray(arr), photometric, bits)
-    for k, v in attrs.items():
-        setattr(ds, k, v)
-    return ds
+    return make_dicom_dataset(arr, photometric, bits, sop_class=MG_SOP, Modality="MG", **attrs)
 
 
 def save(ds, path, **kw):

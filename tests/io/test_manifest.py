@@ -2,27 +2,16 @@
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from skcalc.io import load_manifest, parse_label, write_image_atomic
+from skcalc.utils._testing import write_dicom as _write_dicom
 
 RNG = np.random.default_rng(3)
 IMAGE = RNG.integers(0, 4096, size=(60, 80)).astype(np.uint16)
 
 
 def write_dicom(path, arr, **attrs):
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.set_pixel_data(arr, "MONOCHROME2", 12)
-    for k, v in attrs.items():
-        setattr(ds, k, v)
-    ds.save_as(path, enforce_file_format=True)
+    _write_dicom(path, arr, "MONOCHROME2", 12, **attrs)
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""Test support: small DICOM files built with pydicom (like ``sklearn.utils._testing``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["make_dicom_dataset", "write_dicom"]
+
+#: Digital Mammography X-Ray Image Storage - For Presentation
+MAMMOGRAPHY_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.2"
+
+
+def make_dicom_dataset(
+    pixels: np.ndarray,
+    photometric: str = "MONOCHROME2",
+    bits_stored: int = 12,
+    *,
+    sop_class: str = MAMMOGRAPHY_SOP_CLASS,
+    **attributes: Any,
+):
+    """An uncompressed (explicit VR little endian) dataset holding ``pixels``.
+
+    ``attributes`` are set as DICOM keywords (``ImagerPixelSpacing=[0.07, 0.07]``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = make_dicom_dataset(np.zeros((2, 3), np.uint16), Modality="MG")
+    >>> ds.Rows, ds.Columns, ds.BitsStored, ds.Modality
+    (2, 3, 12, 'MG')
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.set_pixel_data(np.asarray(pixels), photometric, bits_stored)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *args: Any, **kwargs: Any) -> str:
+    """Write :func:`make_dicom_dataset` ``(pixels, *args, **kwargs)`` to ``path``.
+
+    Parent folders are created; returns the path as a string.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dicom_dataset(pixels, *args, **kwargs).save_as(path, enforce_file_format=True)
+    return str(path)
