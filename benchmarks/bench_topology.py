@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 from skcalc import ROI
 from skcalc.features import TopologyFeatures, handcrafted_features
 from skcalc.masks import DEFAULT_SCALES, MaskBuilder, dilate_disk, disk_footprint
+from skcalc.utils._testing import networkx_graph_features
 
 
 def cohort_rois(n_rois, seed=0):
@@ -59,27 +60,6 @@ def blob_rois(n_rois, seed=0):
     return out
 
 
-def nx_graph_features(g):
-    n = g.number_of_nodes()
-    if n == 0:
-        return [0.0] * 8
-    comps = [g.subgraph(c) for c in nx.connected_components(g)]
-    ecc = {}
-    for c in comps:
-        ecc.update(nx.eccentricity(c))
-    degs = [d for _, d in g.degree()]
-    return [
-        nx.number_connected_components(g),
-        sum(degs) / n,
-        max(degs),
-        sum(ecc.values()) / n,
-        max(nx.diameter(c) for c in comps),
-        nx.average_clustering(g),
-        max(len(c) for c in comps) / n,
-        nx.number_of_isolates(g) / n,
-    ]
-
-
 def naive_features(fg, spacing, scales):
     n = int(fg.max())
     pad = max(disk_footprint(scales[-1], spacing).shape) // 2 + 1
@@ -107,7 +87,7 @@ def naive_features(fg, spacing, scales):
             b = dj[r0 - wj[0].start : r1 - wj[0].start, c0 - wj[1].start : c1 - wj[1].start]
             if (a & b).any():
                 g.add_edge(i, j)
-        feats.extend(nx_graph_features(g))
+        feats.extend(networkx_graph_features(g))
     return np.concatenate((feats, handcrafted_features(fg, spacing)))
 
 

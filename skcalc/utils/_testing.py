@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["make_dicom_dataset", "write_dicom"]
+__all__ = ["make_dicom_dataset", "networkx_graph_features", "write_dicom"]
 
 #: Digital Mammography X-Ray Image Storage - For Presentation
 MAMMOGRAPHY_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.2"
@@ -58,3 +58,41 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *args: Any, **kwarg
     path.parent.mkdir(parents=True, exist_ok=True)
     make_dicom_dataset(pixels, *args, **kwargs).save_as(path, enforce_file_format=True)
     return str(path)
+
+
+def networkx_graph_features(graph) -> np.ndarray:
+    """The eight topology features of a networkx graph, computed with networkx.
+
+    The slow reference of :func:`skcalc.features._topology.graph_features` (tests and the
+    topology benchmark): eccentricity and diameter per connected component, as networkx
+    needs connectivity for them.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> networkx_graph_features(nx.path_graph(3)).tolist()
+    [1.0, 1.3333333333333333, 2.0, 1.6666666666666667, 2.0, 0.0, 1.0, 0.0]
+    """
+    import networkx as nx
+
+    n = graph.number_of_nodes()
+    if n == 0:
+        return np.zeros(8)
+    comps = [graph.subgraph(c) for c in nx.connected_components(graph)]
+    ecc: dict = {}
+    for c in comps:
+        ecc.update(nx.eccentricity(c))
+    degs = [d for _, d in graph.degree()]
+    return np.array(
+        [
+            nx.number_connected_components(graph),
+            sum(degs) / n,
+            max(degs),
+            sum(ecc.values()) / n,
+            max(nx.diameter(c) for c in comps),
+            nx.average_clustering(graph),
+            max(len(c) for c in comps) / n,
+            nx.number_of_isolates(graph) / n,
+        ],
+        dtype=float,
+    )

@@ -16,33 +16,15 @@ from skcalc import ROI, ROIValidationError, SkcalcWarning
 from skcalc.features import TopologyFeatures, handcrafted_features, topology_features
 from skcalc.features._topology import GRAPH_FEATURE_NAMES, graph_features
 from skcalc.masks import MaskBuilder
+from skcalc.utils._testing import networkx_graph_features
 
 
 def nx_features(adj):
-    """The eight features with networkx, per component where networkx needs connectivity."""
-    n = adj.shape[0]
-    if n == 0:
-        return np.zeros(8)
+    """The eight features with networkx (the slow reference)."""
     g = nx.Graph()
-    g.add_nodes_from(range(n))
+    g.add_nodes_from(range(adj.shape[0]))
     g.add_edges_from(zip(*np.nonzero(np.triu(adj, 1))))
-    comps = [g.subgraph(c) for c in nx.connected_components(g)]
-    ecc = {}
-    for c in comps:
-        ecc.update(nx.eccentricity(c))
-    degs = [d for _, d in g.degree()]
-    return np.array(
-        [
-            nx.number_connected_components(g),
-            sum(degs) / n,
-            max(degs),
-            sum(ecc.values()) / n,
-            max(nx.diameter(c) for c in comps),
-            nx.average_clustering(g),
-            max(len(c) for c in comps) / n,
-            nx.number_of_isolates(g) / n,
-        ]
-    )
+    return networkx_graph_features(g)
 
 
 @st.composite
