@@ -41,6 +41,7 @@ from .exceptions import ROIValidationError, SkcalcWarning
 from .roi import as_roi_list
 from .utils import map_rois
 from .utils._base import ImageTransformerMixin
+from .utils._validation import check_label_image
 
 __all__ = [
     "DEFAULT_SCALES",
@@ -336,14 +337,7 @@ def multiscale_merge_index(
            [3, 0, 3],
            [4, 3, 0]], dtype=int32)
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise TypeError(f"labels must be an integer label image, got dtype {labels.dtype}")
-    labels = labels.astype(np.int64, copy=False)
-    if labels.size and labels.min() < 0:
-        raise ValueError("labels must be >= 0")
+    labels = check_label_image(labels, "labels", nonnegative=True).astype(np.int64, copy=False)
     sp = _check_spacing(spacing)
     s = _check_scales(scales)
     n_s = len(s)
@@ -518,11 +512,7 @@ def build_masks(
            [1, 0, 3],
            [3, 3, 0]], dtype=int32)
     """
-    calc = np.asarray(calcifications)
-    if calc.ndim != 2:
-        raise ValueError(f"calcifications must be 2-D, got shape {calc.shape}")
-    if not (np.issubdtype(calc.dtype, np.integer) or calc.dtype == bool):
-        raise TypeError(f"calcifications must be an integer label image, got dtype {calc.dtype}")
+    calc = check_label_image(calcifications, "calcifications")
     sp = _check_spacing(spacing)
     s = _check_scales(scales)
     comp, n = ndi.label(calc > 0, structure=_CROSS)
@@ -547,16 +537,10 @@ def build_masks(
 
 # ---------------------------------------------------------------------------- estimator
 def _masks_one(roi, *, band_width: float, scales: tuple, min_size: float) -> CalcificationMasks:
-    calc = roi.calcifications
-    if not isinstance(calc, np.ndarray) or not (
-        np.issubdtype(calc.dtype, np.integer) or calc.dtype == bool
-    ):
-        got = getattr(calc, "dtype", type(calc).__name__)
-        raise ROIValidationError(
-            roi.roi_id, f"calcifications must be an integer label image, got {got}"
-        )
-    if np.issubdtype(calc.dtype, np.signedinteger) and calc.size and calc.min() < 0:
-        raise ROIValidationError(roi.roi_id, "calcifications has negative labels")
+    try:
+        calc = check_label_image(roi.calcifications, "calcifications", nonnegative=True)
+    except (TypeError, ValueError) as exc:
+        raise ROIValidationError(roi.roi_id, str(exc)) from exc
     return build_masks(
         calc,
         roi.spacing,

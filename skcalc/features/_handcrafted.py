@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial.distance import pdist
 
+from ..utils._validation import check_label_image
+
 __all__ = ["HANDCRAFTED_FEATURE_NAMES", "handcrafted_features"]
 
 #: Names of the three features, in output order.
@@ -54,11 +56,7 @@ def handcrafted_features(
     >>> handcrafted_features(lab, (0.5, 0.5)).round(4)
     array([0.3536, 1.    , 2.8284])
     """
-    lab = np.asarray(foreground_labels)
-    if lab.ndim != 2:
-        raise ValueError(f"foreground_labels must be 2-D, got shape {lab.shape}")
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
-        raise TypeError(f"foreground_labels must be an integer label image, got {lab.dtype}")
+    lab = check_label_image(foreground_labels, "foreground_labels")
     if np.ndim(spacing) == 0:
         spacing = (spacing, spacing)
     sy, sx = (float(s) for s in spacing)
