@@ -208,7 +208,7 @@ def _grid_from_args(args: argparse.Namespace) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .model_selection import _jsonable, grid_search
+    from .model_selection import grid_search
     from .persistence import save_model
 
     out = _out_file(args.out)
@@ -225,7 +225,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             pipe, rois, y, groups, grid, cv=args.cv, random_state=args.random_state
         )
         model = search.best_estimator_
-        info["best_params"] = _jsonable(search.best_params_)
+        info["best_params"] = dict(search.best_params_)  # JSON-encoded by save_model
         _say(f"best parameters: {info['best_params']}")
     else:
         model = pipe.fit(rois, y)

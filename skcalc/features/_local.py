@@ -18,6 +18,7 @@ NaN policy for objects too small for a feature class.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Integral, Real
@@ -391,9 +392,12 @@ bg_radiomics=(1, 93))
             stage="local_features",
             fields=("image", "masks"),
         )
-        for roi, tables in zip(rois, out):
-            # A memoised result may come from another ROI with the same content.
-            tables.roi_id = roi.roi_id
+        for i, (roi, tables) in enumerate(zip(rois, out)):
+            if tables.roi_id != roi.roi_id:
+                # A memoised result may come from another ROI with the same content: relabel
+                # a copy, never the cached object other ROIs share.
+                tables = out[i] = copy.copy(tables)
+                tables.roi_id = roi.roi_id
             if tables.n_objects == 0:
                 warnings.warn(
                     f"ROI {tables.roi_id!r} has no calcification: its local feature tables "
