@@ -11,6 +11,7 @@ import importlib
 
 __version__ = "0.1.0.dev0"
 
+from ._units import plausible_spacing
 from .exceptions import ROIValidationError, SkcalcWarning, UnreadableImageError
 from .roi import ROI, check_roi
 
@@ -36,6 +37,7 @@ __all__ = [
     "UnreadableImageError",
     "__version__",
     "check_roi",
+    "plausible_spacing",
     *sorted(_LAZY),
 ]
 

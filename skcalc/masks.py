@@ -26,6 +26,7 @@ boundary pixel. The same walk from ``b`` towards that pixel gives a boundary pix
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval
 
+from ._arrays import array_digest, owned
+from ._units import check_spacing
 from .exceptions import ROIValidationError, SkcalcWarning
 from .roi import as_roi_list
 from .utils import map_rois
@@ -108,12 +111,7 @@ def object_band(
 
 # ---------------------------------------------------------------------------- disks
 def _check_spacing(spacing) -> tuple[float, float]:
-    if np.ndim(spacing) == 0:
-        spacing = (spacing, spacing)
-    sp = tuple(float(s) for s in spacing)
-    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
-        raise ValueError(f"spacing must be two positive finite mm values, got {spacing!r}")
-    return sp
+    return check_spacing(spacing, plausible=False)
 
 
 def _check_scales(scales) -> np.ndarray:
@@ -407,6 +405,19 @@ class CalcificationMasks:
     band_width: float
     scales: np.ndarray
     merge_index: np.ndarray
+
+    def __post_init__(self) -> None:
+        # The record owns its arrays, like an ROI: its content and hash never change.
+        for name in ("foreground", "scales", "merge_index"):
+            object.__setattr__(self, name, owned(np.asarray(getattr(self, name))))
+        object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
+
+    def content_hash(self) -> str:
+        """SHA-1 of everything the record holds (the per-ROI cache keys on it)."""
+        h = hashlib.sha1(repr((float(self.band_width), self.spacing)).encode())
+        for a in (self.foreground, np.asarray(self.scales, float), self.merge_index):
+            h.update(array_digest(a))
+        return h.hexdigest()
 
     @property
     def n_objects(self) -> int:

@@ -7,12 +7,15 @@ returns new records through :meth:`ROI.replace` and never mutates its input.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._arrays import array_digest, owned
+from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
 __all__ = ["ROI", "as_roi_list", "check_roi"]
@@ -30,20 +33,13 @@ _FIELDS = (
 )
 
 
-def _readonly(a: Any) -> Any:
-    # A read-only view: the record cannot change its arrays, and the per-ROI cache can trust
-    # a digest computed once per array. The caller's own array is left untouched.
-    if isinstance(a, np.ndarray) and a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
-
-
 class ROI:
     """A mammogram region of interest.
 
-    Array fields are stored as read-only views (the caller's arrays are not modified); a
-    stage that derives new arrays stores them with :meth:`replace`.
+    The record owns its arrays: read-only arrays that no one can write are kept, anything
+    else is copied once (the caller's arrays are neither modified nor followed), so the
+    record's content, and the cache keys derived from it, can never change. A stage that
+    derives new arrays stores them with :meth:`replace`.
 
     Parameters
     ----------
@@ -52,7 +48,8 @@ class ROI:
         May be omitted when ``path`` is given: the image is then read on access (lazily),
         which lets a cluster worker load it where the work happens.
     spacing : float or (float, float), default=(0.07, 0.07)
-        Pixel spacing in mm, (row, column).
+        Pixel spacing in mm, (row, column); must be plausible for a mammogram (0.02-1 mm,
+        see :func:`skcalc.plausible_spacing` to widen it).
     region : ndarray of bool, shape (H, W), optional
         The annotated region inside the crop (the radiologist's ROI). ``None`` means the
         whole crop. The crop may carry a margin around it so that filters see context.
@@ -87,7 +84,7 @@ class ROI:
     def __init__(
         self,
         image: np.ndarray | None = None,
-        spacing: float | Sequence[float] = (0.07, 0.07),
+        spacing: float | Sequence[float] = DEFAULT_SPACING,
         region: np.ndarray | None = None,
         calcifications: np.ndarray | None = None,
         reference: np.ndarray | None = None,
@@ -96,18 +93,19 @@ class ROI:
         path: str | os.PathLike | None = None,
         box: Sequence[int] | None = None,
     ) -> None:
-        if np.ndim(spacing) == 0:
-            spacing = (float(spacing), float(spacing))
-        spacing = tuple(float(s) for s in spacing)
         set_ = object.__setattr__
-        set_(self, "_image", _readonly(image))
-        set_(self, "_spacing", spacing)
-        set_(self, "_region", _readonly(region))
-        set_(self, "_calcifications", _readonly(calcifications))
-        set_(self, "_reference", _readonly(reference))
-        set_(self, "_masks", masks)
         set_(self, "_meta", dict(meta) if meta is not None else {})
         set_(self, "_path", None if path is None else os.fspath(path))
+        try:
+            spacing = check_spacing(spacing)
+        except ValueError as exc:
+            raise ROIValidationError(self.roi_id, str(exc)) from None
+        set_(self, "_image", owned(image))
+        set_(self, "_spacing", spacing)
+        set_(self, "_region", owned(region))
+        set_(self, "_calcifications", owned(calcifications))
+        set_(self, "_reference", owned(reference))
+        set_(self, "_masks", masks)
         set_(self, "_box", None if box is None else tuple(int(b) for b in box))
         if image is None and path is None:
             raise ROIValidationError(self.roi_id, "needs an image or a path to read it from")
@@ -185,6 +183,38 @@ class ROI:
             return self
         return self.replace(image=self.image, path=None, box=None)
 
+    def content_hash(self, fields: Sequence[str] = ("image",)) -> str:
+        """SHA-1 of the spacing and the named fields: the key of per-ROI caches.
+
+        Arrays are hashed by content (the record owns them, so a digest is computed once per
+        array). A lazy image is hashed by its file's bytes in the box, read once per file
+        state (path, size, modification time, inode). ``masks`` hash themselves
+        (``masks.content_hash()``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> a = ROI(np.zeros((2, 2), np.uint16))
+        >>> b = ROI(np.zeros((2, 2), np.uint16), meta={"roi_id": "other"})
+        >>> a.content_hash() == b.content_hash()
+        True
+        >>> a.content_hash() == ROI(np.ones((2, 2), np.uint16)).content_hash()
+        False
+        """
+        h = hashlib.sha1()
+        h.update(repr(self._spacing).encode())
+        for name in fields:
+            h.update(name.encode())
+            if name == "image" and self.is_lazy:
+                h.update(_file_digest(self._path, self._box))
+            elif name == "masks":
+                m = self._masks
+                h.update(b"none" if m is None else m.content_hash().encode())
+            else:
+                value = getattr(self, "_" + name)
+                h.update(b"none" if value is None else array_digest(np.asarray(value)))
+        return h.hexdigest()
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ROI records are immutable; use roi.replace(...)")
 
@@ -205,6 +235,25 @@ class ROI:
         if self._masks is not None:
             parts.append("masks")
         return f"ROI({', '.join(parts)})"
+
+
+_FILE_DIGESTS: dict[tuple, bytes] = {}
+
+
+def _file_digest(path: str, box: tuple | None) -> bytes:
+    # Content, not (path, size, mtime): ``cp -p`` can give new content the old size and
+    # time. The file is hashed once per state, so a grid search reads it once.
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.digest()
+        _FILE_DIGESTS[key] = digest
+    return digest + repr(box).encode()
 
 
 def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True) -> ROI:
@@ -228,9 +277,6 @@ def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True)
     if not isinstance(roi, ROI):
         raise TypeError(f"expected an skcalc.ROI, got {type(roi).__name__}")
     rid = roi.roi_id
-    sp = roi.spacing
-    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
-        raise ROIValidationError(rid, f"spacing must be two positive finite mm values, got {sp}")
     if load_image or not roi.is_lazy:
         img = roi.image
         if not isinstance(img, np.ndarray):

@@ -53,9 +53,38 @@ def test_pickle_round_trip():
     ],
 )
 def test_validation_errors_name_the_roi(kwargs, message):
-    roi = ROI(meta={"roi_id": "bad-roi"}, **kwargs)
+    # Bad spacings are refused when the record is built, the rest when it is checked.
     with pytest.raises(ROIValidationError, match=f"'bad-roi'.*{message}"):
-        check_roi(roi)
+        check_roi(ROI(meta={"roi_id": "bad-roi"}, **kwargs))
+
+
+@pytest.mark.parametrize("spacing", [5.0, 70, (0.07, 7.0), 0.001])
+def test_implausible_spacing_is_refused_before_any_work(spacing):
+    with pytest.raises(ROIValidationError, match="'r'.*plausible range"):
+        ROI(np.zeros((4, 4)), spacing=spacing, meta={"roi_id": "r"})
+
+
+def test_plausible_spacing_widens_the_range_inside_the_block_only():
+    from skcalc import plausible_spacing
+
+    with plausible_spacing(0.01, 10):
+        assert ROI(np.zeros((4, 4)), spacing=5.0).spacing == (5.0, 5.0)
+    with pytest.raises(ROIValidationError):
+        ROI(np.zeros((4, 4)), spacing=5.0)
+
+
+def test_record_owns_its_arrays():
+    # A record never follows later changes to the caller's arrays, and never changes them.
+    img = np.zeros((4, 4), np.uint16)
+    lab = np.zeros((4, 4), np.int32)
+    roi = ROI(img, calcifications=lab)
+    img[0, 0] = 9
+    lab[1, 1] = 2
+    assert roi.image[0, 0] == 0 and roi.calcifications[1, 1] == 0
+    assert img.flags.writeable and lab.flags.writeable
+    assert not roi.image.flags.writeable
+    # Arrays that are already frozen are shared, not copied again.
+    assert roi.replace(meta={"roi_id": "x"}).image is roi.image
 
 
 def test_missing_required_field_is_named():

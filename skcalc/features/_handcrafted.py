@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial.distance import pdist
 
+from .._units import check_spacing
 from ..utils._validation import check_label_image
 
 __all__ = ["HANDCRAFTED_FEATURE_NAMES", "handcrafted_features"]
@@ -57,9 +58,7 @@ def handcrafted_features(
     array([0.3536, 1.    , 2.8284])
     """
     lab = check_label_image(foreground_labels, "foreground_labels")
-    if np.ndim(spacing) == 0:
-        spacing = (spacing, spacing)
-    sy, sx = (float(s) for s in spacing)
+    sy, sx = check_spacing(spacing, plausible=False)
     rows, cols = np.nonzero(lab)
     if rows.size == 0:
         return np.zeros(3)

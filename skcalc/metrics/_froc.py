@@ -5,11 +5,15 @@ All labelling uses 4-connectivity, as the authors' ``scipy.ndimage.label`` defau
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from .._units import DEFAULT_SPACING, check_spacing
+from ._segmentation import match_objects
 
 __all__ = [
     "froc",
@@ -21,11 +25,6 @@ __all__ = [
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
-
-def _spacing(sp) -> tuple[float, float]:
-    if np.ndim(sp) == 0:
-        return (float(sp), float(sp))
-    return (float(sp[0]), float(sp[1]))
 
 
 def froc_thresholds(n: int = 20, *, alpha: float = 1.0) -> np.ndarray:
@@ -102,11 +101,18 @@ def mean_iou_per_image(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((iou(p, g) + iou(~p, ~g)) / 2)
 
 
-def iou_per_object(pred: np.ndarray, gt: np.ndarray, *, min_area: int = 2) -> np.ndarray:
+def iou_per_object(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    *,
+    spacing: float | Sequence[float] = DEFAULT_SPACING,
+    min_area_mm2: float = 2 * 0.07**2,
+) -> np.ndarray:
     """Best pixel IoU of each ground-truth object against the predicted objects.
 
-    Objects are 4-connected components of the binarised masks. For each GT object with at
-    least ``min_area`` pixels (the authors exclude 1-px "dots"), the maximum IoU against any
+    Objects are 4-connected components of the binarised masks. For each GT object of at
+    least ``min_area_mm2`` (2 px at 0.07 mm: the authors exclude 1-px "dots"; ``spacing`` in
+    mm converts it to pixels), the maximum IoU against any
     predicted object is returned, 0 when no predicted object overlaps it. (The authors search
     objects whose bounding boxes overlap or touch; an object without a common pixel has IoU 0,
     so the maximum is the same.) Pool the arrays of several images with ``np.concatenate``.
@@ -141,7 +147,9 @@ def iou_per_object(pred: np.ndarray, gt: np.ndarray, *, min_area: int = 2) -> np
         gi, pi = np.divmod(uniq, npred + 1)
         iou = inter / (gsize[gi] + psize[pi] - inter)
         np.maximum.at(best, gi, iou)
-    keep = np.flatnonzero(gsize >= min_area)
+    sy, sx = check_spacing(spacing, plausible=False)
+    min_px = max(1, math.ceil(round(min_area_mm2 / (sy * sx), 6)))
+    keep = np.flatnonzero(gsize >= min_px)
     keep = keep[keep > 0]
     return best[keep]
 
@@ -152,7 +160,8 @@ def froc(
     breast_masks: Sequence[np.ndarray | None] | None,
     references: Sequence[np.ndarray],
     *,
-    spacing: Any = (0.07, 0.07),
+    spacing: float | Sequence[float] = DEFAULT_SPACING,
+    spacings: Sequence[float | Sequence[float]] | None = None,
     thresholds: Sequence[float] | None = None,
     n_thresholds: int = 20,
     alpha: float = 1.0,
@@ -179,9 +188,10 @@ def froc(
         Per image: HDoG candidates (nonzero), CNN output in [0, 1], ground-truth mask.
     breast_masks : sequence of ndarray or None
         Un-eroded breast masks; None (or a None entry) means the whole image.
-    spacing : float, (float, float) or sequence of those, default=(0.07, 0.07)
-        Pixel spacing in mm, shared or per image (a list of pairs, or of floats when the
-        number of images is not 2).
+    spacing : float or (float, float), default=(0.07, 0.07)
+        Pixel spacing in mm shared by all images.
+    spacings : sequence of float or (float, float), optional
+        One spacing per image; overrides ``spacing``.
     thresholds : sequence of float, optional
         CNN thresholds; default ``froc_thresholds(n_thresholds, alpha=alpha)``.
     overlap, erosion_mm : float
@@ -193,7 +203,7 @@ def froc(
     random_state : int, default=0
     matcher : callable, optional
         ``matcher(pred_mask, gt_mask) -> dict`` with ``tp``, ``fn``, ``fp`` counts; default
-        :func:`skcalc.metrics.match_objects`.
+        :func:`skcalc.metrics.match_objects` at each image's spacing.
 
     Returns
     -------
@@ -206,8 +216,6 @@ def froc(
     from ..segmentation._breast import breast_area_cm2, erode_breast
     from ..segmentation._combine import combine
 
-    if matcher is None:
-        from ._segmentation import match_objects as matcher
     n = len(candidates)
     if not (len(proximities) == len(references) == n) or (
         breast_masks is not None and len(breast_masks) != n
@@ -215,11 +223,13 @@ def froc(
         raise ValueError("candidates, proximities, breast_masks and references differ in length")
     if n == 0:
         raise ValueError("froc needs at least one image")
-    sp_dim = np.ndim(spacing)
-    if sp_dim == 2 or (sp_dim == 1 and len(spacing) == n and n != 2):
-        spacings = [_spacing(s) for s in spacing]  # one per image
+    if spacings is None:
+        spacings = [check_spacing(spacing, plausible=False)] * n
     else:
-        spacings = [_spacing(spacing)] * n
+        if len(spacings) != n:
+            raise ValueError(f"spacings has {len(spacings)} entries for {n} images")
+        spacings = [check_spacing(s, name=f"spacings[{i}]", plausible=False)
+                    for i, s in enumerate(spacings)]
     thr = (froc_thresholds(n_thresholds, alpha=alpha) if thresholds is None
            else np.asarray(thresholds, float))
     counts = np.zeros((3, n, thr.size), np.int64)
@@ -241,7 +251,10 @@ def froc(
         for j, t in enumerate(thr):
             final = combine(cand, prox, eroded, mode="overlap", cnn_threshold=float(t),
                             overlap=overlap, spacing=spacings[i], erosion_mm=0.0) > 0
-            res = matcher(final, ref)
+            if matcher is None:
+                res = match_objects(final, ref, spacing=spacings[i])
+            else:
+                res = matcher(final, ref)
             counts[:, i, j] = int(res["tp"]), int(res["fn"]), int(res["fp"])
     tp, fn, fp = counts.sum(axis=1)
     area = areas.sum()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage as ndi
+
+from .._units import DEFAULT_SPACING, check_spacing
 
 __all__ = ["match_objects"]
 
@@ -21,7 +26,8 @@ def _as_mask(a, name: str) -> np.ndarray:
 
 def _fill_small_holes(mask: np.ndarray, max_area: int = 64) -> np.ndarray:
     # As the old skimage remove_small_holes(area_threshold=64): background components
-    # (4-connected, including those touching the border) of fewer than 64 px become foreground.
+    # (4-connected, including those touching the border) of fewer than max_area px become
+    # foreground.
     bg, n = ndi.label(~mask, structure=_FOUR)
     if n == 0:
         return mask.copy()
@@ -45,19 +51,23 @@ def match_objects(
     pred,
     gt,
     *,
-    distance_thr: float = 5,
+    spacing: float | Sequence[float] = DEFAULT_SPACING,
+    distance_mm: float = 5 * 0.07,
+    window_mm: float = 14 * 0.07,
     iou_thr: float = 0.3,
     fill_small_holes: bool = True,
+    hole_area_mm2: float = 64 * 0.07**2,
 ) -> dict:
     """Match predicted objects to reference objects one-to-one (HDoGReg's detection rule).
 
     Both inputs are binarised (``> 0``) and labelled with 4-connectivity. Then, for each
     reference (GT) object in label order (raster order of its first pixel):
 
-    1. **distance**: among the still unmatched predicted objects with a pixel in the 14 x 14
-       window ``[int(cy) - 7, int(cy) + 7) x [int(cx) - 7, int(cx) + 7)`` around the GT
-       centroid (clipped at the image border), take the one whose centroid is nearest (ties
-       to the later label); it is a detection if the distance is ``<= distance_thr`` px;
+    1. **distance**: among the still unmatched predicted objects with a pixel in the
+       ``window_mm`` window around the GT centroid (at 0.07 mm the authors' 14 x 14 px
+       ``[int(cy) - 7, int(cy) + 7) x [int(cx) - 7, int(cx) + 7)``, clipped at the image
+       border), take the one whose centroid is nearest (ties to the later label); it is a
+       detection if the distance is ``<= distance_mm``;
     2. otherwise **IoU**: among the unmatched predicted objects with a pixel inside the GT
        bounding box, take the one with the largest pixel IoU with the GT object (ties to
        the earlier label); a detection if that IoU is ``>= iou_thr`` and > 0.
@@ -69,14 +79,21 @@ def match_objects(
     ----------
     pred, gt : ndarray of bool or int, shape (H, W)
         Predicted and reference masks or label images (relabelled with 4-connectivity).
-    distance_thr : float, default=5
-        Centroid distance threshold, in **pixels** (the authors' rule at 0.07 mm).
+    spacing : float or (float, float), default=(0.07, 0.07)
+        Pixel spacing in mm (row, col); every size below is in mm and equals the authors'
+        pixel value at 0.07 mm.
+    distance_mm : float, default=0.35
+        Centroid distance threshold (5 px at 0.07 mm).
+    window_mm : float, default=0.98
+        Side of the search window around the GT centroid (14 px at 0.07 mm).
     iou_thr : float, default=0.3
         IoU threshold of the fallback criterion.
     fill_small_holes : bool, default=True
-        First fill holes of fewer than 64 px in ``pred``, as the authors do (like the old
-        ``skimage.morphology.remove_small_holes``: every 4-connected background component
-        under 64 px counts, also one touching the border).
+        First fill holes smaller than ``hole_area_mm2`` in ``pred``, as the authors do (like
+        the old ``skimage.morphology.remove_small_holes``: every 4-connected background
+        component under that area counts, also one touching the border).
+    hole_area_mm2 : float, default=0.3136
+        Area of the holes filled (64 px at 0.07 mm).
 
     Returns
     -------
@@ -98,12 +115,20 @@ def match_objects(
     gt_mask = _as_mask(gt, "gt")
     if pred_mask.shape != gt_mask.shape:
         raise ValueError(f"pred has shape {pred_mask.shape}, gt has shape {gt_mask.shape}")
-    if not (np.isfinite(distance_thr) and distance_thr >= 0):
-        raise ValueError(f"distance_thr must be >= 0, got {distance_thr!r}")
+    sy, sx = check_spacing(spacing, plausible=False)
+    for name, value in (("distance_mm", distance_mm), ("window_mm", window_mm),
+                        ("hole_area_mm2", hole_area_mm2)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite size >= 0, got {value!r}")
     if not 0 <= iou_thr <= 1:
         raise ValueError(f"iou_thr must be in [0, 1], got {iou_thr!r}")
+    # Sizes to pixels; rounding first keeps 0.07 mm exactly at the authors' integers.
+    half_r = int(round(window_mm / 2 / sy, 6))
+    half_c = int(round(window_mm / 2 / sx, 6))
     if fill_small_holes:
-        pred_mask = _fill_small_holes(pred_mask)
+        pred_mask = _fill_small_holes(
+            pred_mask, max(1, math.ceil(round(hole_area_mm2 / (sy * sx), 6)))
+        )
     p_lbl, n_pred = ndi.label(pred_mask, structure=_FOUR)
     g_lbl, n_gt = ndi.label(gt_mask, structure=_FOUR)
 
@@ -116,14 +141,16 @@ def match_objects(
     for g, sl in enumerate(ndi.find_objects(g_lbl), start=1):
         cy, cx = g_cent[g]
         r0, c0 = int(cy), int(cx)
-        window = p_lbl[max(r0 - 7, 0) : max(r0 + 7, 0), max(c0 - 7, 0) : max(c0 + 7, 0)]
+        window = p_lbl[
+            max(r0 - half_r, 0) : max(r0 + half_r, 0), max(c0 - half_c, 0) : max(c0 + half_c, 0)
+        ]
         cands = np.unique(window)
         cands = cands[unmatched[cands]]
         hit = 0
         if cands.size:
-            d = np.hypot(p_cent[cands, 0] - cy, p_cent[cands, 1] - cx)
+            d = np.hypot((p_cent[cands, 0] - cy) * sy, (p_cent[cands, 1] - cx) * sx)
             best = np.flatnonzero(d == d.min())[-1]  # ties to the later label
-            if d[best] <= distance_thr:
+            if d[best] <= distance_mm * (1 + 1e-9):
                 hit = int(cands[best])
         if not hit:
             in_box = p_lbl[sl]

@@ -13,19 +13,16 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from .._units import check_spacing
+
 __all__ = ["breast_area_cm2", "delineate_breast", "erode_breast"]
 
 # 4-connectivity, as scipy.ndimage.label's default used by the authors.
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
 
-def _as_spacing(spacing: float | Sequence[float]) -> tuple[float, float]:
-    if np.ndim(spacing) == 0:
-        spacing = (float(spacing), float(spacing))
-    sp = tuple(float(s) for s in spacing)
-    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
-        raise ValueError(f"spacing must be two positive finite numbers (mm), got {spacing!r}")
-    return sp
+def _as_spacing(spacing) -> tuple[float, float]:
+    return check_spacing(spacing, plausible=False)
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:

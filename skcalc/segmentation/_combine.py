@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from .._units import resolve_bit_depth
 from ._breast import _as_spacing, erode_breast
 
 __all__ = ["combine", "segment_hdogreg"]
@@ -194,6 +195,8 @@ def segment_hdogreg(
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     breast = delineate_breast(image, spacing=sp) if breast_mask is None else breast_mask
     breast = np.asarray(breast, bool)
+    # Resolved once, so that both branches divide by the same number.
+    bit_depth = resolve_bit_depth(image, bit_depth)
     cand = hdog_candidates(image, sp, bit_depth=bit_depth, **(hdog_params or {}))
     eroded = erode_breast(breast, spacing=sp, size_mm=erosion_mm)
     if mode == "hdog":

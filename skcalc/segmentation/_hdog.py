@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._units import resolve_bit_depth
+
 __all__ = ["hdog_candidates", "hdog_sigmas", "scale_to_unit"]
 
 # 4-connectivity, as scipy.ndimage.label's default in the reference.
@@ -62,12 +64,12 @@ def scale_to_unit(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray
     image : ndarray
         Raw detector values.
     bit_depth : int or None
-        Bits per pixel. ``None`` infers it: uint8/int8 -> 8; other integers -> 12 if the
-        maximum is <= 4095, else 16; bool -> 1; floats with maximum <= 1 are taken as already
-        in [0, 1], other floats as 12-bit if the maximum is <= 4095, else 16-bit. The
-        authors' DoG threshold 0.006 refers to the [0, 1] image; their DICOM reader rescaled
-        12-bit data stored in a 16-bit container by 16 (i.e. about ``/4095``), which the
-        12-bit inference reproduces.
+        Bits per pixel (the file header's, when there is one). ``None`` infers it by the
+        package's one rule, :func:`skcalc._units.resolve_bit_depth` (the CNN branch uses the
+        same): uint8/int8 -> 8; bool -> 1; floats with maximum <= 1 are already in [0, 1];
+        other values -> 12 if the maximum is <= 4095, else 16. The authors' DoG threshold
+        0.006 refers to the [0, 1] image; their DICOM reader rescaled 12-bit data stored in a
+        16-bit container by 16 (i.e. about ``/4095``), which the 12-bit inference reproduces.
 
     Examples
     --------
@@ -79,20 +81,9 @@ def scale_to_unit(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray
     array([[0. , 0.5]], dtype=float32)
     """
     image = np.asarray(image)
-    if bit_depth is None:
-        if image.dtype == bool:
-            return image.astype(np.float32)
-        vmax = float(image.max()) if image.size else 0.0
-        if image.dtype.itemsize == 1 and np.issubdtype(image.dtype, np.integer):
-            bits = 8
-        elif np.issubdtype(image.dtype, np.floating) and vmax <= 1.0:
-            return image.astype(np.float32)
-        else:
-            bits = 12 if vmax <= 4095 else 16
-    else:
-        bits = int(bit_depth)
-        if bits != bit_depth or not 1 <= bits <= 32:
-            raise ValueError(f"bit_depth must be an integer in [1, 32], got {bit_depth!r}")
+    bits = resolve_bit_depth(image, bit_depth)
+    if bits is None:
+        return image.astype(np.float32)
     # Division in float64, one rounding to float32.
     return (image / float(2**bits - 1)).astype(np.float32)
 

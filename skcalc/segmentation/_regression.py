@@ -41,6 +41,7 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
+from .._units import resolve_bit_depth
 from ._breast import _as_spacing, _check_image
 
 __all__ = [
@@ -252,18 +253,7 @@ def load_default_weights() -> ProximityUNet:
 # --------------------------------------------------------------------------- normalisation
 def _bit_depth(image: np.ndarray, bit_depth: int | None) -> int | None:
     """Bits of the stored values; None means the image is already in [0, 1]."""
-    if bit_depth is not None:
-        return int(bit_depth)
-    if image.dtype == np.uint8:
-        return 8
-    vmax = float(image.max())
-    if np.issubdtype(image.dtype, np.floating) and vmax <= 1.0:
-        return None
-    # Same spirit as the authors' DICOM rule (x16 when 12-bit data sits in 16 bits).
-    for bits in (8, 10, 12, 14, 16):
-        if vmax <= 2**bits - 1:
-            return bits
-    return int(math.ceil(math.log2(vmax + 1)))
+    return resolve_bit_depth(image, bit_depth)
 
 
 def _normalise(image: np.ndarray, bits: int | None) -> np.ndarray:

@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from .._units import resolve_bit_depth
 from ..roi import ROI, as_roi_list, check_roi
 from ..utils import map_rois
 from ..utils._base import ImageTransformerMixin
@@ -407,19 +408,12 @@ class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         return out
 
     def _roi_bit_depth(self, roi: ROI) -> int | None:
-        if self.bit_depth is not None:
-            return int(self.bit_depth)
-        bits = roi.meta.get("bits_stored")
-        if bits is None:
+        # The parameter, else the header's depth carried by the reader; None lets the one
+        # resolver infer it from the pixels, the same number for both branches.
+        declared = self.bit_depth if self.bit_depth is not None else roi.meta.get("bits_stored")
+        if declared is None:
             return None
         try:
-            bits = int(bits)
-        except (TypeError, ValueError):
-            bits = -1
-        if not 1 <= bits <= 32:
-            raise ValueError(
-                f"ROI {roi.roi_id!r}: meta['bits_stored'] must be an integer in [1, 32], "
-                f"got {roi.meta.get('bits_stored')!r}"
-            )
-        return bits
-
+            return resolve_bit_depth(None, declared)
+        except ValueError as exc:
+            raise ValueError(f"ROI {roi.roi_id!r}: meta['bits_stored']: {exc}") from None

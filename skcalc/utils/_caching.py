@@ -8,10 +8,7 @@ content hash of the ROI's inputs, the stage's parameters and the skcalc version.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,47 +17,14 @@ import numpy as np
 from joblib import hash as joblib_hash
 from sklearn.utils.validation import check_memory
 
+from .._arrays import freeze
 from ..roi import ROI
 
 __all__ = ["InProcessMemory", "cached_call", "roi_content_hash"]
 
 
-# Digest of an array by id, valid while the array is alive: a grid search passes the same
-# arrays through every fold and candidate, so each buffer is hashed once per process.
-_ARRAY_DIGESTS: dict[int, tuple[weakref.ref, bytes]] = {}
-_LOCK = threading.Lock()
-
-
-def _array_digest(a: np.ndarray) -> bytes:
-    entry = _ARRAY_DIGESTS.get(id(a))
-    if entry is not None and entry[0]() is a and not a.flags.writeable:
-        return entry[1]
-    c = np.ascontiguousarray(a)
-    digest = hashlib.sha1(f"{c.dtype.str}{c.shape}".encode() + memoryview(c).cast("B")).digest()
-    if not a.flags.writeable:
-        # Only read-only arrays can be trusted not to change behind our back.
-        try:
-            key = id(a)
-            ref = weakref.ref(a, lambda _: _ARRAY_DIGESTS.pop(key, None))
-        except TypeError:
-            return digest
-        with _LOCK:
-            _ARRAY_DIGESTS[id(a)] = (ref, digest)
-    return digest
-
-
-def _update_array(h: hashlib._Hash, a: np.ndarray | None) -> None:
-    if a is None:
-        h.update(b"none")
-        return
-    h.update(_array_digest(np.asarray(a)))
-
-
 def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
-    """SHA-1 of an ROI's spacing and the named array fields.
-
-    A lazy ROI's image is identified by its path, crop box, file size and modification time,
-    so hashing it does not read the pixels.
+    """SHA-1 of an ROI's spacing and the named fields (:meth:`skcalc.ROI.content_hash`).
 
     Examples
     --------
@@ -73,24 +37,10 @@ def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
     >>> roi_content_hash(a) == roi_content_hash(ROI(np.ones((2, 2), np.uint16)))
     False
     """
-    h = hashlib.sha1()
-    h.update(repr(roi.spacing).encode())
-    for name in fields:
-        h.update(name.encode())
-        if name == "image" and roi.is_lazy:
-            st = os.stat(roi.path)
-            h.update(f"{os.path.abspath(roi.path)}|{roi.box}|{st.st_size}|{st.st_mtime_ns}".encode())
-        elif name == "masks":
-            m = roi.masks
-            if m is None:
-                h.update(b"none")
-            else:
-                h.update(repr((m.band_width, tuple(m.spacing))).encode())
-                _update_array(h, m.foreground)
-                _update_array(h, np.asarray(m.scales, dtype=float))
-        else:
-            _update_array(h, getattr(roi, name))
-    return h.hexdigest()
+    return roi.content_hash(tuple(fields))
+
+
+_LOCK = threading.Lock()
 
 
 class _MemoryFront:
@@ -157,12 +107,12 @@ def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable,
 def _freeze(value: Any) -> Any:
     """Make a cached result's arrays read-only, so they can be shared and hashed once."""
     if isinstance(value, np.ndarray):
-        value.flags.writeable = False
+        freeze(value)
     else:
         attrs = getattr(value, "__dict__", None)
         for v in (attrs or {}).values():
             if isinstance(v, np.ndarray):
-                v.flags.writeable = False
+                freeze(v)
     return value
 
 

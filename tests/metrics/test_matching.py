@@ -37,10 +37,10 @@ def test_outside_window_not_found_by_distance():
     gt[20, 20] = True
     pred = np.zeros((40, 40), bool)
     pred[20, 27] = True
-    assert match_objects(pred, gt, distance_thr=10)["tp"] == 0
+    assert match_objects(pred, gt, distance_mm=0.7)["tp"] == 0
     pred2 = np.zeros((40, 40), bool)
     pred2[20, 26] = True
-    assert match_objects(pred2, gt, distance_thr=10)["tp"] == 1
+    assert match_objects(pred2, gt, distance_mm=0.7)["tp"] == 1
 
 
 def test_iou_fallback_for_large_elongated_object():
@@ -183,3 +183,36 @@ def test_properties(cells):
     # Identical masks match perfectly.
     same = match_objects(gt, gt, fill_small_holes=False)
     assert same["tp"] == same["n_gt"] and same["fp"] == 0
+
+
+@pytest.mark.parametrize("spacing", [0.05, 0.1, 0.2])
+def test_sizes_are_in_mm(spacing):
+    # The same physical layout at another pixel size gives the same matches: a prediction
+    # 0.3 mm from the reference is detected (<= 0.35 mm), one 0.42 mm away is not.
+    scale = 0.07 / spacing
+    gt = np.zeros((80, 80), bool)
+    gt[40, 40] = True
+    for offset_mm, detected in ((0.3, True), (0.42, False)):
+        col = 40 + round(offset_mm / spacing)
+        if abs((col - 40) * spacing - offset_mm) > 1e-9:
+            continue  # not on the grid at this spacing
+        pred = np.zeros_like(gt)
+        pred[40, col] = True
+        assert match_objects(pred, gt, spacing=spacing)["tp"] == int(detected), scale
+
+
+def test_window_and_holes_scale_with_spacing():
+    # At 0.035 mm the 0.98 mm window is 28 px wide; a hole of 100 px (< 0.3136 mm2 = 256 px)
+    # is filled, so a ring counts as one object.
+    gt = np.zeros((80, 80), bool)
+    gt[40, 40] = True
+    pred = np.zeros_like(gt)
+    pred[40, 50] = True  # 10 px = 0.35 mm: detected at 0.035 mm, outside at 0.07 mm (7 px)
+    assert match_objects(pred, gt, spacing=0.035)["tp"] == 1
+    assert match_objects(pred, gt, spacing=0.07)["tp"] == 0
+    ring = np.zeros((40, 40), bool)
+    ring[5:17, 5:17] = True
+    ring[6:16, 6:16] = False
+    assert match_objects(ring, np.zeros_like(ring), spacing=0.035)["n_pred"] == 1
+    assert match_objects(ring, np.zeros_like(ring), spacing=0.07, fill_small_holes=False)[
+        "n_pred"] == 1

@@ -265,3 +265,15 @@ def test_detection_rate_on_synthetic_full_field_image():
         tp, n_gt = tp + res["tp"], n_gt + res["n_gt"]
     assert n_gt >= 20
     assert tp / n_gt >= 0.95
+
+
+def test_both_branches_resolve_the_same_bit_depth():
+    # Issue 10, bug 2: a uint16 crop with maximum 900 was divided by 4095 for HDoG and by 1023
+    # for the CNN. One resolver now gives both the same number, and a declared depth wins.
+    from skcalc.segmentation._regression import _bit_depth
+
+    crop = np.array([[0, 900]], np.uint16)
+    assert scale_to_unit(crop).max() == pytest.approx(900 / 4095)
+    assert _bit_depth(crop, None) == 12
+    assert _bit_depth(crop, 14) == 14
+    assert scale_to_unit(crop, 14).max() == pytest.approx(900 / (2**14 - 1))

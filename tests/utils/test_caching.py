@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joblib import Memory
 
 from skcalc import ROI
@@ -68,3 +70,73 @@ def test_parallel_results_in_input_order(tmp_path):
     serial = map_rois(_count_sum, rois, {"offset": 0}, n_jobs=1, stage="t")
     parallel = map_rois(_count_sum, rois, {"offset": 0}, n_jobs=2, stage="t")
     assert serial == parallel
+
+
+def test_cache_never_returns_a_result_for_changed_content():
+    # Issue 10, bug 1: an ROI built from a writeable array, a cached MaskBuilder run, then the
+    # caller's array changed. The record owns a copy, so the second run still sees 1 object,
+    # and an ROI built from the changed array sees 2 (at 2fbce9a the cache answered 1).
+    from skcalc import MaskBuilder
+    from skcalc.utils import InProcessMemory
+
+    image = np.zeros((24, 24), np.uint16)
+    labels = np.zeros((24, 24), np.int32)
+    labels[4:6, 4:6] = 1
+    roi = ROI(image, calcifications=labels, meta={"roi_id": "r"})
+    builder = MaskBuilder(memory=InProcessMemory())
+    [first] = builder.fit_transform([roi])
+    assert first.masks.n_objects == 1
+    labels[15:17, 15:17] = 2
+    [again] = builder.transform([roi])
+    assert again.masks.n_objects == 1  # the record did not follow the caller's array
+    [changed] = builder.transform([ROI(image, calcifications=labels, meta={"roi_id": "r"})])
+    assert changed.masks.n_objects == 2
+    [uncached] = MaskBuilder().fit_transform([ROI(image, calcifications=labels)])
+    assert uncached.masks.n_objects == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    field=st.sampled_from(["image", "calcifications", "region", "reference"]),
+    dtype=st.sampled_from([np.uint16, np.int32, np.float32, np.float64]),
+)
+def test_any_change_of_content_changes_the_key(data, field, dtype):
+    shape = data.draw(st.tuples(st.integers(1, 6), st.integers(1, 6)))
+    base = {
+        "image": np.zeros(shape, dtype),
+        "calcifications": np.zeros(shape, np.int32),
+        "region": np.ones(shape, bool),
+        "reference": np.zeros(shape, bool),
+    }
+    roi = ROI(**base)
+    fields = ("image", "calcifications", "region", "reference")
+    key = roi.content_hash(fields)
+    r = data.draw(st.integers(0, shape[0] - 1))
+    c = data.draw(st.integers(0, shape[1] - 1))
+    changed = base[field].copy()
+    if changed.dtype == bool:
+        changed[r, c] = not changed[r, c]
+    else:
+        changed[r, c] = data.draw(st.integers(1, 1000))
+    if field == "region" and not changed.any():
+        return
+    assert ROI(**{**base, field: changed}).content_hash(fields) != key
+    # The caller's arrays changing after the record was built change nothing.
+    base[field][...] = changed
+    assert roi.content_hash(fields) == key
+
+
+def test_lazy_image_key_follows_content_even_with_same_size_and_mtime(tmp_path):
+    # ``cp -p`` of new content keeps size and mtime; the key must still change.
+    import os
+
+    path = tmp_path / "img.npy"
+    np.save(path, np.zeros((8, 8), np.uint16))
+    roi = ROI(path=path, spacing=0.1)
+    key = roi.content_hash()
+    st_ = os.stat(path)
+    np.save(path, np.ones((8, 8), np.uint16))
+    os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+    assert os.stat(path).st_size == st_.st_size
+    assert ROI(path=path, spacing=0.1).content_hash() != key
