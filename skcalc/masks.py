@@ -27,7 +27,6 @@ boundary pixel. The same walk from ``b`` towards that pixel gives a boundary pix
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,15 +34,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._arrays import array_digest, owned
 from ._units import check_spacing
-from .exceptions import ROIValidationError, SkcalcWarning
-from .roi import as_roi_list
-from .utils import map_rois
-from .utils._base import ImageTransformerMixin
+from .exceptions import ROIValidationError
+from .utils._stage import ImageStage
 from .utils._validation import check_label_image
 
 __all__ = [
@@ -562,7 +558,7 @@ def _masks_one(roi, *, band_width: float, scales: tuple, min_size: float) -> Cal
     )
 
 
-class MaskBuilder(ImageTransformerMixin, TransformerMixin, BaseEstimator):
+class MaskBuilder(ImageStage):
     """Foreground, background bands and multi-scale connectivity of each ROI (stateless).
 
     For each ROI, the 4-connected components of ``roi.calcifications`` that overlap
@@ -619,37 +615,27 @@ class MaskBuilder(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         self.memory = memory
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters (no learning); return self."""
-        as_roi_list(X)
-        self.scales_ = _check_scales(self.scales)
-        return self
+    _stage = "masks"
+    _one = staticmethod(_masks_one)
+    _requires = ("calcifications",)
+    _depends_on = ("calcifications", "region")
+    _output_field = "masks"
 
-    def transform(self, X):
-        """Return new ROIs with ``masks`` set; the input ROIs are not modified."""
-        rois = as_roi_list(X, require=("calcifications",))
-        scales = _check_scales(self.scales)
-        params = {
+    def _fit_rois(self, rois):
+        self.scales_ = _check_scales(self.scales)
+
+    def _params(self, rois):
+        return {
             "band_width": float(self.band_width),
-            "scales": tuple(float(v) for v in scales),
+            "scales": tuple(float(v) for v in _check_scales(self.scales)),
             "min_size": float(self.min_size),
         }
-        masks = map_rois(
-            _masks_one,
-            rois,
-            params,
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-            stage="masks",
-            fields=("calcifications", "region"),
-        )
+
+    def _summary(self, rois, masks):
         empty = [r.roi_id for r, m in zip(rois, masks) if m.n_objects == 0]
         if empty:
-            warnings.warn(
+            return (
                 f"{len(empty)} ROI(s) have no calcification overlapping the region "
-                f"(e.g. {empty[:3]}); their features take the documented empty-ROI values",
-                SkcalcWarning,
-                stacklevel=2,
+                f"(e.g. {empty[:3]}); their features take the documented empty-ROI values"
             )
-        return [r.replace(masks=m) for r, m in zip(rois, masks)]
+        return None
