@@ -44,8 +44,8 @@ def user_stacklevel() -> int:
 
 def warn_summary(message: str, category: type[Warning] = SkcalcWarning) -> None:
     """One warning, attributed to the first frame outside skcalc/scikit-learn/joblib."""
-    # +1: the frame of this function itself.
-    warnings.warn(message, category, stacklevel=user_stacklevel() + 1)
+    # Level 1 of user_stacklevel is this function's frame, as for warnings.warn.
+    warnings.warn(message, category, stacklevel=user_stacklevel())
 
 
 class ImageStage(ImageTransformerMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
