@@ -7,10 +7,11 @@ The estimators are importable from the top level; their modules (and heavy depen
 such as pyradiomics and torch) load on first use.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0.dev0"
 
+from . import io  # noqa: F401,E402  (registers the file reader of lazy ROIs)
 from ._units import plausible_spacing
 from .exceptions import ROIValidationError, SkcalcWarning, UnreadableImageError
 from .roi import ROI, check_roi
@@ -44,10 +45,10 @@ __all__ = [
 
 def __getattr__(name):
     if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        module = _importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'skcalc' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(__all__) | {"__version__"})

@@ -45,6 +45,7 @@ from .utils._validation import check_label_image
 __all__ = [
     "DEFAULT_SCALES",
     "DISK_RTOL",
+    "check_scales",
     "CalcificationMasks",
     "MaskBuilder",
     "build_masks",
@@ -110,8 +111,16 @@ def _check_spacing(spacing) -> tuple[float, float]:
     return check_spacing(spacing, plausible=False)
 
 
-def _check_scales(scales) -> np.ndarray:
-    """Validate dilation radii (mm): 1-D, finite, >= 0, strictly increasing."""
+def check_scales(scales) -> np.ndarray:
+    """Validate dilation radii (mm): 1-D, finite, >= 0, strictly increasing.
+
+    ``None`` gives :data:`DEFAULT_SCALES` (the paper's 0..64 px at 0.07 mm).
+
+    Examples
+    --------
+    >>> check_scales([0.0, 0.07, 0.14])
+    array([0.  , 0.07, 0.14])
+    """
     if scales is None:
         return DEFAULT_SCALES.copy()
     s = np.asarray(scales, dtype=float)
@@ -270,7 +279,7 @@ def merge_lookup_table(spacing: Sequence[float], scales=None) -> np.ndarray:
     (1, 2, 3)
     """
     sy, sx = _check_spacing(spacing)
-    s = _check_scales(scales)
+    s = check_scales(scales)
     return _merge_table_cached(sy, sx, tuple(float(v) for v in s))
 
 
@@ -333,7 +342,7 @@ def multiscale_merge_index(
     """
     labels = check_label_image(labels, "labels", nonnegative=True).astype(np.int64, copy=False)
     sp = _check_spacing(spacing)
-    s = _check_scales(scales)
+    s = check_scales(scales)
     n_s = len(s)
     n = int(labels.max(initial=0))
     merge = np.full((n, n), n_s, np.int32)
@@ -521,7 +530,7 @@ def build_masks(
     """
     calc = check_label_image(calcifications, "calcifications")
     sp = _check_spacing(spacing)
-    s = _check_scales(scales)
+    s = check_scales(scales)
     comp, n = ndi.label(calc > 0, structure=_CROSS)
     keep = np.ones(n + 1, bool)
     keep[0] = False
@@ -622,12 +631,12 @@ class MaskBuilder(ImageStage):
     _output_field = "masks"
 
     def _fit_rois(self, rois):
-        self.scales_ = _check_scales(self.scales)
+        self.scales_ = check_scales(self.scales)
 
     def _params(self, rois):
         return {
             "band_width": float(self.band_width),
-            "scales": tuple(float(v) for v in _check_scales(self.scales)),
+            "scales": tuple(float(v) for v in check_scales(self.scales)),
             "min_size": float(self.min_size),
         }
 

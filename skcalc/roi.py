@@ -18,7 +18,7 @@ from ._arrays import array_digest, owned
 from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
-__all__ = ["ROI", "as_roi_list", "check_roi"]
+__all__ = ["ROI", "as_roi_list", "check_roi", "register_image_reader"]
 
 _FIELDS = (
     "image",
@@ -116,10 +116,7 @@ class ROI:
         """The pixel array; read from ``path`` on each access when not held in memory."""
         if self._image is not None:
             return self._image
-        from .io import read_mammogram
-
-        # The record carries its spacing: the file's missing spacing is not news here.
-        img, _, _ = read_mammogram(self._path, warn_spacing=False)
+        img = _READER["read"](self._path)
         if self._box is not None:
             r0, r1, c0, c1 = self._box
             img = img[r0:r1, c0:c1]
@@ -235,6 +232,23 @@ class ROI:
         if self._masks is not None:
             parts.append("masks")
         return f"ROI({', '.join(parts)})"
+
+
+def _no_reader(path: str) -> np.ndarray:
+    raise RuntimeError(f"no image reader registered to read {path!r}; import skcalc.io")
+
+
+# The file layer (skcalc.io) sits above the records: it registers its reader here when it
+# is imported (skcalc's package import does), so records never import the file layer.
+_READER: dict[str, Any] = {"read": _no_reader}
+
+
+def register_image_reader(read: Any) -> None:
+    """Set the function ``read(path) -> 2-D ndarray`` that lazy ROIs load their pixels with.
+
+    Called by :mod:`skcalc.io` on import; not needed in user code.
+    """
+    _READER["read"] = read
 
 
 _FILE_DIGESTS: dict[tuple, bytes] = {}

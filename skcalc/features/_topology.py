@@ -35,7 +35,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ROIValidationError, SkcalcWarning
-from ..masks import _check_scales
+from ..masks import check_scales
 from ..roi import as_roi_list
 from ..utils import map_rois
 from ..utils._base import ImageTransformerMixin
@@ -295,7 +295,7 @@ class TopologyFeatures(ImageTransformerMixin, TransformerMixin, BaseEstimator):
         ref = np.asarray(rois[0].masks.scales, float)
         if self.scales is None:
             return ref
-        wanted = _check_scales(self.scales)
+        wanted = check_scales(self.scales)
         if _scale_positions(ref, wanted) is None:
             raise ROIValidationError(
                 rois[0].roi_id,

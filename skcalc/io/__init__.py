@@ -1,5 +1,6 @@
 """Reading mammograms (DICOM, PNG, TIFF, PGM, NPY), manifests and writing outputs."""
 
+from ..roi import register_image_reader
 from ._dicom import dicom_spacing, display_image, read_dicom_header, read_spacing
 from ._manifest import LABELS, load_manifest, parse_label, region_box
 from ._readers import is_dicom, read_image_shape, read_mammogram
@@ -27,3 +28,11 @@ __all__ = [
     "write_json_atomic",
     "write_text_atomic",
 ]
+
+
+def _read_pixels(path):
+    # The record carries its spacing: the file's missing spacing is not news here.
+    return read_mammogram(path, warn_spacing=False)[0]
+
+
+register_image_reader(_read_pixels)
