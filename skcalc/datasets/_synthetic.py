@@ -67,96 +67,141 @@ def _to_12bit(signal: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- cohort
-def _exam_structure(n_rois: int, prevalence: float, rng: np.random.Generator):
-    """ROIs per exam (1-4), exams per patient (1-3) and exam labels hitting the prevalence."""
-    sizes: list[int] = []
-    while sum(sizes) < n_rois:
-        sizes.append(int(rng.choice([1, 2, 3, 4], p=[0.2, 0.35, 0.3, 0.15])))
-    sizes[-1] -= sum(sizes) - n_rois
-    n_exams = len(sizes)
+# The paper's cohort: 276 ROIs in 248 images of 168 exams, 76 ROIs actionable (Table 1).
+PAPER_ROIS, PAPER_IMAGES, PAPER_EXAMS, PAPER_ACTIONABLE = 276, 248, 168, 76
+# Views an exam may hold (diagnostic exams add exaggerated views to CC and MLO).
+VIEWS = ("CC", "MLO", "ML", "XCCL")
+MAX_ROIS_PER_IMAGE = 3
+
+
+def _spread(n_items: int, n_bins: int, cap: int, rng: np.random.Generator) -> list[int]:
+    """``n_items`` spread over ``n_bins`` bins, at least 1 and at most ``cap`` each."""
+    sizes = [1] * n_bins
+    for _ in range(n_items - n_bins):
+        open_ = [b for b in range(n_bins) if sizes[b] < cap]
+        sizes[open_[int(rng.integers(len(open_)))]] += 1
+    return sizes
+
+
+def _exam_structure(
+    n_rois: int, n_images: int, n_exams: int, prevalence: float, rng: np.random.Generator
+):
+    """Images per exam, ROIs per image, exam labels and patients.
+
+    Labels are per exam (the paper omitted exams with several pathology results), filled
+    greedily in random order until the ROI-level count of actionable ROIs reaches the
+    prevalence. Each patient has one exam, as in the paper (168 exams of 168 patients).
+    """
+    images_per_exam = _spread(n_images, n_exams, len(VIEWS), rng)
+    rois_per_image = _spread(n_rois, n_images, MAX_ROIS_PER_IMAGE, rng)
+    exams, k = [], 0
+    for m in images_per_exam:
+        exams.append(rois_per_image[k : k + m])
+        k += m
     target = int(round(prevalence * n_rois))
     labels = np.zeros(n_exams, int)
     n_pos = 0
-    # Greedy fill in random order: exam-level labels, ROI-level prevalence within a few ROIs.
     for e in rng.permutation(n_exams):
-        if n_pos + sizes[e] <= target:
+        if n_pos + sum(exams[e]) <= target:
             labels[e] = 1
-            n_pos += sizes[e]
-    patients = []
-    p = 0
-    while len(patients) < n_exams:
-        k = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25]))
-        patients.extend([p] * k)
-        p += 1
-    return sizes, labels, patients[:n_exams]
+            n_pos += sum(exams[e])
+    return exams, labels
 
 
-def _roi_background(n: int, spacing: float, rng: np.random.Generator):
-    """Noise-free anatomical background of an n x n crop (float32 counts) and its parameters.
+def _roi_background(n: int, spacing: float, rng: np.random.Generator, width: int | None = None):
+    """Noise-free anatomical background of an n x width crop (float32 counts), parameters.
 
     Power-law texture plus a smooth density variation (plane and curvature) on a tissue
     level. Noise is added after the calcifications, since its variance follows the signal.
     """
     # Generated on a larger field and cropped so that the crop is not periodic (the FFT
     # field is).
+    w = n if width is None else width
     big = scipy.fft.next_fast_len(int(round(n * 1.5)), real=True)
+    big_w = scipy.fft.next_fast_len(int(round(w * 1.5)), real=True)
     beta = rng.uniform(2.8, 3.3)
     # psd_at_1 >= 6 counts^2 mm^2 keeps the anatomy >= 8x above the quantum noise
     # (about 0.7 counts^2 mm^2 at 0.07 mm) over 0.1-1 cycles/mm, where beta is measured.
     psd_at_1 = float(np.exp(rng.uniform(np.log(6.0), np.log(18.0))))
     tex = power_law_texture(
-        (big, big), spacing, beta, psd_at_1, rng,
+        (big, big_w), spacing, beta, psd_at_1, rng,
         anisotropy=rng.uniform(1.0, 1.5), angle=rng.normal(0, 0.4),
     )  # fmt: skip
-    o = (big - n) // 2
-    signal = tex[o : o + n, o : o + n].copy()
+    o, ow = (big - n) // 2, (big_w - w) // 2
+    signal = tex[o : o + n, ow : ow + w].copy()
     level = rng.uniform(1300.0, 2800.0)
-    yy, xx = (np.mgrid[:n, :n].astype(np.float32) - n / 2) * np.float32(spacing)
+    yy, xx = np.mgrid[:n, :w].astype(np.float32)
+    yy = (yy - n / 2) * np.float32(spacing)
+    xx = (xx - w / 2) * np.float32(spacing)
     g = rng.normal(0, 6.0, 2)  # counts per mm
     q = rng.normal(0, 0.4)  # counts per mm^2
     signal += np.float32(level) + g[0] * yy + g[1] * xx + np.float32(q) * (yy * yy + xx * xx)
     return signal, {"beta": float(beta), "psd_at_1": psd_at_1, "tissue_level": float(level)}
 
 
-def _make_roi(
+def _make_image(
     label: int,
-    meta: dict,
+    metas: list[dict],
     roi_size_mm: float,
     margin_mm: float,
     spacing: float,
     difficulty: float,
     psf_sigma_mm: float,
     rng: np.random.Generator,
-) -> ROI:
+) -> list[ROI]:
+    """The ROIs of one image: square crops side by side in one image strip.
+
+    Each ROI is an ``n x n`` crop (region disk of ``roi_size_mm`` plus the margin) of a
+    strip ``n x (k n)`` holding one cluster per ROI on a common background; ``box`` gives its
+    position in the strip, so :func:`skcalc.samples.pool_by_image` rebuilds the strip.
+    """
     n = int(round((roi_size_mm + 2 * margin_mm) / spacing))
-    signal, bg_info = _roi_background(n, spacing, rng)
+    k = len(metas)
+    signal, bg_info = _roi_background(n, spacing, rng, width=k * n)
     yy, xx = (np.mgrid[:n, :n].astype(np.float32) - n / 2) * np.float32(spacing)
-    region = (yy * yy + xx * xx) <= (roi_size_mm / 2) ** 2
-    allowed = (yy * yy + xx * xx) <= (roi_size_mm / 2 - 0.4) ** 2
-    reference = np.zeros((n, n), bool)
-    # Class overlap: with probability difficulty/2 the cluster is drawn from the other
-    # class's distribution (difficulty=1 makes the image independent of the label).
-    swap = rng.random() < difficulty / 2
-    appearance = "actionable" if (label == 1) != swap else "benign"
-    spec = draw_cluster_spec(appearance, roi_size_mm / 2 - 0.5, rng)
-    centre = (n / 2 + rng.normal(0, 1.0 / spacing), n / 2 + rng.normal(0, 1.0 / spacing))
-    placed = place_cluster(signal, reference, allowed, centre, spec, spacing, psf_sigma_mm, rng)
+    disk = (yy * yy + xx * xx) <= (roi_size_mm / 2) ** 2
+    inner = (yy * yy + xx * xx) <= (roi_size_mm / 2 - 0.4) ** 2
+    reference = np.zeros((n, k * n), bool)
+    drawn = []
+    for j in range(k):
+        allowed = np.zeros((n, k * n), bool)
+        allowed[:, j * n : (j + 1) * n] = inner
+        # Class overlap: with probability difficulty/2 the cluster is drawn from the other
+        # class's distribution (difficulty=1 makes the image independent of the label).
+        swap = rng.random() < difficulty / 2
+        appearance = "actionable" if (label == 1) != swap else "benign"
+        spec = draw_cluster_spec(appearance, roi_size_mm / 2 - 0.5, rng)
+        centre = (n / 2 + rng.normal(0, 1.0 / spacing),
+                  j * n + n / 2 + rng.normal(0, 1.0 / spacing))  # fmt: skip
+        placed = place_cluster(
+            signal, reference, allowed, centre, spec, spacing, psf_sigma_mm, rng
+        )
+        drawn.append((spec, appearance, placed))
     _add_noise(signal, rng)
-    meta = dict(meta)
-    meta.update(
-        bits_stored=12,
-        n_calcifications=len(placed),
-        distribution=spec.distribution,
-        appearance=appearance,
-        spacing=float(spacing),
-        **bg_info,
-    )
-    return ROI(_to_12bit(signal), spacing=spacing, region=region, reference=reference, meta=meta)
+    image = _to_12bit(signal)
+    rois = []
+    for j, (meta, (spec, appearance, placed)) in enumerate(zip(metas, drawn)):
+        meta = dict(meta)
+        meta.update(
+            bits_stored=12,
+            n_calcifications=len(placed),
+            distribution=spec.distribution,
+            appearance=appearance,
+            spacing=float(spacing),
+            **bg_info,
+        )
+        cols = slice(j * n, (j + 1) * n)
+        rois.append(ROI(image[:, cols], spacing=spacing, region=disk,
+                        reference=reference[:, cols], meta=meta,
+                        box=(0, n, j * n, (j + 1) * n)))  # fmt: skip
+    return rois
 
 
 @validate_params(
     {
         "n_rois": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_images": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_exams": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "prevalence": [Interval(numbers.Real, 0, 1, closed="both")],
         "roi_size_mm": [Interval(numbers.Real, 2, None, closed="left")],
         "margin_mm": [Interval(numbers.Real, 0, None, closed="left")],
@@ -168,9 +213,11 @@ def _make_roi(
     prefer_skip_nested_validation=True,
 )
 def make_calcification_cohort(
-    n_rois: int = 276,
-    prevalence: float = 0.28,
+    n_rois: int = PAPER_ROIS,
+    prevalence: float = PAPER_ACTIONABLE / PAPER_ROIS,
     *,
+    n_images: int | None = None,
+    n_exams: int | None = None,
     roi_size_mm: float = 16.0,
     margin_mm: float = 2.0,
     spacing: float = 0.07,
@@ -181,17 +228,24 @@ def make_calcification_cohort(
     """Make a synthetic cohort of mammogram ROIs with amorphous calcification clusters.
 
     Each ROI is a square crop of ``roi_size_mm + 2 * margin_mm`` mm holding a disk-shaped
-    annotated ``region`` of diameter ``roi_size_mm`` with one cluster inside it. ROIs belong
-    to exams (1-4 ROIs each; ``groups``) and exams to patients (1-3 exams each). The label
-    is set per exam, so all ROIs of an exam share it.
+    annotated ``region`` of diameter ``roi_size_mm`` with one cluster inside it. The cohort
+    has the paper's structure by default: 276 ROIs in 248 images of 168 exams (one exam per
+    patient), 76 ROIs actionable; some images hold several ROIs (1-3, side by side in one
+    image strip: ``roi.box`` is the ROI's position in it, so
+    :func:`skcalc.samples.pool_by_image` rebuilds the image), and exams hold several images
+    (views CC, MLO, ML, XCCL of one breast). The label is set per exam (the paper omitted
+    exams with several pathology results), so all ROIs of an exam share it.
 
     Parameters
     ----------
     n_rois : int, default=276
         Number of ROIs (the paper's cohort size).
-    prevalence : float, default=0.28
-        Target fraction of actionable ROIs (the paper: 27 % actionable). Labels are set per
-        exam, so the realised fraction can differ by a few ROIs.
+    prevalence : float, default=76/276
+        Target fraction of actionable ROIs (the paper: 76 of 276). Labels are set per exam,
+        so the realised fraction can differ by a few ROIs.
+    n_images, n_exams : int, optional
+        Number of images and exams; by default in the paper's proportions (248 and 168 for
+        276 ROIs, scaled for other sizes).
     roi_size_mm : float, default=16.0
         Diameter of the annotated region, in mm.
     margin_mm : float, default=2.0
@@ -261,31 +315,41 @@ def make_calcification_cohort(
     True
     """
     rng = _as_generator(random_state)
-    sizes, labels, patients = _exam_structure(n_rois, prevalence, rng)
+    if n_images is None:
+        n_images = max(1, int(round(n_rois * PAPER_IMAGES / PAPER_ROIS)))
+    if n_exams is None:
+        n_exams = max(1, int(round(n_rois * PAPER_EXAMS / PAPER_ROIS)))
+    n_images = min(n_images, n_rois)
+    n_exams = min(n_exams, n_images)
+    if n_images > len(VIEWS) * n_exams or n_rois > MAX_ROIS_PER_IMAGE * n_images:
+        raise ValueError(
+            f"cannot place {n_rois} ROIs in {n_images} images of {n_exams} exams (at most "
+            f"{MAX_ROIS_PER_IMAGE} ROIs per image and {len(VIEWS)} images per exam)"
+        )
+    exams, labels = _exam_structure(n_rois, n_images, n_exams, prevalence, rng)
     rois: list[ROI] = []
     y: list[int] = []
     groups: list[str] = []
-    for e, (size, label, patient) in enumerate(zip(sizes, labels, patients)):
+    for e, (images, label) in enumerate(zip(exams, labels)):
         exam_id = f"E{e:04d}"
         laterality = "L" if rng.random() < 0.5 else "R"
-        for k in range(size):
-            view = ("CC", "MLO")[k % 2]
-            image_id = f"{exam_id}-{laterality}{view}"
-            meta = {
-                "roi_id": f"{image_id}-{k // 2}",
-                "patient_id": f"P{patient:04d}",
-                "exam_id": exam_id,
-                "image_id": image_id,
-                "laterality": laterality,
-                "view": view,
-            }
-            rois.append(
-                _make_roi(
-                    int(label), meta, roi_size_mm, margin_mm, spacing, difficulty, psf_sigma_mm, rng
-                )  # fmt: skip
-            )
-            y.append(int(label))
-            groups.append(exam_id)
+        for v, n_in_image in enumerate(images):
+            image_id = f"{exam_id}-{laterality}{VIEWS[v]}"
+            metas = [
+                {
+                    "roi_id": f"{image_id}-{k}",
+                    "patient_id": f"P{e:04d}",
+                    "exam_id": exam_id,
+                    "image_id": image_id,
+                    "laterality": laterality,
+                    "view": VIEWS[v],
+                }
+                for k in range(n_in_image)
+            ]
+            rois.extend(_make_image(int(label), metas, roi_size_mm, margin_mm, spacing,
+                                    difficulty, psf_sigma_mm, rng))  # fmt: skip
+            y.extend([int(label)] * n_in_image)
+            groups.extend([exam_id] * n_in_image)
     return rois, np.asarray(y, dtype=int), np.asarray(groups)
 
 

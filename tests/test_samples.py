@@ -1,0 +1,87 @@
+"""Images as the unit of analysis (pooling) and the paper's exclusions."""
+
+import numpy as np
+import pytest
+
+from skcalc import ROI, LocalFeatureExtractor, MaskBuilder
+from skcalc.aggregation import BagOfClustersAggregator
+from skcalc.samples import paper_exclusions, pool_by_image
+
+
+def _blobs(shape, centres, value=3000):
+    img = np.full(shape, 1000, np.uint16)
+    lab = np.zeros(shape, np.int32)
+    for k, (r, c) in enumerate(centres, start=1):
+        img[r - 1 : r + 2, c - 1 : c + 2] = value
+        lab[r - 1 : r + 2, c - 1 : c + 2] = k
+    return img, lab
+
+
+def _two_roi_image():
+    img, lab = _blobs((40, 80), [(10, 10), (25, 30), (12, 50), (30, 60), (20, 70)])
+    a = ROI(img[:, :40], calcifications=lab[:, :40], box=(0, 40, 0, 40), spacing=0.1,
+            meta={"roi_id": "a", "image_id": "I1", "exam_id": "E1"})
+    b = ROI(img[:, 40:], calcifications=lab[:, 40:], box=(0, 40, 40, 80), spacing=0.1,
+            meta={"roi_id": "b", "image_id": "I1", "exam_id": "E1"})
+    return a, b, img
+
+
+def test_image_with_two_rois_is_one_sample_counting_the_objects_of_both():
+    a, b, img = _two_roi_image()
+    c_img, c_lab = _blobs((40, 40), [(20, 20), (10, 30)])
+    c = ROI(c_img, calcifications=c_lab, spacing=0.1, meta={"roi_id": "c", "image_id": "I2"})
+    images, y, groups = pool_by_image([a, b, c], y=[0, 1, 0], groups=["E1", "E1", "E2"])
+    assert [im.roi_id for im in images] == ["I1", "I2"]
+    assert y.tolist() == [1, 0] and groups.tolist() == ["E1", "E2"]
+    np.testing.assert_array_equal(images[0].image, img)
+    # The ROIs' labels are carried, kept distinct (a has 2 objects, b 3).
+    assert set(np.unique(images[0].calcifications)) == {0, 1, 2, 3, 4, 5}
+    masked = MaskBuilder().fit_transform(images)
+    assert [m.masks.n_objects for m in masked] == [5, 2]
+    tables = LocalFeatureExtractor(feature_sets=("fg_regionprops",)).fit_transform(masked)
+    bag = BagOfClustersAggregator(n_clusters=2, random_state=0).fit(tables)
+    hist = bag.transform(tables)
+    # One histogram per image; its fractions count the objects of both ROIs (5 objects).
+    assert hist.shape[0] == 2
+    counts = hist[0, :2] * 5
+    np.testing.assert_allclose(counts, np.round(counts))
+    assert np.round(counts).sum() == 5
+
+
+def test_lazy_rois_of_one_file_pool_into_a_lazy_union_box(tmp_path):
+    img = np.arange(30 * 50, dtype=np.uint16).reshape(30, 50)
+    path = tmp_path / "im.npy"
+    np.save(path, img)
+    region = np.zeros((10, 10), bool)
+    region[2:8, 2:8] = True
+    a = ROI(path=path, box=(0, 10, 0, 10), region=region, spacing=0.1, meta={"roi_id": "a"})
+    b = ROI(path=path, box=(15, 25, 30, 40), region=region, spacing=0.1, meta={"roi_id": "b"})
+    [im], _, _ = pool_by_image([a, b])
+    assert im.is_lazy and im.box == (0, 25, 0, 40)
+    np.testing.assert_array_equal(im.image, img[:25, :40])
+    assert im.region.sum() == 72 and im.region[17, 32] and not im.region[12, 12]
+
+
+def test_pooling_refuses_what_it_cannot_do():
+    a, b, _ = _two_roi_image()
+    with pytest.raises(ValueError, match="different exams"):
+        pool_by_image([a, b], groups=["E1", "E2"])
+    no_box = ROI(np.zeros((5, 5)), spacing=0.1, meta={"roi_id": "x", "image_id": "I1"})
+    with pytest.raises(ValueError, match="'x' has no box"):
+        pool_by_image([a, no_box])
+
+
+def test_paper_exclusions_count_what_was_dropped_per_class():
+    rois, y = [], []
+    for k, (n_obj, label) in enumerate([(0, 0), (1, 1), (1, 0), (3, 0), (2, 1), (0, 1)]):
+        img, lab = _blobs((40, 40), [(8 + 10 * i, 8 + 10 * i) for i in range(n_obj)])
+        rois.append(ROI(img, calcifications=lab, spacing=0.1, meta={"roi_id": f"r{k}"}))
+        y.append(label)
+    kept, y_kept, g_kept, report = paper_exclusions(rois, y, groups=list("aabbcc"))
+    assert [r.roi_id for r in kept] == ["r3", "r4"] and y_kept.tolist() == [0, 1]
+    assert g_kept.tolist() == ["b", "c"]
+    assert report.n_in == 6 and report.n_out == 2
+    assert report.dropped["no segmented object"] == ["r0", "r5"]
+    assert report.dropped_by_class["no segmented object"] == {0: 1, 1: 1}
+    assert report.dropped_by_class["one segmented object"] == {0: 1, 1: 1}
+    assert "kept 2 of 6" in str(report)
