@@ -31,7 +31,7 @@ DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float32, np.floa
 def images(draw):
     dtype = draw(st.sampled_from(DTYPES))
     shape = draw(st.tuples(st.integers(1, 40), st.integers(1, 40)))
-    if dtype == bool:
+    if dtype is bool:
         elements = st.booleans()
     elif np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
