@@ -86,8 +86,10 @@ def resolve_class_weight(class_weight: Any, y: np.ndarray, classes: np.ndarray) 
 
 def validation_split(y: np.ndarray, groups: np.ndarray, fraction: float | None, seed: int):
     """Indices (train, validation): a stratified, exam-grouped ``1 - fraction`` / ``fraction``
-    split. Without ``fraction``, with fewer than two groups, or when a class would be missing
-    from the training part, everything is training and the validation part is empty.
+    split (fewer folds than ``1 / fraction`` when there are too few exams or samples per
+    class). Without ``fraction``, with fewer than two groups, or when a class would be
+    missing from the training part, everything is training and the validation part is
+    empty.
 
     Examples
     --------
@@ -101,7 +103,9 @@ def validation_split(y: np.ndarray, groups: np.ndarray, fraction: float | None, 
     n_groups = len(np.unique(groups))
     if not fraction or n_groups < 2:
         return everything
-    n_splits = min(max(2, int(round(1.0 / fraction))), n_groups)
+    n_splits = min(max(2, int(round(1.0 / fraction))), n_groups, int(np.bincount(y).max()))
+    if n_splits < 2:
+        return everything
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has ..."
