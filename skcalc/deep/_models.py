@@ -201,9 +201,12 @@ def vgg16(num_classes: int = 1000) -> VGG:
 
     Examples
     --------
-    >>> net = vgg16()
+    >>> with torch.device("meta"):  # the layout only, no memory
+    ...     net = vgg16()
     >>> sum(p.numel() for p in net.parameters())
     138357544
+    >>> tuple(net.state_dict()["classifier.0.weight"].shape)
+    (4096, 25088)
     """
     return VGG(num_classes=num_classes)
 

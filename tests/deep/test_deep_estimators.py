@@ -107,6 +107,27 @@ def test_classifier_probabilities_and_determinism(cohort, fitted):
     np.testing.assert_array_equal(restored.predict_proba(rois), proba)
 
 
+def test_classifier_passes_the_image_checks_classifier_analogues(cohort, fitted):
+    # skcalc's image checks fit without y and call transform: these are their analogues
+    import copy
+
+    from skcalc.utils.estimator_checks import assert_outputs_equal
+
+    rois, y, _ = cohort
+    proba = fitted.predict_proba(rois)
+    perm = list(range(len(rois)))[::-1]
+    np.testing.assert_array_equal(fitted.predict_proba([rois[i] for i in perm]), proba[perm])
+    np.testing.assert_array_equal(fitted.predict_proba(tuple(rois)), proba)
+    as_float = [r.replace(image=r.image.astype(np.float32)) for r in rois]
+    np.testing.assert_allclose(fitted.predict_proba(as_float), proba, rtol=1e-5, atol=1e-8)
+    small = list(rois[:8])
+    snapshot = [copy.deepcopy(r) for r in small]
+    est = DeepROIClassifier(epochs=1, **SMALL)
+    assert est.fit(small, y[:8]) is est
+    est.predict_proba(small)
+    assert_outputs_equal(snapshot, small, rtol=0, path="input after fit/predict")
+
+
 def test_class_weights_are_balanced_on_the_training_exams(cohort, fitted):
     rois, y, groups = cohort
     val = fitted.validation_indices_
