@@ -21,7 +21,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ..roi import as_roi_list
-from ._models import ARCHITECTURES, N_FEATURES, build_network, network_features
+from ._models import (
+    ARCHITECTURES,
+    N_FEATURES,
+    build_network,
+    network_features,
+    network_from_arrays,
+    network_to_arrays,
+)
 from ._preprocess import preprocess_rois
 from ._train import forward_batches, resolve_class_weight, torch_settings, train_network
 
@@ -116,6 +123,19 @@ class _DeepROIBase(BaseEstimator):
         result = np.empty(out.shape, dtype=np.float64)
         result[order] = out.numpy()
         return result
+
+    def __getstate__(self):
+        # The fitted network travels as arrays (pickle, skops, joblib workers), never as a
+        # pickled torch module: a model file then holds data only.
+        state = super().__getstate__()
+        if state.get("network_") is not None:
+            state = {**state, "network_": network_to_arrays(state["network_"])}
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("network_"), dict):
+            state = {**state, "network_": network_from_arrays(state["network_"])}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -376,6 +377,33 @@ def _replace_head(net: nn.Module, arch: str, num_classes: int) -> None:
         nn.init.normal_(layer.weight, 0, 0.01)
         nn.init.constant_(layer.bias, 0)
         net.classifier[6] = layer
+
+
+def network_to_arrays(net: nn.Module) -> dict[str, Any]:
+    """A network as plain data: ``{"arch", "num_classes", "state": {name: ndarray}}``.
+
+    What fitted estimators pickle (and skops stores) instead of a torch module, so that a
+    model file holds arrays only.
+    """
+    arch = "resnet50" if isinstance(net, ResNet) else "vgg16"
+    head = net.fc if arch == "resnet50" else net.classifier[6]
+    return {
+        "arch": arch,
+        "num_classes": int(head.out_features),
+        "state": {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()},
+    }
+
+
+def network_from_arrays(data: Mapping[str, Any]) -> nn.Module:
+    """Inverse of :func:`network_to_arrays` (strict key and shape check), in eval mode."""
+    arch = data["arch"]
+    _check_arch(arch)
+    state = {k: torch.from_numpy(np.array(v)) for k, v in data["state"].items()}
+    _check_state_dict(arch, state, "of the fitted estimator")
+    with torch.device("meta"):
+        net = _BUILDERS[arch](num_classes=int(data["num_classes"]))
+    net.load_state_dict(state, strict=True, assign=True)
+    return net.eval()
 
 
 def network_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:

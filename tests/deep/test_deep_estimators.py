@@ -128,6 +128,24 @@ def test_classifier_passes_the_image_checks_classifier_analogues(cohort, fitted)
     assert_outputs_equal(snapshot, small, rtol=0, path="input after fit/predict")
 
 
+def test_fitted_network_is_stored_as_arrays(cohort, fitted, tmp_path):
+    # pickle and skops model files hold the network's arrays, never a torch module
+    import skops.io as sio
+
+    from skcalc.persistence import load_model, save_model
+
+    rois, _, _ = cohort
+    state = fitted.__getstate__()
+    assert state["network_"]["arch"] == "resnet50" and state["network_"]["num_classes"] == 2
+    assert all(isinstance(v, np.ndarray) for v in state["network_"]["state"].values())
+    path = tmp_path / "deep.skops"
+    with pytest.warns(UserWarning, match="does not trust by default"):
+        save_model(fitted, path)
+    assert sio.get_untrusted_types(file=path) == ["skcalc.deep._estimators.DeepROIClassifier"]
+    loaded = load_model(path, trusted=["skcalc.deep._estimators.DeepROIClassifier"])
+    np.testing.assert_array_equal(loaded.predict_proba(rois), fitted.predict_proba(rois))
+
+
 def test_class_weights_are_balanced_on_the_training_exams(cohort, fitted):
     rois, y, groups = cohort
     val = fitted.validation_indices_

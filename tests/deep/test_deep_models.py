@@ -114,6 +114,7 @@ def test_saved_state_dict_loads_strictly(resnet_file):
     tuned = build_network("resnet50", path, num_classes=2, seed=0)
     state = tuned.state_dict()
     assert tuple(state["fc.weight"].shape) == (2, 2048)
+    assert all(p.requires_grad for p in tuned.parameters())  # ready to fine-tune
     assert all(torch.equal(state[k], v) for k, v in saved.items() if not k.startswith("fc."))
     # a fine-tuned (2-class) state_dict loads back as well
     path2 = path.with_name("tuned.pth")
