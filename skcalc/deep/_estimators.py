@@ -238,11 +238,10 @@ class DeepROIClassifier(ClassifierMixin, _DeepROIBase):
 
     Examples
     --------
-    >>> import torch; torch.set_num_threads(1)
     >>> from skcalc.datasets import make_calcification_cohort
     >>> from skcalc.deep import DeepROIClassifier
     >>> rois, y, _ = make_calcification_cohort(n_rois=12, random_state=0)
-    >>> clf = DeepROIClassifier(input_size=32, epochs=1, random_state=0).fit(rois, y)
+    >>> clf = DeepROIClassifier(input_size=32, epochs=1, n_threads=1).fit(rois, y)
     >>> clf.predict_proba(rois).shape
     (12, 2)
     """
@@ -375,11 +374,10 @@ class DeepFeatureExtractor(TransformerMixin, _DeepROIBase):
 
     Examples
     --------
-    >>> import torch; torch.set_num_threads(1)
     >>> from skcalc.datasets import make_calcification_cohort
     >>> from skcalc.deep import DeepFeatureExtractor
     >>> rois, y, _ = make_calcification_cohort(n_rois=4, random_state=0)
-    >>> ext = DeepFeatureExtractor(input_size=32).fit(rois)
+    >>> ext = DeepFeatureExtractor(input_size=32, n_threads=1).fit(rois)
     >>> ext.transform(rois).shape
     (4, 2048)
     >>> ext.get_feature_names_out()[:2].tolist()

@@ -14,8 +14,6 @@ from skcalc.deep import DeepFeatureExtractor, DeepROIClassifier, make_deep_pipel
 from skcalc.deep._estimators import _exam_groups
 from skcalc.utils.estimator_checks import DATA_FREE_CHECKS, parametrize_with_image_checks
 
-torch.set_num_threads(1)
-
 SMALL = {"input_size": 32, "random_state": 0}
 
 

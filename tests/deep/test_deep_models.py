@@ -12,8 +12,6 @@ from skcalc.deep import (
     vgg16,
 )
 
-torch.set_num_threads(1)
-
 # Key -> shape of torchvision.models.resnet50() / vgg16() (torchvision 0.2x layout).
 RESNET50_SHAPES = {
     "conv1.weight": (64, 3, 7, 7),
