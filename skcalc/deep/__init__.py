@@ -26,11 +26,12 @@ from ._models import (
     resnet50,
     vgg16,
 )
-from ._pipeline import make_deep_pipeline
+from ._pipeline import DEEP_MODES, make_deep_pipeline
 from ._preprocess import preprocess_rois, roi_to_array
 
 __all__ = [
     "ARCHITECTURES",
+    "DEEP_MODES",
     "IMAGENET_FILES",
     "DeepFeatureExtractor",
     "DeepROIClassifier",
