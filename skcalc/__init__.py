@@ -29,6 +29,11 @@ _LAZY = {
     "paper_param_grid": "pipeline",
     "evaluate_protocol": "model_selection",
     "clinical_report": "metrics",
+    "DeepROIClassifier": "deep",
+    "DeepFeatureExtractor": "deep",
+    "make_deep_pipeline": "deep",
+    "pool_by_image": "samples",
+    "paper_exclusions": "samples",
 }
 
 __all__ = [

@@ -36,10 +36,31 @@ INIT_PARAMS: dict[str, list[dict]] = {
     # The default (estimator=None -> LightGBM) is the path that needs testing; LightGBM on
     # the checks' small data sets takes milliseconds.
     "ThresholdedClassifier": [{}],
+    # Small inputs keep the real architectures affordable in the checks.
+    "DeepFeatureExtractor": [{"input_size": 32, "batch_size": 3}],
+    "DeepROIClassifier": [{"input_size": 32, "epochs": 1}],
 }
+
+_DEEP_CLASSIFIER_REASON = (
+    "a classifier: the image checks fit without y and call transform; "
+    "tests/deep/test_deep_estimators.py covers their classifier analogues"
+)
 
 #: The one table of expected failures: class name -> {check name: reason}.
 PER_ESTIMATOR_XFAIL_CHECKS: dict[str, dict[str, str]] = {
+    "DeepROIClassifier": {
+        name: _DEEP_CLASSIFIER_REASON
+        for name in (
+            "check_image_clone_pickle_roundtrip",
+            "check_image_dtype_invariance",
+            "check_image_few_objects",
+            "check_image_fit_idempotent",
+            "check_image_fit_returns_self",
+            "check_image_list_vs_tuple",
+            "check_image_no_input_mutation",
+            "check_image_order_invariance",
+        )
+    },
     "ThresholdedClassifier": {
         "check_classifiers_one_label": (
             "FixedThresholdClassifier is binary only: fitting on a single class raises "
