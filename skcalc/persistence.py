@@ -330,9 +330,7 @@ def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> Non
         params = dict(attrs.get("_other_params") or {})
         params.update(attrs)
         params.update(attrs.get("params") or {})
-        bad = sorted(
-            k for k in _LIGHTGBM_FILE_PARAMS if params.get(k) not in (None, "", False, 0)
-        )
+        bad = sorted(k for k in _LIGHTGBM_FILE_PARAMS if params.get(k) not in (None, "", False, 0))
         if bad:
             raise ModelFileError(
                 f"{path}: {where} carries LightGBM file parameters {bad}; a model file "
