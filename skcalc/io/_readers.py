@@ -68,6 +68,12 @@ def _open_png(path: str):
 
     from PIL import Image
 
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        # The IHDR chunk's size, checked before Pillow sees the file.
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        check_declared_size(path, (height, width))
     with warnings.catch_warnings():
         # skcalc's own limit (MAX_IMAGE_PIXELS) applies, with a message naming the file.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -75,7 +81,8 @@ def _open_png(path: str):
             im = Image.open(path, formats=["PNG"])
         except Image.DecompressionBombError as exc:
             raise UnreadableImageError(
-                f"{path}: the header declares an image larger than Pillow decodes ({exc})"
+                f"{path}: the header declares an image larger than Pillow decodes ({exc}); "
+                "raise PIL.Image.MAX_IMAGE_PIXELS as well as skcalc.io.MAX_IMAGE_PIXELS"
             ) from exc
     check_declared_size(path, (im.size[1], im.size[0], len(im.getbands())))
     return im
@@ -326,11 +333,12 @@ def read_image_shape(path: str | os.PathLike) -> tuple[int, int]:
             meta = read_dicom_header(path, warn=False)
             if not meta["rows"] or not meta["columns"]:
                 raise UnreadableImageError(f"{path}: DICOM header has no Rows/Columns")
+            check_declared_size(path, (meta["rows"], meta["columns"]))
             return meta["rows"], meta["columns"]
         if kind == "png":
             with _open_png(path) as im:
-                return im.size[1], im.size[0]
-        if kind == "tiff":
+                shape = (im.size[1], im.size[0])
+        elif kind == "tiff":
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
@@ -349,6 +357,7 @@ def read_image_shape(path: str | os.PathLike) -> tuple[int, int]:
         raise UnreadableImageError(
             f"{path}: could not read the image header ({type(exc).__name__}: {exc})"
         ) from exc
+    check_declared_size(path, shape)
     shape = tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else tuple(shape)
     if len(shape) == 3 and shape[2] in (2, 3, 4):
         shape = shape[:2]
