@@ -275,12 +275,18 @@ def test_outputs_only_under_out(dataset, trained, tmp_path, monkeypatch):
 
 
 def run_module(*args, cwd):
+    # The skcalc under test, not whichever one is installed in the environment.
+    import skcalc
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(skcalc.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, "-m", "skcalc", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=300,
+        env=env,
     )
 
 
@@ -525,11 +531,12 @@ def test_manifest_spacing_option(dataset, trained, tmp_path, capsys):
     npy = tmp_path / "roi.npy"
     np.save(npy, pydicom.dcmread(dataset / rows[0]["image"]).pixel_array)
     manifest = tmp_path / "npy.csv"
-    manifest.write_text(f"image,cx,cy,radius\n{npy},40,40,10\n")
+    row = rows[0]  # a circle region with calcifications
+    manifest.write_text(f"image,cx,cy,radius\n{npy},{row['cx']},{row['cy']},{row['radius']}\n")
     out = tmp_path / "p.csv"
     assert main(["predict", str(trained), str(manifest), "--out", str(out)]) == 1
     assert "--spacing" in capsys.readouterr().err
     assert main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing", "70"]) == 1
     assert "plausible" in capsys.readouterr().err
-    assert main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing",
-                 "0.07"]) == 0  # fmt: skip
+    code = main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing", "0.07"])
+    assert code == 0, capsys.readouterr().err
