@@ -2,7 +2,7 @@
 
 ``skcalc demo``                              the paper's protocol on the synthetic cohort
 ``skcalc train MANIFEST --out MODEL``        fit the method on a manifest, save a safe model file
-``skcalc predict MODEL MANIFEST --out CSV``  probabilities and decisions per ROI
+``skcalc predict MODEL MANIFEST --out CSV``  probabilities and the model's decisions per ROI
 ``skcalc evaluate MANIFEST --out DIR``       the paper's protocol on a manifest, with its report
 ``skcalc segment IMAGE --out DIR``           label image, overlay and counts of one image
 ``skcalc segment-demo``                      segment one synthetic ROI, write an overlay PNG
@@ -10,9 +10,21 @@
 Manifests are CSV files described in :func:`skcalc.io.load_manifest`. Model files are
 skops files (:mod:`skcalc.persistence`): loading one never runs code from it.
 
+Outputs go only where ``--out`` says, written atomically. An output is never an input (the
+model, the manifest, its images, a weights file; compared after resolving symbolic and hard
+links), an existing output is replaced only with ``--overwrite``, and the output folder is
+checked to be writable before any work starts. Temporary files that a killed run left next
+to an output are removed by the next run. ``predict`` reports the model's own decisions
+(``model.predict``), whatever score and threshold the model uses.
+
+Every command takes ``-q`` (errors only) and ``-v`` (step durations on stdout, every
+warning). Progress of the long steps goes to stderr when it is a terminal (never with
+``-q``). ``train``, ``predict`` and ``evaluate`` take ``--spacing MM`` for images whose
+spacing is neither in the manifest nor in a DICOM header; ``train`` needs exam ids only with
+``--tune``.
+
 Exit codes: 0 success, 1 bad input or a failed step (the message, on stderr, says which),
-2 usage error. Outputs go only where ``--out`` says, written atomically; every command says
-what it wrote where. ``SKCALC_DEBUG=1`` shows the traceback of an error.
+2 usage error. ``SKCALC_DEBUG=1`` shows the traceback of an error.
 """
 
 from __future__ import annotations
@@ -204,7 +216,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     _check_outputs(outputs.values(), inputs, overwrite=args.overwrite)
     t0 = time.perf_counter()
     with _step(f"reading {src.name}"):
-        image, spacing, meta = read_mammogram(src, warn_spacing=spacing_arg is None)
+        image, spacing, meta = read_mammogram(src, warn_spacing=False)  # checked below
     t_read = time.perf_counter() - t0
     if spacing_arg is not None:
         spacing = spacing_arg
