@@ -9,6 +9,22 @@ imbalanced-learn and LightGBM types the paper's pipeline is made of; scikit-lear
 types are trusted by skops itself), plus only what the caller adds with ``trusted=``. The
 file's own list of types is never used as the allow-list.
 
+A model file is data, not instructions. On top of the allow-list, :func:`load_model`:
+
+* records and trusts **public** type names (``skcalc.segmentation.HDoGRegSegmenter``), and
+  maps the private paths older files name (:data:`LEGACY_TYPE_NAMES`), so moving a module
+  does not break saved models; a skcalc type this version does not have is refused with a
+  message naming the version that wrote the file, without importing anything it names;
+* never calls a trusted type with arguments from the file (a skops
+  ``ConstructorFromReduceNode``), and rebuilds each LightGBM booster with
+  ``lightgbm.Booster(model_str=...)`` from its model string alone;
+* never lets the file choose what skcalc reads or writes: cache locations (``memory``) are
+  replaced by an in-process cache (with a warning), a weights path in a fitted segmenter's
+  ``regressor`` by the weights stored in the file, and a file that needs a path to work
+  (an unfitted segmenter's weights file, LightGBM file parameters, any other parameter
+  that looks like a path) is refused. Pass such settings when you use the model.
+* refuses a file whose model is not a scikit-learn estimator.
+
 ``joblib.dump``/``joblib.load`` keep working for users who want them (and trust the file).
 """
 
@@ -176,8 +192,6 @@ def _prepare_schema(schema: dict, path: Path, allowed: set[str]) -> None:
     form other than a model string. Each booster node becomes a plain JSON value holding
     the model string; :func:`_rebuild` turns it into ``lightgbm.Booster(model_str=...)``.
     """
-    import importlib
-
     _rename_types(schema, _name_map())
     written_by = _schema_version(schema)
     for node in list(_nodes(schema)):
@@ -216,16 +230,14 @@ def _prepare_schema(schema: dict, path: Path, allowed: set[str]) -> None:
                 f"{path}: {name} is stored as a {loader}; skcalc never calls a type with "
                 "arguments from a model file"
             )
-        if name.startswith("skcalc.") and loader in ("ObjectNode", "TypeNode"):
-            module, cls = _split(name)
-            try:
-                getattr(importlib.import_module(module), cls)
-            except (ImportError, AttributeError):
-                raise ModelFileError(
-                    f"{path}: written by skcalc {written_by}, whose type {name} does not "
-                    f"exist in skcalc {__version__}; load it with skcalc {written_by} and "
-                    "retrain, or save it again from there"
-                ) from None
+        if name.startswith("skcalc.") and name not in allowed:
+            # Nothing is imported from a name the file chose: an unknown skcalc type is a
+            # file from another version (or an edited one).
+            raise ModelFileError(
+                f"{path}: written by skcalc {written_by}, whose type {name} does not exist "
+                f"in skcalc {__version__}; load it with skcalc {written_by} and retrain, or "
+                "save it again from there"
+            )
 
 
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), type)
