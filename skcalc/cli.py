@@ -285,6 +285,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"--out {str(out)!r} already holds {', '.join(existing)}; pass --overwrite to "
             "replace them"
         )
+    out.mkdir(parents=True, exist_ok=True)  # the demo keeps its cache in out/cache
     with contextlib.ExitStack() as stack:
         if _STATE["verbosity"] < 0:
             stack.enter_context(
