@@ -2,7 +2,7 @@
 
 ``skcalc demo``                              the paper's protocol on the synthetic cohort
 ``skcalc train MANIFEST --out MODEL``        fit the method on a manifest, save a safe model file
-``skcalc predict MODEL MANIFEST --out CSV``  probabilities and decisions per ROI
+``skcalc predict MODEL MANIFEST --out CSV``  probabilities and the model's decisions per ROI
 ``skcalc evaluate MANIFEST --out DIR``       the paper's protocol on a manifest, with its report
 ``skcalc segment IMAGE --out DIR``           label image, overlay and counts of one image
 ``skcalc segment-demo``                      segment one synthetic ROI, write an overlay PNG
@@ -10,16 +10,30 @@
 Manifests are CSV files described in :func:`skcalc.io.load_manifest`. Model files are
 skops files (:mod:`skcalc.persistence`): loading one never runs code from it.
 
+Outputs go only where ``--out`` says, written atomically. An output is never an input (the
+model, the manifest, its images, a weights file; compared after resolving symbolic and hard
+links), an existing output is replaced only with ``--overwrite``, and the output folder is
+checked to be writable before any work starts. Temporary files that a killed run left next
+to an output are removed by the next run. ``predict`` reports the model's own decisions
+(``model.predict``), whatever score and threshold the model uses.
+
+Every command takes ``-q`` (errors only) and ``-v`` (step durations on stdout, every
+warning). Progress of the long steps goes to stderr when it is a terminal (never with
+``-q``). ``train``, ``predict`` and ``evaluate`` take ``--spacing MM`` for images whose
+spacing is neither in the manifest nor in a DICOM header; ``train`` needs exam ids only with
+``--tune``.
+
 Exit codes: 0 success, 1 bad input or a failed step (the message, on stderr, says which),
-2 usage error. Outputs go only where ``--out`` says, written atomically; every command says
-what it wrote where. ``SKCALC_DEBUG=1`` shows the traceback of an error.
+2 usage error. ``SKCALC_DEBUG=1`` shows the traceback of an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -29,24 +43,116 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
+#: Verbosity of the running command: -1 quiet (-q), 0 normal, >= 1 verbose (-v, -vv).
+_STATE = {"verbosity": 0}
 
-def _say(msg: str) -> None:
-    print(msg, flush=True)
+
+def _say(msg: str, *, level: int = 0) -> None:
+    """Print a result line on stdout, unless the command runs with less verbosity."""
+    if _STATE["verbosity"] >= level:
+        print(msg, flush=True)
+
+
+def _progress_enabled() -> bool:
+    """Progress goes to stderr only when it is a terminal and the command is not quiet."""
+    if _STATE["verbosity"] < 0:
+        return False
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
+@contextlib.contextmanager
+def _step(what: str):
+    """Report a long step on stderr (``what ...`` then ``what: done in 1.2 s``).
+
+    On a terminal only (see :func:`_progress_enabled`); with ``-v`` the duration is also
+    printed on stdout, so that logs keep it.
+    """
+    show = _progress_enabled()
+    if show:
+        print(f"{what} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - t0
+    if show:
+        print(f"{what}: done in {elapsed:.1f} s", file=sys.stderr, flush=True)
+    _say(f"{what}: {elapsed:.1f} s", level=1)
+
+
+def _samefile(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _probe_writable(folder: Path, what: str) -> None:
+    """Fail now, before any work, when ``folder`` (or the nearest existing parent) is
+    not a writable folder."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what}: {str(probe)!r} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".skcalc-write-test.")
+    except OSError as exc:
+        raise ValueError(
+            f"{what}: cannot write in {str(probe)!r} ({exc.strerror or exc}); choose another --out"
+        ) from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _check_outputs(paths, inputs, *, overwrite: bool, what: str = "--out") -> None:
+    """Refuse outputs that are inputs, or that exist (without ``--overwrite``); clean the
+    temporary files of interrupted earlier writes; check the folders are writable."""
+    from .io._writers import clean_stale_temporaries
+
+    for out in paths:
+        out = Path(out)
+        for src in inputs:
+            if src is not None and _samefile(out, Path(src)):
+                raise ValueError(
+                    f"{what} {str(out)!r} is the input {str(src)!r}; refusing to write over "
+                    "an input file"
+                )
+        if out.is_dir():
+            raise ValueError(f"{what} {str(out)!r} is a folder; give a file name")
+        if out.exists() and not overwrite:
+            raise ValueError(f"{what} {str(out)!r} already exists; pass --overwrite to replace it")
+        if out.parent.is_dir():
+            clean_stale_temporaries(out)
+        _probe_writable(out.parent, what)
 
 
 def _out_dir(path: str) -> Path:
-    out = Path(path).expanduser().resolve()
+    out = Path(path).expanduser().absolute()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    _probe_writable(out, "--out")
     return out
 
 
 def _out_file(path: str) -> Path:
-    out = Path(path).expanduser().resolve()
+    out = Path(path).expanduser().absolute()
     if out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name")
     return out
+
+
+def _spacing_arg(args: argparse.Namespace, what: str = "--spacing"):
+    """``--spacing`` checked by the one spacing validator (None when not given)."""
+    from ._units import check_spacing
+
+    value = getattr(args, "spacing", None)
+    if value is None:
+        return None
+    return check_spacing(value, name=what)
 
 
 def _cmd_segment_demo(args: argparse.Namespace) -> int:
@@ -62,15 +168,17 @@ def _cmd_segment_demo(args: argparse.Namespace) -> int:
     from .segmentation import HDoGRegSegmenter
 
     out = _out_dir(args.out)
+    path = out / "segment_demo_overlay.png"
+    _check_outputs([path], [], overwrite=args.overwrite)
     rois, y, _ = make_calcification_cohort(n_rois=4, random_state=args.random_state)
     roi = rois[int(y.argmax())]
     t0 = time.perf_counter()
-    seg = HDoGRegSegmenter().fit_transform([roi])[0]
+    with _step(f"segmenting {roi.roi_id}"):
+        seg = HDoGRegSegmenter().fit_transform([roi])[0]
     elapsed = time.perf_counter() - t0
     m = match_objects(seg.calcifications, roi.reference)
     fig, ax = plt.subplots(figsize=(7, 7))
     plot_roi(seg, ax=ax)
-    path = out / "segment_demo_overlay.png"
     save_figure_atomic(fig, path)
     plt.close(fig)
     _say(
@@ -88,42 +196,60 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from ._units import check_spacing
     from .io import read_mammogram, save_figure_atomic, write_image_atomic, write_json_atomic
     from .plotting import plot_roi
     from .roi import ROI
     from .segmentation import HDoGRegSegmenter
 
     src = Path(args.image).expanduser()
-    t0 = time.perf_counter()
-    image, spacing, meta = read_mammogram(src)
-    t_read = time.perf_counter() - t0
-    if args.spacing is not None:
-        spacing = (args.spacing, args.spacing)
-    if spacing is None:
-        raise ValueError(f"{src}: the file gives no pixel spacing; pass --spacing MM")
+    spacing_arg = _spacing_arg(args)  # before reading: a unit slip fails at once
     regressor = {"default": "default", "none": None}.get(args.regressor, args.regressor)
+    out = _out_dir(args.out)
+    fmt = args.format
+    outputs = {
+        "labels": out / f"{src.stem}_labels.{fmt}",
+        "overlay": out / f"{src.stem}_overlay.png",
+        "summary": out / f"{src.stem}_segmentation.json",
+    }
+    inputs = [src] + ([regressor] if isinstance(regressor, str) and regressor != "default" else [])
+    _check_outputs(outputs.values(), inputs, overwrite=args.overwrite)
+    t0 = time.perf_counter()
+    with _step(f"reading {src.name}"):
+        image, spacing, meta = read_mammogram(src, warn_spacing=False)  # checked below
+    t_read = time.perf_counter() - t0
+    if spacing_arg is not None:
+        spacing = spacing_arg
+    elif spacing is None:
+        raise ValueError(f"{src}: the file gives no pixel spacing; pass --spacing MM")
+    else:
+        spacing = check_spacing(
+            spacing, name=f"{src}: the pixel spacing in the file's header (override: --spacing MM)"
+        )
     # Only DICOM says how many bits are used; a PNG/TIFF/NPY container depth (16 for 12-bit
     # data) would mis-scale the HDoG threshold, so the depth is inferred from the values.
     bits = args.bit_depth or (meta.get("bits_stored") if meta.get("format") == "dicom" else None)
     roi = ROI(image, spacing=spacing, meta={"roi_id": src.stem, "bits_stored": bits})
     seg = HDoGRegSegmenter(regressor=regressor, combine=args.combine)
     t0 = time.perf_counter()
-    labels = seg.fit_transform([roi])[0].calcifications
+    with _step(f"segmenting {src.name} ({image.shape[0]}x{image.shape[1]} px)"):
+        labels = seg.fit_transform([roi])[0].calcifications
     t_seg = time.perf_counter() - t0
     n = int(labels.max())
-    out = _out_dir(args.out)
-    fmt = args.format
     if fmt == "png" and n > np.iinfo(np.uint16).max:
-        fmt = "npy"  # more objects than a 16-bit PNG can label
-    label_path = out / f"{src.stem}_labels.{fmt}"
+        # more objects than a 16-bit PNG can label
+        fmt = "npy"
+        outputs["labels"] = out / f"{src.stem}_labels.npy"
+        _check_outputs([outputs["labels"]], inputs, overwrite=args.overwrite)
+    label_path = outputs["labels"]
     write_image_atomic(label_path, labels.astype(np.uint16) if fmt == "png" else labels)
     t0 = time.perf_counter()
     h, w = labels.shape
-    fig, ax = plt.subplots(figsize=(8, 8 * h / w))
-    plot_roi(roi.replace(calcifications=labels), ax=ax, title=f"{src.name}: {n} calcifications")
-    overlay_path = out / f"{src.stem}_overlay.png"
-    save_figure_atomic(fig, overlay_path, dpi=max(100, min(300, w // 8)))
-    plt.close(fig)
+    with _step("drawing the overlay"):
+        fig, ax = plt.subplots(figsize=(8, 8 * h / w))
+        plot_roi(roi.replace(calcifications=labels), ax=ax, title=f"{src.name}: {n} calcifications")
+        save_figure_atomic(fig, outputs["overlay"], dpi=max(100, min(300, w // 8)))
+        plt.close(fig)
     t_plot = time.perf_counter() - t0
     areas = np.bincount(labels.ravel())[1:] * spacing[0] * spacing[1]
     summary = {
@@ -136,57 +262,85 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         "combine": args.combine,
         "seconds": {"read": t_read, "segment": t_seg, "overlay": t_plot},
         "labels": str(label_path),
-        "overlay": str(overlay_path),
+        "overlay": str(outputs["overlay"]),
     }
-    write_json_atomic(out / f"{src.stem}_segmentation.json", summary)
+    write_json_atomic(outputs["summary"], summary)
     _say(
         f"{src.name}: {h}x{w} px at {spacing[0]:g} mm, {n} calcifications "
         f"(read {t_read:.2f} s, segmented {t_seg:.2f} s)"
     )
     _say(f"labels written to {label_path}")
-    _say(f"overlay written to {overlay_path}")
-    _say(f"summary written to {out / (src.stem + '_segmentation.json')}")
+    _say(f"overlay written to {outputs['overlay']}")
+    _say(f"summary written to {outputs['summary']}")
     return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return run_demo(
-        out=_out_dir(args.out),
-        quick=args.quick,
-        n_jobs=args.n_jobs,
-        random_state=args.random_state,
-        nested=args.nested,
-    )
+    out = _out_dir(args.out)
+    existing = [p for p in ("report.json", "roc.png", "table.txt") if (out / p).exists()]
+    if existing and not args.overwrite:
+        raise ValueError(
+            f"--out {str(out)!r} already holds {', '.join(existing)}; pass --overwrite to "
+            "replace them"
+        )
+    out.mkdir(parents=True, exist_ok=True)  # the demo keeps its cache in out/cache
+    with contextlib.ExitStack() as stack:
+        if _STATE["verbosity"] < 0:
+            stack.enter_context(
+                contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w")))
+            )
+        return run_demo(
+            out=out,
+            quick=args.quick,
+            n_jobs=args.n_jobs,
+            random_state=args.random_state,
+            nested=args.nested,
+        )
 
 
-def _load_labelled_manifest(path: str, *, n_folds: int):
-    """Manifest with labels and exam groups, enough of each class for ``n_folds`` folds."""
+def _load_labelled_manifest(args: argparse.Namespace, *, n_folds: int, need_groups: bool):
+    """Manifest with labels (and exam groups when splits are made), both classes present,
+    enough exams of each class for ``n_folds`` grouped folds."""
     import numpy as np
 
     from .io import load_manifest
 
-    rois, y, groups = load_manifest(path)
+    path = args.manifest
+    with _step(f"reading the manifest {path}"):
+        rois, y, groups = load_manifest(path, spacing=_spacing_arg(args))
     if y is None:
         raise ValueError(f"{path}: the manifest has no 'label' column; it is needed here")
-    if groups is None:
-        raise ValueError(
-            f"{path}: the manifest has no 'exam_id' or 'patient_id' column; exams are needed "
-            "to keep each exam on one side of every split"
-        )
-    for label, name in ((0, "benign"), (1, "actionable")):
-        n_exams = len(set(groups[y == label]))
-        if n_exams < n_folds:
+    y = np.asarray(y)
+    counts = {0: int((y == 0).sum()), 1: int((y == 1).sum())}
+    for label, name, other in ((0, "benign", "actionable"), (1, "actionable", "benign")):
+        if counts[label] == len(y):
             raise ValueError(
-                f"{path}: {n_exams} exam(s) with {name} ROIs; at least {n_folds} are needed "
-                f"for {n_folds}-fold grouped cross-validation (use --cv to lower it)"
+                f"{path}: all {len(y)} ROIs are {name}; training needs both benign and "
+                f"actionable ROIs (add {other} ones)"
             )
-    return rois, np.asarray(y), groups
+    if groups is None:
+        if need_groups:
+            raise ValueError(
+                f"{path}: the manifest has no 'exam_id' or 'patient_id' column; exams are "
+                "needed to keep each exam on one side of every split"
+            )
+        return rois, y, None
+    if need_groups:
+        for label, name in ((0, "benign"), (1, "actionable")):
+            n_exams = len(set(groups[y == label]))
+            if n_exams < n_folds:
+                raise ValueError(
+                    f"{path}: {n_exams} exam(s) with {name} ROIs; at least {n_folds} are "
+                    f"needed for {n_folds}-fold grouped cross-validation (use --cv to lower it)"
+                )
+    return rois, y, groups
 
 
 def _summary(rois, y, groups) -> str:
-    return f"{len(rois)} ROIs, {int(y.sum())} actionable, {len(set(groups))} exams"
+    exams = f", {len(set(groups))} exams" if groups is not None else ""
+    return f"{len(rois)} ROIs, {int(y.sum())} actionable{exams}"
 
 
 def _pipeline_from_args(args: argparse.Namespace):
@@ -212,29 +366,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .persistence import save_model
 
     out = _out_file(args.out)
-    n_folds = args.cv if args.tune else 1
-    rois, y, groups = _load_labelled_manifest(args.manifest, n_folds=n_folds)
+    _check_outputs([out], [args.manifest], overwrite=args.overwrite)
+    rois, y, groups = _load_labelled_manifest(args, n_folds=args.cv, need_groups=args.tune)
     _say(_summary(rois, y, groups))
+    # The manifest's images are inputs too.
+    _check_outputs([out], sorted({r.path for r in rois if r.path}), overwrite=True)
     pipe = _pipeline_from_args(args)
     t0 = time.perf_counter()
     info: dict = {}
     if args.tune:
         grid = _grid_from_args(args)
         _say(f"grid search over {grid} ({args.cv}-fold grouped, sensitivity-first) ...")
-        search = grid_search(
-            pipe, rois, y, groups, grid, cv=args.cv, random_state=args.random_state
-        )
+        with _step(f"grid search on {len(rois)} ROIs"):
+            search = grid_search(
+                pipe, rois, y, groups, grid, cv=args.cv, random_state=args.random_state
+            )
         model = search.best_estimator_
         info["best_params"] = dict(search.best_params_)  # JSON-encoded by save_model
         _say(f"best parameters: {info['best_params']}")
     else:
-        model = pipe.fit(rois, y)
+        with _step(f"fitting the pipeline on {len(rois)} ROIs"):
+            model = pipe.fit(rois, y)
     elapsed = time.perf_counter() - t0
     meta = {
         "manifest": str(Path(args.manifest).resolve()),
         "n_rois": len(rois),
         "n_actionable": int(y.sum()),
-        "n_exams": len(set(groups)),
+        "n_exams": len(set(groups)) if groups is not None else None,
         "params": {
             "n_clusters": args.n_clusters,
             "threshold": args.threshold,
@@ -244,61 +402,69 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "fit_seconds": elapsed,
         **info,
     }
-    save_model(model, out, metadata=meta)
+    with _step(f"writing {out.name}"):
+        save_model(model, out, metadata=meta)
     _say(f"trained in {elapsed:.1f} s; model written to {out}")
     return EXIT_OK
 
 
-def _threshold_of(model) -> float:
-    """Decision threshold of a fitted pipeline's final ThresholdedClassifier."""
+def _threshold_text(model) -> str:
+    """The final step's decision threshold, as written in the predictions (informative)."""
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     threshold = getattr(final, "threshold", None)
-    if isinstance(threshold, str) and threshold == "auto":
-        return 0.5
-    if not isinstance(threshold, (int, float)):
-        raise ValueError(
-            f"the model's final step {type(final).__name__} has no numeric decision threshold"
-        )
-    return float(threshold)
+    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+        return repr(float(threshold))
+    return str(threshold)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
     import io as _io
 
+    import numpy as np
+
     from .io import load_manifest, write_text_atomic
     from .persistence import load_model
 
     out = _out_file(args.out)
-    model, info = load_model(args.model, return_metadata=True)
+    _check_outputs([out], [args.model, args.manifest], overwrite=args.overwrite)
+    with _step(f"loading the model {args.model}"):
+        model, info = load_model(args.model, return_metadata=True)
     trained = info["metadata"].get("n_rois")
     _say(
         f"model {Path(args.model).resolve()} (skcalc {info['skcalc_version']}, "
         f"{info['created']}" + (f", trained on {trained} ROIs)" if trained else ")")
     )
-    rois, y, _ = load_manifest(args.manifest)
-    threshold = _threshold_of(model)
+    if not hasattr(model, "predict"):
+        raise ValueError(f"{args.model}: the model has no predict method")
+    with _step(f"reading the manifest {args.manifest}"):
+        rois, y, _ = load_manifest(args.manifest, spacing=_spacing_arg(args))
+    _check_outputs([out], sorted({r.path for r in rois if r.path}), overwrite=True)
+    threshold = _threshold_text(model)
     t0 = time.perf_counter()
-    proba = model.predict_proba(rois)[:, 1]
+    with _step(f"scoring {len(rois)} ROIs"):
+        # The model decides (its own threshold, whatever its score); skcalc only reports.
+        decisions = np.asarray(model.predict(rois))
+        proba = model.predict_proba(rois)[:, 1] if hasattr(model, "predict_proba") else None
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
         ["roi_id", "probability", "decision", "threshold"] + (["label"] if y is not None else [])
     )
-    for i, (roi, p) in enumerate(zip(rois, proba)):
+    for i, roi in enumerate(rois):
         # repr: the shortest text that reads back as exactly the same float.
         row = [
             roi.roi_id,
-            repr(float(p)),
-            "actionable" if p >= threshold else "benign",
-            repr(threshold),
+            repr(float(proba[i])) if proba is not None else "",
+            "actionable" if int(decisions[i]) == 1 else "benign",
+            threshold,
         ]
         writer.writerow(row + ([int(y[i])] if y is not None else []))
     write_text_atomic(out, buf.getvalue())
-    n_pos = int((proba >= threshold).sum())
+    n_pos = int((decisions == 1).sum())
     _say(
         f"{len(rois)} ROIs scored in {time.perf_counter() - t0:.1f} s: {n_pos} actionable, "
-        f"{len(rois) - n_pos} benign at threshold {threshold:g}"
+        f"{len(rois) - n_pos} benign at threshold {threshold}"
     )
     _say(f"predictions written to {out}")
     return EXIT_OK
@@ -310,28 +476,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .model_selection import evaluate_protocol
 
     out = _out_dir(args.out)
+    paths = [out / "report.json", out / "table.txt", out / "metrics.csv"]
+    _check_outputs(paths, [args.manifest], overwrite=args.overwrite)
     rois, y, groups = _load_labelled_manifest(
-        args.manifest, n_folds=max(args.cv, args.n_outer if args.nested else 0, 2)
+        args, n_folds=max(args.cv, args.n_outer if args.nested else 0, 2), need_groups=True
     )
     _say(_summary(rois, y, groups))
+    _check_outputs(paths, sorted({r.path for r in rois if r.path}), overwrite=True)
     grid = _grid_from_args(args)
     _say(
         f"exam-level split (test size {args.test_size:g}), {args.cv}-fold grouped grid search "
         f"over {grid}" + (f", {args.n_outer}-fold nested CV" if args.nested else "")
     )
-    res = evaluate_protocol(
-        _pipeline_from_args(args),
-        rois,
-        y,
-        groups,
-        grid,
-        test_size=args.test_size,
-        cv=args.cv,
-        nested=args.nested,
-        n_outer=args.n_outer,
-        n_bootstrap=args.n_bootstrap,
-        random_state=args.random_state,
-    )
+    with _step(f"evaluating on {len(rois)} ROIs"):
+        res = evaluate_protocol(
+            _pipeline_from_args(args),
+            rois,
+            y,
+            groups,
+            grid,
+            test_size=args.test_size,
+            cv=args.cv,
+            nested=args.nested,
+            n_outer=args.n_outer,
+            n_bootstrap=args.n_bootstrap,
+            random_state=args.random_state,
+        )
     _say(f"best parameters: {res.best_params}")
     table = format_comparison({"bag of clusters": res.report})
     _say(table)
@@ -350,7 +520,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "test_roi_ids": [rois[i].roi_id for i in res.test_index],
         **res.to_dict(),
     }
-    paths = [out / "report.json", out / "table.txt", out / "metrics.csv"]
     write_json_atomic(paths[0], report)
     write_text_atomic(paths[1], table + "\n")
     write_text_atomic(paths[2], res.to_frame().to_csv(index=False))
@@ -399,7 +568,41 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skcalc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="the paper's protocol on the synthetic cohort")
+    common = argparse.ArgumentParser(add_help=False)
+    talk = common.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more detail: step durations on stdout, every warning (not only the first)",
+    )
+    talk.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress and no result lines; errors only",
+    )
+    writes = argparse.ArgumentParser(add_help=False)
+    writes.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files (never an input file)",
+    )
+    spacing = argparse.ArgumentParser(add_help=False)
+    spacing.add_argument(
+        "--spacing",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="pixel spacing in mm for images whose spacing is neither in the manifest nor "
+        "in a DICOM header",
+    )
+
+    def add_parser(name, *, parents=(common, writes), **kwargs):
+        return sub.add_parser(name, parents=list(parents), **kwargs)
+
+    p = add_parser("demo", help="the paper's protocol on the synthetic cohort")
     p.add_argument("--out", default="skcalc-out", help="output folder (default: skcalc-out)")
     p.add_argument("--quick", action="store_true", help="small cohort and grid (< 2 min)")
     p.add_argument("--nested", action="store_true", help="also run the 4x5 nested CV")
@@ -439,7 +642,11 @@ def _build_parser() -> argparse.ArgumentParser:
             help="grouped cross-validation folds of the grid search (default 5)",
         )
 
-    p = sub.add_parser("train", help="fit the method on a manifest CSV, save a model file")
+    p = add_parser(
+        "train",
+        parents=(common, writes, spacing),
+        help="fit the method on a manifest CSV, save a model file",
+    )
     p.add_argument("manifest", help="CSV manifest with a label column")
     p.add_argument("--out", required=True, help="model file to write (.skops)")
     p.add_argument(
@@ -451,13 +658,19 @@ def _build_parser() -> argparse.ArgumentParser:
     add_grid_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("predict", help="score the ROIs of a manifest with a model file")
+    p = add_parser(
+        "predict",
+        parents=(common, writes, spacing),
+        help="score the ROIs of a manifest with a model file",
+    )
     p.add_argument("model", help="model file written by 'skcalc train'")
     p.add_argument("manifest", help="CSV manifest (a label column is copied if present)")
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("evaluate", help="the paper's protocol on a manifest")
+    p = add_parser(
+        "evaluate", parents=(common, writes, spacing), help="the paper's protocol on a manifest"
+    )
     p.add_argument("manifest", help="CSV manifest with label and exam_id/patient_id columns")
     p.add_argument("--out", default="skcalc-evaluate", help="output folder")
     p.add_argument("--nested", action="store_true", help="also run the nested CV")
@@ -480,21 +693,19 @@ def _build_parser() -> argparse.ArgumentParser:
     add_grid_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("segment", help="segment the calcifications of one image file")
+    p = add_parser("segment", help="segment the calcifications of one image file")
     p.add_argument("image", help="DICOM, PNG, TIFF, PGM or NPY file")
     p.add_argument("--out", default="skcalc-segment", help="output folder")
-    p.add_argument("--spacing", type=float, default=None, help="pixel spacing in mm")
+    p.add_argument("--spacing", type=float, default=None, metavar="MM", help="pixel spacing in mm")
     p.add_argument("--bit-depth", type=int, default=None, help="bits of the stored values")
     p.add_argument(
         "--regressor", default="default", help="'default', 'none' (HDoG only) or a weights file"
     )
-    p.add_argument(
-        "--combine", default="overlap", choices=["overlap", "multiply", "cnn", "hdog"]
-    )
+    p.add_argument("--combine", default="overlap", choices=["overlap", "multiply", "cnn", "hdog"])
     p.add_argument("--format", default="png", choices=["png", "npy"], help="label image format")
     p.set_defaults(func=_cmd_segment)
 
-    p = sub.add_parser("segment-demo", help="segment one synthetic ROI, write an overlay PNG")
+    p = add_parser("segment-demo", help="segment one synthetic ROI, write an overlay PNG")
     p.add_argument("--out", default="skcalc-out")
     p.add_argument("--random-state", type=int, default=0)
     p.set_defaults(func=_cmd_segment_demo)
@@ -519,10 +730,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .exceptions import SkcalcWarning
 
     debug = bool(os.environ.get("SKCALC_DEBUG"))
+    previous = dict(_STATE)
+    _STATE["verbosity"] = -1 if args.quiet else int(args.verbose)
     try:
         with warnings.catch_warnings():
-            # Each skcalc notice once: a grid search would repeat it for every fold.
-            warnings.simplefilter("once", SkcalcWarning)
+            if args.quiet:
+                warnings.simplefilter("ignore", SkcalcWarning)
+            elif args.verbose:
+                warnings.simplefilter("always", SkcalcWarning)
+            else:
+                # Each skcalc notice once: a grid search would repeat it for every fold.
+                warnings.simplefilter("once", SkcalcWarning)
             return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
         print(f"skcalc {args.command}: interrupted", file=sys.stderr)
@@ -538,6 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not expected:
             print("(set SKCALC_DEBUG=1 to see the traceback)", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        _STATE.update(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

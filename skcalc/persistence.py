@@ -9,6 +9,22 @@ imbalanced-learn and LightGBM types the paper's pipeline is made of; scikit-lear
 types are trusted by skops itself), plus only what the caller adds with ``trusted=``. The
 file's own list of types is never used as the allow-list.
 
+A model file is data, not instructions. On top of the allow-list, :func:`load_model`:
+
+* records and trusts **public** type names (``skcalc.segmentation.HDoGRegSegmenter``), and
+  maps the private paths older files name (:data:`LEGACY_TYPE_NAMES`), so moving a module
+  does not break saved models; a skcalc type this version does not have is refused with a
+  message naming the version that wrote the file, without importing anything it names;
+* never calls a trusted type with arguments from the file (a skops
+  ``ConstructorFromReduceNode``), and rebuilds each LightGBM booster with
+  ``lightgbm.Booster(model_str=...)`` from its model string alone;
+* never lets the file choose what skcalc reads or writes: cache locations (``memory``) are
+  replaced by an in-process cache (with a warning), a weights path in a fitted segmenter's
+  ``regressor`` by the weights stored in the file, and a file that needs a path to work
+  (an unfitted segmenter's weights file, LightGBM file parameters, any other parameter
+  that looks like a path) is refused. Pass such settings when you use the model.
+* refuses a file whose model is not a scikit-learn estimator.
+
 ``joblib.dump``/``joblib.load`` keep working for users who want them (and trust the file).
 """
 
@@ -26,7 +42,7 @@ from typing import Any
 from . import __version__
 from .exceptions import SkcalcWarning
 
-__all__ = ["TRUSTED_TYPES", "ModelFileError", "load_model", "save_model"]
+__all__ = ["LEGACY_TYPE_NAMES", "TRUSTED_TYPES", "ModelFileError", "load_model", "save_model"]
 
 _FORMAT = "skcalc-model"
 _FORMAT_VERSION = 1
@@ -36,33 +52,316 @@ _FORMAT_VERSION = 1
 _LIBRARIES = ("numpy", "scikit-learn", "imbalanced-learn", "lightgbm", "skops")
 
 #: Every type a model made by :func:`skcalc.pipeline.make_calcification_pipeline` contains
-#: that skops does not trust by default, by the name skops records (``module.qualname``).
+#: that skops does not trust by default, by its **public** name. Files record these names
+#: (not the private module a class happens to live in), so moving a file inside skcalc
+#: never breaks a saved model; older files naming private paths are mapped on load
+#: (:data:`LEGACY_TYPE_NAMES`). The LightGBM booster is not in the list: skcalc rebuilds
+#: it from its model string alone (``lightgbm.Booster(model_str=...)``).
 TRUSTED_TYPES = (
     # skcalc
-    "skcalc.segmentation._segmenter.HDoGRegSegmenter",
+    "skcalc.segmentation.HDoGRegSegmenter",
     # the regression CNN as plain arrays (never a pickled torch module)
-    "skcalc.segmentation._segmenter.RegressorWeights",
+    "skcalc.segmentation.RegressorWeights",
     "skcalc.masks.MaskBuilder",
-    "skcalc.features._local.LocalFeatureExtractor",
-    "skcalc.features._topology.TopologyFeatures",
+    "skcalc.features.LocalFeatureExtractor",
+    "skcalc.features.TopologyFeatures",
     "skcalc.aggregation.BagOfClustersAggregator",
     "skcalc.aggregation.MeanStdAggregator",
     "skcalc.classification.ThresholdedClassifier",
     "skcalc.resampling.SafeSMOTEENN",
-    "skcalc.utils._caching.InProcessMemory",
+    "skcalc.utils.InProcessMemory",
     # imbalanced-learn / LightGBM / standard library
     "imblearn.pipeline.Pipeline",
-    "imblearn.over_sampling._smote.base.SMOTE",
-    "imblearn.under_sampling._prototype_selection._edited_nearest_neighbours."
-    "EditedNearestNeighbours",
-    "lightgbm.sklearn.LGBMClassifier",
-    "lightgbm.basic.Booster",
+    "imblearn.over_sampling.SMOTE",
+    "imblearn.under_sampling.EditedNearestNeighbours",
+    "lightgbm.LGBMClassifier",
     "collections.OrderedDict",
+)
+
+#: Names recorded by earlier skcalc versions (private module paths) -> public names.
+LEGACY_TYPE_NAMES = {
+    # skcalc 0.1 layout
+    "skcalc.segmentation._segmenter.HDoGRegSegmenter": "skcalc.segmentation.HDoGRegSegmenter",
+    "skcalc.segmentation._segmenter.RegressorWeights": "skcalc.segmentation.RegressorWeights",
+    "skcalc.features._local.LocalFeatureExtractor": "skcalc.features.LocalFeatureExtractor",
+    "skcalc.features._topology.TopologyFeatures": "skcalc.features.TopologyFeatures",
+    "skcalc.utils._caching.InProcessMemory": "skcalc.utils.InProcessMemory",
+    # private paths of the third-party types, as skops records them
+    "imblearn.over_sampling._smote.base.SMOTE": "imblearn.over_sampling.SMOTE",
+    "imblearn.under_sampling._prototype_selection._edited_nearest_neighbours."
+    "EditedNearestNeighbours": "imblearn.under_sampling.EditedNearestNeighbours",
+    "lightgbm.sklearn.LGBMClassifier": "lightgbm.LGBMClassifier",
+}
+
+_BOOSTER_NAMES = ("lightgbm.basic.Booster", "lightgbm.Booster")
+_BOOSTER_MARK = "__skcalc_lightgbm_model_string__"
+
+#: LightGBM parameters (and aliases) that name files: a model file may not carry them.
+_LIGHTGBM_FILE_PARAMS = frozenset(
+    """input_model model_input model_in output_model model_output model_out output_result
+    predict_result prediction_result predict_name prediction_name pred_name name_pred
+    convert_model convert_model_file data train train_data train_data_file data_filename
+    valid test valid_data valid_data_file test_data test_data_file valid_filenames
+    initscore_filename init_score_filename init_score_file init_score input_init_score
+    forcedsplits_filename forced_splits_filename forced_splits_file forced_splits
+    forcedbins_filename machine_list_filename machine_list_file machine_list mlist
+    save_binary is_save_binary is_save_binary_file""".split()
 )
 
 
 class ModelFileError(ValueError):
     """A model file is not an skcalc model, is damaged, or holds untrusted types."""
+
+
+def _split(name: str) -> tuple[str, str]:
+    module, _, cls = name.rpartition(".")
+    return module, cls
+
+
+def _name_map() -> dict[str, str]:
+    """Recorded type name -> public name: the legacy names and the current private ones."""
+    import importlib
+
+    mapping = dict(LEGACY_TYPE_NAMES)
+    for public in TRUSTED_TYPES:
+        module, cls = _split(public)
+        try:
+            obj = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):  # pragma: no cover - all are dependencies
+            continue
+        recorded = f"{getattr(obj, '__module__', module)}.{getattr(obj, '__qualname__', cls)}"
+        mapping[recorded] = public
+    return mapping
+
+
+def _nodes(node: Any):
+    """Every schema node (a dict with ``__loader__``), depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__loader__" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _node_name(node: dict) -> str:
+    return f"{node.get('__module__')}.{node.get('__class__')}"
+
+
+def _rename_types(schema: dict, mapping: dict[str, str]) -> None:
+    for node in _nodes(schema):
+        public = mapping.get(_node_name(node))
+        if public is not None:
+            node["__module__"], node["__class__"] = _split(public)
+
+
+def _schema_version(schema: dict) -> str:
+    """The skcalc version a payload's schema records, for messages ("unknown" if none)."""
+    try:
+        return str(json.loads(schema["content"]["skcalc_version"]["content"]))
+    except (KeyError, TypeError, ValueError):
+        return "unknown"
+
+
+def _read_zip(path: Path) -> tuple[dict, dict[str, bytes]]:
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    if "schema.json" not in files:
+        raise ValueError("no schema.json")
+    return json.loads(files["schema.json"]), files
+
+
+def _write_zip(schema: dict, files: dict[str, bytes]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, json.dumps(schema) if name == "schema.json" else data)
+    return buf.getvalue()
+
+
+def _prepare_schema(schema: dict, path: Path, allowed: set[str]) -> None:
+    """Map old type names, check the schema and take the LightGBM boosters out of it.
+
+    Refuses a skcalc type this version does not have (naming the file's version), any
+    trusted type built by calling it with arguments from the file, and boosters in any
+    form other than a model string. Each booster node becomes a plain JSON value holding
+    the model string; :func:`_rebuild` turns it into ``lightgbm.Booster(model_str=...)``.
+    """
+    _rename_types(schema, _name_map())
+    written_by = _schema_version(schema)
+    for node in list(_nodes(schema)):
+        name = _node_name(node)
+        loader = node.get("__loader__")
+        if name in _BOOSTER_NAMES:
+            handle = None
+            content = node.get("content")
+            if loader == "ObjectNode" and isinstance(content, dict):
+                inner = (content.get("content") or {}).get("_handle") or {}
+                if inner.get("__loader__") == "JsonNode":
+                    try:
+                        handle = json.loads(inner.get("content"))
+                    except (TypeError, ValueError):
+                        handle = None
+            if not isinstance(handle, str) or not handle.startswith("tree"):
+                raise ModelFileError(
+                    f"{path}: the LightGBM booster is not stored as a model string "
+                    f"({loader}); refusing to build it from the file's arguments"
+                )
+            node_id = node.get("__id__")
+            node.clear()
+            node.update(
+                {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": json.dumps({_BOOSTER_MARK: handle}),
+                    "is_json": True,
+                    "__id__": node_id,
+                }
+            )
+            continue
+        if name in allowed and loader not in ("ObjectNode", "TypeNode", "DictNode"):
+            raise ModelFileError(
+                f"{path}: {name} is stored as a {loader}; skcalc never calls a type with "
+                "arguments from a model file"
+            )
+        if name.startswith("skcalc.") and name not in allowed:
+            # Nothing is imported from a name the file chose: an unknown skcalc type is a
+            # file from another version (or an edited one).
+            raise ModelFileError(
+                f"{path}: written by skcalc {written_by}, whose type {name} does not exist "
+                f"in skcalc {__version__}; load it with skcalc {written_by} and retrain, or "
+                "save it again from there"
+            )
+
+
+_ATOMS = (str, bytes, int, float, complex, bool, type(None), type)
+
+
+def _rebuild(obj: Any, path: Path, found: dict[str, list]) -> Any:
+    """Rebuild boosters from their model strings and neutralise path-like parameters."""
+    import numpy as np
+
+    memo: dict[int, Any] = {}
+
+    def visit(x: Any, where: str) -> Any:
+        if isinstance(x, _ATOMS) or isinstance(x, (np.ndarray, np.generic)):
+            return x
+        if id(x) in memo:
+            return memo[id(x)]
+        if isinstance(x, dict) and set(x) == {_BOOSTER_MARK}:
+            import lightgbm
+
+            try:
+                booster = lightgbm.Booster(model_str=x[_BOOSTER_MARK])
+            except Exception as exc:
+                raise ModelFileError(f"{path}: damaged LightGBM model string ({exc})") from None
+            memo[id(x)] = booster
+            return booster
+        memo[id(x)] = x
+        if isinstance(x, dict):
+            for k in list(x):
+                x[k] = visit(x[k], f"{where}[{k!r}]")
+        elif isinstance(x, list):
+            x[:] = [visit(v, f"{where}[{i}]") for i, v in enumerate(x)]
+        elif type(x) is tuple:
+            new = tuple(visit(v, f"{where}[{i}]") for i, v in enumerate(x))
+            if any(a is not b for a, b in zip(new, x)):
+                memo[id(x)] = new
+                return new
+        elif hasattr(x, "__dict__") and not isinstance(x, type):
+            attrs = vars(x)
+            for k in list(attrs):
+                v = attrs[k]
+                nv = visit(v, f"{where}.{k}")
+                if nv is not v:
+                    attrs[k] = nv
+            _neutralise(x, where, path, found)
+        return x
+
+    return visit(obj, "model")
+
+
+def _looks_like_path(value: Any) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return isinstance(value, str) and (
+        "/" in value or "\\" in value or value.startswith("~") or value.startswith(".")
+    )
+
+
+def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> None:
+    """Reset cache locations and refuse parameters that name files, on one loaded object."""
+    from .segmentation import HDoGRegSegmenter, RegressorWeights
+    from .utils import InProcessMemory
+
+    attrs = vars(est)
+    if "memory" in attrs and attrs["memory"] is not None:
+        old = attrs["memory"]
+        skcalc_owned = type(est).__module__.startswith("skcalc.")
+        attrs["memory"] = InProcessMemory() if skcalc_owned else None
+        if not isinstance(old, InProcessMemory):
+            found["memory"].append(f"{where}.memory={old!r}")
+    if isinstance(est, RegressorWeights):
+        # The digest keys the per-process network cache: recompute it from the arrays.
+        import hashlib
+
+        import numpy as np
+
+        h = hashlib.sha1(repr(sorted(dict(est.config).items())).encode())
+        for k in sorted(est.state):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(est.state[k]).tobytes())
+        est.digest = h.hexdigest()
+    if isinstance(est, HDoGRegSegmenter):
+        reg = attrs.get("regressor")
+        if isinstance(reg, os.PathLike) or (isinstance(reg, str) and reg != "default"):
+            if "regressor_" not in attrs:
+                raise ModelFileError(
+                    f"{path}: {where}.regressor names a weights file ({os.fspath(reg)!r}); "
+                    "a model file never chooses which files skcalc opens. Pass "
+                    "regressor=... when you build the segmenter instead"
+                )
+            # Fitted: the weights are in the file; keep them, forget the path.
+            attrs["regressor"] = attrs["regressor_"]
+            found["regressor"].append(f"{where}.regressor={os.fspath(reg)!r}")
+        training = attrs.get("training_params")
+        if isinstance(training, dict):
+            bad = {k: v for k, v in training.items() if _looks_like_path(v)}
+            if bad:
+                raise ModelFileError(
+                    f"{path}: {where}.training_params name files {bad}; refusing to load"
+                )
+    module = type(est).__module__
+    if module.startswith("lightgbm.") and type(est).__name__ != "Booster":
+        params = dict(attrs.get("_other_params") or {})
+        params.update(attrs)
+        params.update(attrs.get("params") or {})
+        bad = sorted(k for k in _LIGHTGBM_FILE_PARAMS if params.get(k) not in (None, "", False, 0))
+        if bad:
+            raise ModelFileError(
+                f"{path}: {where} carries LightGBM file parameters {bad}; a model file "
+                "never chooses which files skcalc reads or writes"
+            )
+    get_names = getattr(type(est), "_get_param_names", None)
+    if callable(get_names):
+        try:
+            names = get_names()
+        except Exception:  # noqa: BLE001 - a class without a proper signature
+            names = []
+        for name in names:
+            if name in ("memory", "regressor"):
+                continue
+            if _looks_like_path(attrs.get(name)):
+                raise ModelFileError(
+                    f"{path}: {where}.{name}={attrs[name]!r} looks like a file path; a model "
+                    "file never chooses which files skcalc opens. Set it at run time"
+                )
 
 
 def _library_versions() -> dict[str, str]:
@@ -143,7 +442,17 @@ def save_model(model: Any, path: str | os.PathLike, *, metadata: dict | None = N
         "model": model,
     }
     data = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED)
-    extra = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    # Record public type names (see TRUSTED_TYPES), so that the file survives refactors.
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    schema = json.loads(files["schema.json"])
+    _rename_types(schema, _name_map())
+    data = _write_zip(schema, files)
+    extra = sorted(
+        set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES) - set(_BOOSTER_NAMES)
+    )
     if extra:
         warnings.warn(
             f"{path}: the model holds types skcalc does not trust by default {extra}; "
@@ -227,8 +536,17 @@ def load_model(
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not an skcalc model file: {_not_skops_reason(path)}")
     try:
-        found = set(sio.get_untrusted_types(file=path))
+        schema, files = _read_zip(path)
     except Exception as exc:  # damaged zip or schema: nothing has been built yet
+        raise ModelFileError(f"{path}: not a readable skops file ({exc})") from exc
+    # Old private type names -> public ones; boosters out of the schema; no trusted type
+    # called with arguments from the file. Nothing is imported from the file's names
+    # except skcalc's own modules, to check that its types still exist.
+    _prepare_schema(schema, path, allowed)
+    data = _write_zip(schema, files)
+    try:
+        found = set(sio.get_untrusted_types(data=data))
+    except Exception as exc:
         raise ModelFileError(f"{path}: not a readable skops file ({exc})") from exc
     refused = sorted(found - allowed)
     if refused:
@@ -239,11 +557,14 @@ def load_model(
     try:
         # The allow-list, not the file's own list: skops audits the whole tree against it
         # again before constructing anything.
-        payload = sio.load(path, trusted=sorted(allowed))
+        payload = sio.loads(data, trusted=sorted(allowed))
     except UntrustedTypesFoundException as exc:
         raise ModelFileError(f"{path}: refusing to load untrusted types ({exc})") from exc
     except Exception as exc:
-        raise ModelFileError(f"{path}: could not be loaded ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(
+            f"{path}: could not be loaded by skcalc {__version__} (file written by skcalc "
+            f"{_schema_version(schema)}; {type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or "model" not in payload:
         raise ModelFileError(
             f"{path}: not an skcalc model file (a skops file not written by "
@@ -271,8 +592,23 @@ def load_model(
             SkcalcWarning,
             stacklevel=2,
         )
+    found_paths: dict[str, list] = {"memory": [], "regressor": []}
+    model = _rebuild(payload["model"], path, found_paths)
+    if not (hasattr(model, "fit") and hasattr(model, "get_params")):
+        raise ModelFileError(
+            f"{path}: the file holds a {type(model).__name__}, not a scikit-learn estimator"
+        )
+    if found_paths["memory"] or found_paths["regressor"]:
+        warnings.warn(
+            f"{path}: the model file named cache folders or weight files "
+            f"({', '.join(found_paths['memory'] + found_paths['regressor'])}); a model file "
+            "never chooses where skcalc reads from: caches are kept in this process and the "
+            "stored weights are used (pass memory=... at run time to share a cache)",
+            SkcalcWarning,
+            stacklevel=2,
+        )
     if not return_metadata:
-        return payload["model"]
+        return model
     try:
         metadata = json.loads(payload.get("metadata") or "{}")
     except (TypeError, ValueError) as exc:
@@ -284,4 +620,4 @@ def load_model(
         "created": payload.get("created"),
         "format_version": fmt,
     }
-    return payload["model"], info
+    return model, info

@@ -210,7 +210,9 @@ def write_manifest(folder, text):
         ("image,cx,cy,radius,label,exam_id\n{img},5,5,3,perhaps,E1\n", "unknown label"),
         ("image,cx,cy,radius,label,exam_id\n{img},5,5,-3,benign,E1\n", "radius"),
         ("image,cx,cy,radius,exam_id\n{img},5,5,3,E1\n", "no 'label' column"),
-        ("image,cx,cy,radius,label\n{img},5,5,3,benign\n", "exam_id"),
+        ("image,cx,cy,radius,label\n{img},5,5,3,benign\n", "all 1 ROIs are benign"),
+        ("image,cx,cy,radius,label,exam_id\n{img},5,5,3,benign,E1\n", "add actionable ones"),
+        ("image,cx,cy,radius,label,exam_id,spacing\n{img},5,5,3,benign,E1,5\n", "line 2"),
     ],
 )
 def test_bad_manifest_exits_1_with_message(dataset, tmp_path, capsys, rows, message):
@@ -221,6 +223,13 @@ def test_bad_manifest_exits_1_with_message(dataset, tmp_path, capsys, rows, mess
     err = capsys.readouterr().err
     assert err.startswith("skcalc train: error:") and message in err
     assert files_under(tmp_path) == before
+
+
+def test_tune_needs_exam_ids(dataset, tmp_path, capsys):
+    img = sorted((dataset / "images").glob("*.dcm"))[0]
+    manifest = write_manifest(tmp_path, f"image,cx,cy,radius,label\n{img},5,5,3,benign\n")
+    assert main(["train", str(manifest), "--out", str(tmp_path / "m.skops"), "--tune"]) == 1
+    assert "exam_id" in capsys.readouterr().err
 
 
 def test_evaluate_needs_enough_exams_per_class(dataset, tmp_path, capsys):
@@ -266,12 +275,18 @@ def test_outputs_only_under_out(dataset, trained, tmp_path, monkeypatch):
 
 
 def run_module(*args, cwd):
+    # The skcalc under test, not whichever one is installed in the environment.
+    import skcalc
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(skcalc.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, "-m", "skcalc", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=300,
+        env=env,
     )
 
 
@@ -316,3 +331,212 @@ def test_train_tune_stores_best_parameters(dataset, tmp_path, capsys):
     params = model.get_params()
     assert all(params[k] == v for k, v in best.items())
     assert f"best parameters: {best}" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ outputs never destroy inputs
+def test_predict_refuses_to_write_over_the_model(dataset, trained, tmp_path, capsys):
+    """issue 11.2: ``predict model.skops m.csv --out model.skops`` turned the model into a CSV."""
+    model = shutil.copy(trained, tmp_path / "model.skops")
+    before = Path(model).read_bytes()
+    symlink = tmp_path / "link.skops"
+    symlink.symlink_to(model)
+    hardlink = tmp_path / "hard.skops"
+    os.link(model, hardlink)
+    manifest = str(dataset / "manifest.csv")
+    for out in (model, symlink, hardlink, tmp_path / "sub" / ".." / "model.skops"):
+        for flags in ([], ["--overwrite"]):
+            code = main(["predict", str(model), manifest, "--out", str(out), *flags])
+            assert code == 1
+            assert "refusing to write over an input" in capsys.readouterr().err
+    assert main(["predict", str(model), manifest, "--out", manifest, "--overwrite"]) == 1
+    assert Path(model).read_bytes() == before
+
+
+def test_train_refuses_to_write_over_the_manifest(dataset, tmp_path, capsys):
+    manifest = copy_manifest(dataset, tmp_path / "m.csv")
+    before = manifest.read_bytes()
+    assert main(["train", str(manifest), "--out", str(manifest), "--overwrite"]) == 1
+    assert "refusing to write over an input" in capsys.readouterr().err
+    assert manifest.read_bytes() == before
+    # an image of the manifest is an input too
+    img = str(dataset / "images" / sorted(os.listdir(dataset / "images"))[0])
+    image_before = Path(img).read_bytes()
+    assert main(["train", str(manifest), "--out", img, "--overwrite"]) == 1
+    assert Path(img).read_bytes() == image_before
+
+
+def test_existing_output_needs_overwrite(dataset, trained, tmp_path, capsys):
+    manifest = copy_manifest(dataset, tmp_path / "four.csv", n_rows=4)
+    out = tmp_path / "p.csv"
+    out.write_text("keep me")
+    argv = ["predict", str(trained), str(manifest), "--out", str(out)]
+    assert main(argv) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert main([*argv, "--overwrite"]) == 0
+    assert out.read_text().startswith("roi_id,")
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    (folder / "report.json").write_text("{}")
+    code = main(["evaluate", str(manifest), "--out", str(folder), "--cv", "2"])
+    assert code == 1 and "already exists" in capsys.readouterr().err
+    assert (folder / "report.json").read_text() == "{}"
+
+
+def test_unwritable_output_fails_before_the_work(dataset, trained, tmp_path, monkeypatch, capsys):
+    import skcalc.cli as cli
+    import skcalc.io
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(skcalc.io, "load_manifest", no_work)
+    manifest = str(dataset / "manifest.csv")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "p.csv"
+    assert main(["predict", str(trained), manifest, "--out", str(out)]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)
+    code = main(["train", manifest, "--out", str(tmp_path / "ro" / "m.skops")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot write in" in err and "Permission denied" in err
+    assert not (tmp_path / "ro").exists()
+
+
+def test_killed_write_leftover_is_cleaned_on_the_next_run(dataset, trained, tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    manifest = copy_manifest(dataset, tmp_path / "four.csv", n_rows=4)
+    out = tmp_path / "out" / "p.csv"
+    out.parent.mkdir()
+    stale = out.parent / f".p.csv.{dead_pid}.k2j4h5g6.tmp.csv"
+    stale.write_text("half a file")
+    legacy = out.parent / ".p.csv.a1b2c3d4.tmp.csv"  # written before pids were recorded
+    legacy.write_text("half a file")
+    running = out.parent / f".p.csv.{os.getpid()}.zzzzzzzz.tmp.csv"  # a writer still at work
+    running.write_text("being written")
+    other = out.parent / ".notes.txt.a1b2c3d4.tmp.txt"
+    other.write_text("not ours to clean")
+    assert main(["predict", str(trained), str(manifest), "--out", str(out)]) == 0
+    assert sorted(os.listdir(out.parent)) == sorted(["p.csv", running.name, other.name])
+
+
+# ------------------------------------------------------------------ the model decides
+def test_predict_uses_the_models_own_decisions(dataset, trained, tmp_path, capsys):
+    """issue 10.7: the CLI thresholded P(actionable) itself (``"auto"`` -> 0.5)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skcalc.classification import ThresholdedClassifier
+    from skcalc.persistence import save_model
+
+    rois, y, _ = load_manifest(dataset / "manifest.csv")
+    model = load_model(trained)
+    features = model[:-2].transform(rois)
+    clf = ThresholdedClassifier(
+        LogisticRegression(C=0.01, max_iter=1000), threshold=0.0,
+        response_method="decision_function",
+    ).fit(features, y)  # fmt: skip
+    model.steps[-1] = ("classify", clf)
+    path = save_model(model, tmp_path / "decision.skops")
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(path), str(dataset / "manifest.csv"), "--out", str(out)]) == 0
+    _, rows = read_csv(out)
+    want = np.where(model.predict(rois) == 1, "actionable", "benign")
+    assert [r["decision"] for r in rows] == want.tolist()
+    assert len(set(want)) == 2  # a threshold of 0 on probabilities would call all actionable
+    got = np.array([float(r["probability"]) for r in rows])
+    np.testing.assert_array_equal(got, model.predict_proba(rois)[:, 1])
+
+
+def test_train_without_tune_needs_no_exam_ids(dataset, tmp_path, capsys):
+    _, rows = read_csv(dataset / "manifest.csv")
+    manifest = tmp_path / "no_exams.csv"
+    with open(manifest, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image", "mask", "cx", "cy", "radius", "label"])
+        for row in rows:
+            mask = str(dataset / row["mask"]) if row["mask"] else ""
+            writer.writerow([str(dataset / row["image"]), mask, row["cx"], row["cy"],
+                             row["radius"], row["label"]])  # fmt: skip
+    out = tmp_path / "m.skops"
+    assert main(["train", str(manifest), "--out", str(out), "--n-clusters", N_CLUSTERS,
+                 "--n-jobs", "1"]) == 0  # fmt: skip
+    assert load_model(out, return_metadata=True)[1]["metadata"]["n_exams"] is None
+
+
+# ------------------------------------------------------------------ progress and verbosity
+@pytest.fixture
+def four(dataset, tmp_path):
+    return copy_manifest(dataset, tmp_path / "four.csv", n_rows=4)
+
+
+def fake_tty(monkeypatch, value=True):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: value, raising=False)
+
+
+def test_progress_on_a_terminal(trained, four, tmp_path, monkeypatch, capsys):
+    fake_tty(monkeypatch)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained), str(four), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "scoring 4 ROIs ..." in captured.err
+    assert "scoring 4 ROIs: done in" in captured.err
+    assert "loading the model" in captured.err and "reading the manifest" in captured.err
+    assert f"predictions written to {out}" in captured.out
+    assert "scoring" not in captured.out  # progress never mixes with results
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(trained, four, tmp_path, monkeypatch, capsys):
+    fake_tty(monkeypatch, False)
+    assert main(["predict", str(trained), str(four), "--out", str(tmp_path / "p.csv")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "predictions written" in captured.out
+
+
+def test_quiet_and_verbose(trained, four, tmp_path, monkeypatch, capsys):
+    fake_tty(monkeypatch)
+    out = tmp_path / "p.csv"
+    assert main(["predict", "-q", str(trained), str(four), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "" and out.exists()
+    out.unlink()
+    assert main(["predict", "-v", str(trained), str(four), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "scoring 4 ROIs: " in captured.out  # step durations in the log
+    # -q still reports errors
+    assert main(["predict", "-q", str(trained), str(four), "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "predict", "evaluate", "segment",
+                                     "segment-demo"])  # fmt: skip
+def test_every_command_takes_verbosity_and_overwrite(command, capsys):
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--verbose" in text and "--quiet" in text and "--overwrite" in text
+    if command in ("train", "predict", "evaluate", "segment"):
+        assert "--spacing" in text
+
+
+def test_manifest_spacing_option(dataset, trained, tmp_path, capsys):
+    """The manifest error says what to do; --spacing is the option it names."""
+    _, rows = read_csv(dataset / "manifest.csv")
+    npy = tmp_path / "roi.npy"
+    np.save(npy, pydicom.dcmread(dataset / rows[0]["image"]).pixel_array)
+    manifest = tmp_path / "npy.csv"
+    row = rows[0]  # a circle region with calcifications
+    manifest.write_text(f"image,cx,cy,radius\n{npy},{row['cx']},{row['cy']},{row['radius']}\n")
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained), str(manifest), "--out", str(out)]) == 1
+    assert "--spacing" in capsys.readouterr().err
+    assert main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing", "70"]) == 1
+    assert "plausible" in capsys.readouterr().err
+    code = main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing", "0.07"])
+    assert code == 0, capsys.readouterr().err

@@ -27,9 +27,11 @@ def test_segment_png_writes_labels_equal_to_the_estimator(mammogram, tmp_path, c
     assert code == 0
     printed = capsys.readouterr().out
     labels = read_mammogram(out / "mammo_labels.png")[0]
-    want = HDoGRegSegmenter().fit_transform(
-        [ROI(mammogram.image, spacing=0.07, meta={"bits_stored": 12})]
-    )[0].calcifications
+    want = (
+        HDoGRegSegmenter()
+        .fit_transform([ROI(mammogram.image, spacing=0.07, meta={"bits_stored": 12})])[0]
+        .calcifications
+    )
     np.testing.assert_array_equal(labels, want)
     assert f"{int(want.max())} calcifications" in printed
     assert (out / "mammo_overlay.png").stat().st_size > 10_000
@@ -46,9 +48,11 @@ def test_segment_npy_hdog_only_and_npy_labels(mammogram, tmp_path):
     args = ["segment", str(src), "--out", str(out), "--spacing", "0.07", "--regressor", "none"]
     assert main([*args, "--format", "npy"]) == 0
     labels = np.load(out / "mammo_labels.npy")
-    want = HDoGRegSegmenter(regressor=None).fit_transform(
-        [ROI(mammogram.image, spacing=0.07)]
-    )[0].calcifications
+    want = (
+        HDoGRegSegmenter(regressor=None)
+        .fit_transform([ROI(mammogram.image, spacing=0.07)])[0]
+        .calcifications
+    )
     np.testing.assert_array_equal(labels, want)
 
 
@@ -58,3 +62,50 @@ def test_segment_without_spacing_is_a_clear_error(mammogram, tmp_path, capsys):
     assert main(["segment", str(src), "--out", str(tmp_path / "o")]) == 1
     assert "--spacing" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1
+
+
+def test_segment_implausible_spacing_is_refused_before_reading(tmp_path, capsys, monkeypatch):
+    """issue 11.3: ``--spacing 70`` (um for mm) asked for a 12.4 TiB allocation."""
+    import skcalc.io
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the image was read before the spacing was checked")
+
+    monkeypatch.setattr(skcalc.io, "read_mammogram", no_read)
+    src = tmp_path / "mammo.npy"
+    np.save(src, np.zeros((8, 8), np.uint16))
+    assert main(["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "70"]) == 1
+    err = capsys.readouterr().err
+    assert "--spacing (70.0, 70.0) mm is outside the plausible range" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_segment_implausible_header_spacing_names_the_option(tmp_path, capsys):
+    from skcalc.utils._testing import write_dicom
+
+    src = write_dicom(tmp_path / "a.dcm", np.zeros((40, 40), np.uint16), "MONOCHROME2", 12,
+                      ImagerPixelSpacing=[5.0, 5.0])  # fmt: skip
+    assert main(["segment", src, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "a.dcm" in err and "plausible" in err and "--spacing" in err
+
+
+def test_segment_never_replaces_outputs_or_inputs_unasked(mammogram, tmp_path, capsys):
+    src = tmp_path / "mammo.npy"
+    np.save(src, mammogram.image[:128, :128])
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "mammo_overlay.png").write_bytes(b"keep")
+    args = ["segment", str(src), "--out", str(out), "--spacing", "0.07", "--regressor", "none"]
+    assert main(args) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert (out / "mammo_overlay.png").read_bytes() == b"keep"
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "mammo_overlay.png").read_bytes() != b"keep"
+    # a weights file given as --regressor is an input: never an output
+    weights = out / "mammo_labels.png"
+    weights.write_bytes(b"weights")
+    code = main(["segment", str(src), "--out", str(out), "--spacing", "0.07", "--regressor",
+                 str(weights), "--overwrite"])  # fmt: skip
+    assert code == 1 and "refusing to write over an input" in capsys.readouterr().err
+    assert weights.read_bytes() == b"weights"

@@ -2,7 +2,9 @@
 
 import importlib
 import json
+import os
 import pickle
+import shutil
 import warnings
 import zipfile
 
@@ -10,13 +12,22 @@ import joblib
 import numpy as np
 import pytest
 import skops.io as sio
+from lightgbm import Booster
+from lightgbm.basic import LightGBMError
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import skcalc.persistence as persistence
+from skcalc import ROI
 from skcalc.datasets import make_calcification_cohort
 from skcalc.exceptions import SkcalcWarning
-from skcalc.persistence import TRUSTED_TYPES, ModelFileError, load_model, save_model
+from skcalc.persistence import (
+    LEGACY_TYPE_NAMES,
+    TRUSTED_TYPES,
+    ModelFileError,
+    load_model,
+    save_model,
+)
 from skcalc.pipeline import make_calcification_pipeline
 
 # Synthetic ROIs with 0-1 calcifications are valid and warned about; not the subject here.
@@ -88,7 +99,9 @@ def test_round_trip_identical_predictions(fitted, cohort, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", SkcalcWarning)  # no "untrusted type" warning
         assert save_model(fitted, path, metadata={"n": np.int64(3), "src": tmp_path}) == path
-    assert not (set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    # the booster is rebuilt by skcalc from its model string, never built by skops
+    found = set(sio.get_untrusted_types(file=path))
+    assert found - set(TRUSTED_TYPES) == {"lightgbm.basic.Booster"}
     with warnings.catch_warnings():
         warnings.simplefilter("error", SkcalcWarning)  # same versions: no warning
         model, info = load_model(path, return_metadata=True)
@@ -208,13 +221,13 @@ def test_allow_list_not_file_list_is_passed_to_skops(small_model, tmp_path, monk
     path = tmp_path / "evil.skops"
     sio.dump(skcalc_payload(WritesMarker(marker)), path)
     seen = []
-    real_load = sio.load
+    real_loads = sio.loads
 
-    def spy(file, trusted=None):
+    def spy(data, trusted=None):
         seen.append(list(trusted))
-        return real_load(file, trusted=trusted)
+        return real_loads(data, trusted=trusted)
 
-    monkeypatch.setattr(sio, "load", spy)
+    monkeypatch.setattr(sio, "loads", spy)
     monkeypatch.setattr(sio, "get_untrusted_types", lambda **kw: [])  # a lying audit
     with pytest.raises(ModelFileError, match="untrusted"):
         load_model(path)
@@ -293,3 +306,167 @@ def test_library_version_mismatch_warns(small_model, tmp_path, monkeypatch):
         save_model(small_model, path)
     with pytest.warns(SkcalcWarning, match=r"lightgbm 1\.0\.0 \(now "):
         load_model(path, strict_version=True)
+
+
+# ----------------------------------------------------------------- crafted model files
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def fixture_copy(name, tmp_path):
+    """A copy of a crafted model file of tests/data (they are made by make_attack_models.py)."""
+    return shutil.copy(os.path.join(DATA, name), tmp_path / name)
+
+
+def tiny_roi():
+    yy, xx = np.mgrid[:32, :32]
+    img = 0.3 + 0.1 * np.exp(-((yy - 16) ** 2 + (xx - 12) ** 2) / (2 * 1.5**2))
+    return ROI(img, meta={"roi_id": "a"})
+
+
+def test_cache_folder_named_by_the_file_is_never_used(tmp_path, monkeypatch):
+    """issue 11.1: a model's ``memory`` made predict read joblib pickles from a folder."""
+    path = fixture_copy("attack_memory_folder.skops", tmp_path)
+    work = tmp_path / "work"
+    planted = work / "skcalc-planted-cache"
+    planted.mkdir(parents=True)
+    (planted / "joblib").mkdir()
+    (planted / "joblib" / "planted.pkl").write_bytes(pickle.dumps(WritesMarker(work / "pwned")))
+    monkeypatch.chdir(work)
+    with pytest.warns(SkcalcWarning, match="skcalc-planted-cache"):
+        seg = load_model(path)
+    from skcalc.utils import InProcessMemory
+
+    assert isinstance(seg.memory, InProcessMemory)
+    before = sorted(str(p) for p in work.rglob("*"))
+    seg.transform([tiny_roi()])
+    assert sorted(str(p) for p in work.rglob("*")) == before
+    assert not (work / "pwned").exists()
+
+
+def test_weights_path_named_by_the_file_is_never_opened(tmp_path, monkeypatch):
+    import skcalc.segmentation._regression as regression
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a weights file named by the model file was opened")
+
+    monkeypatch.setattr(regression, "load_weights", fail)
+    with pytest.raises(ModelFileError, match=r"regressor names a weights file.*/etc/hostname"):
+        load_model(fixture_copy("attack_regressor_path.skops", tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "planted-weights.pt").write_bytes(b"planted")
+    with pytest.warns(SkcalcWarning, match="planted-weights.pt"):
+        seg = load_model(fixture_copy("attack_regressor_path_fitted.skops", tmp_path))
+    assert seg.regressor is seg.regressor_ is None
+    assert seg.transform([tiny_roi()])[0].calcifications.max() == 1
+    from sklearn.base import clone
+
+    clone(seg).fit([tiny_roi()])  # a refit neither opens the path
+
+
+def test_booster_is_never_built_from_file_arguments(tmp_path, monkeypatch):
+    calls = []
+    real_init = Booster.__init__
+
+    def spy(self, *args, **kwargs):
+        calls.append((args, kwargs))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Booster, "__init__", spy)
+    with pytest.raises(ModelFileError, match="not stored as a model string"):
+        load_model(fixture_copy("attack_booster_reduce.skops", tmp_path))
+    assert calls == []
+    # control: skops itself would call Booster(None, None, "/etc/hostname")
+    bad = tmp_path / "attack_booster_reduce.skops"
+    with pytest.raises(LightGBMError):
+        sio.load(bad, trusted=sio.get_untrusted_types(file=bad))
+    assert calls and calls[0][0][2] == "/etc/hostname"
+
+
+def test_booster_rebuilt_from_model_string_only(tmp_path):
+    clf = load_model(fixture_copy("attack_booster_state.skops", tmp_path))
+    booster = clf.booster_
+    assert isinstance(booster, Booster)
+    assert not hasattr(booster, "planted")
+    assert booster.pandas_categorical != ["planted"]
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    assert clf.predict_proba(X).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("attack_lightgbm_params.skops", r"LightGBM file parameters \['output_model'\]"),
+        ("attack_trusted_reduce.skops", "never calls a type with arguments"),
+        ("attack_not_estimator.skops", "holds a str, not a scikit-learn estimator"),
+    ],
+)
+def test_other_crafted_files_are_refused(tmp_path, name, match):
+    with pytest.raises(ModelFileError, match=match):
+        load_model(fixture_copy(name, tmp_path))
+
+
+def test_crafted_fixtures_are_small():
+    for name in os.listdir(DATA):
+        assert os.path.getsize(os.path.join(DATA, name)) < 400_000, name
+
+
+# ----------------------------------------------------------------- refactor-proof files
+def test_saved_files_name_public_types_only(small_model, tmp_path):
+    from lightgbm import LGBMClassifier
+
+    from skcalc.classification import ThresholdedClassifier
+
+    clf = ThresholdedClassifier(LGBMClassifier(n_estimators=2, verbose=-1), threshold=0.4)
+    clf.fit(np.arange(20.0).reshape(-1, 1), [0] * 10 + [1] * 10)
+    path = save_model(clf, tmp_path / "m.skops")
+    names = set(sio.get_untrusted_types(file=path))
+    assert "skcalc.classification.ThresholdedClassifier" in names
+    assert "lightgbm.LGBMClassifier" in names
+    assert not any(part.startswith("_") for n in names if n.startswith("skcalc.")
+                   for part in n.split("."))  # fmt: skip
+
+
+def test_model_saved_by_the_previous_layout_loads_and_predicts_the_same(tmp_path):
+    """issue 10.6: tests/data/model_v0_1_layout.skops names private module paths."""
+    path = fixture_copy("model_v0_1_layout.skops", tmp_path)
+    recorded = set(sio.get_untrusted_types(file=path))
+    assert "skcalc.features._local.LocalFeatureExtractor" in recorded
+    assert recorded - {"lightgbm.basic.Booster"} <= set(LEGACY_TYPE_NAMES) | set(TRUSTED_TYPES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkcalcWarning)  # written by another version
+        model = load_model(path)
+    data = np.load(os.path.join(DATA, "model_v0_1_layout_rois.npz"))
+    rois = [
+        ROI(data[f"image_{i}"], spacing=tuple(data["spacing"][i]), region=data[f"region_{i}"],
+            meta={"roi_id": f"r{i}", "bits_stored": 12})
+        for i in range(3)
+    ]  # fmt: skip
+    np.testing.assert_allclose(model.predict_proba(rois)[:, 1], data["proba"], atol=1e-9)
+    np.testing.assert_array_equal(model.predict(rois), data["predict"])
+
+
+@pytest.mark.parametrize("module", ["skcalc._gone", "skcalc.__main__"])
+def test_removed_type_fails_naming_the_version(tmp_path, module):
+    path = fixture_copy("model_v0_1_layout.skops", tmp_path)
+
+    def rename(schema):
+        for node in _all_nodes(schema):
+            if node.get("__class__") == "MaskBuilder":
+                node["__module__"] = module
+        schema["content"]["skcalc_version"]["content"] = json.dumps("0.0.7")
+
+    evil = edit_schema(path, tmp_path / "gone.skops", rename)
+    # nothing is imported from the file's names (importing skcalc.__main__ runs the CLI)
+    with pytest.raises(ModelFileError, match=r"written by skcalc 0\.0\.7.*" + module):
+        load_model(evil)
+
+
+def _all_nodes(node):
+    if isinstance(node, dict):
+        if "__loader__" in node:
+            yield node
+        for v in node.values():
+            yield from _all_nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _all_nodes(v)

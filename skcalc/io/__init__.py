@@ -2,9 +2,11 @@
 
 from ..roi import register_image_reader
 from ._dicom import dicom_spacing, display_image, read_dicom_header, read_spacing
+from ._limits import MAX_IMAGE_PIXELS
 from ._manifest import LABELS, load_manifest, parse_label, region_box
 from ._readers import is_dicom, read_image_shape, read_mammogram
 from ._writers import (
+    clean_stale_temporaries,
     save_figure_atomic,
     write_image_atomic,
     write_json_atomic,
@@ -13,6 +15,8 @@ from ._writers import (
 
 __all__ = [
     "LABELS",
+    "MAX_IMAGE_PIXELS",
+    "clean_stale_temporaries",
     "dicom_spacing",
     "display_image",
     "is_dicom",

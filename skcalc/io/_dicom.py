@@ -21,8 +21,9 @@ The rules implemented here (see :func:`read_dicom`):
   never on the analysed pixels unless ``apply_voi_lut=True``.
 * **Spacing** (:func:`dicom_spacing`): Imager Pixel Spacing divided by Estimated
   Radiographic Magnification Factor when present, else Pixel Spacing, else Nominal Scanned
-  Pixel Spacing (digitised film), else ``None`` with a warning; values outside
-  0.02-0.5 mm are returned with a warning.
+  Pixel Spacing (digitised film), else ``None`` with a warning; values outside the
+  plausible range of :func:`skcalc._units.check_spacing` (0.02-1 mm) are returned with a
+  warning.
 """
 
 from __future__ import annotations
@@ -33,11 +34,34 @@ from typing import Any
 
 import numpy as np
 
+from .._units import check_spacing
 from ..exceptions import SkcalcWarning, UnreadableImageError
+from ._limits import check_declared_size
 
-__all__ = ["display_image", "dicom_spacing", "read_dicom", "read_dicom_header", "read_spacing"]
+__all__ = [
+    "display_image",
+    "dicom_spacing",
+    "is_dicom",
+    "read_dicom",
+    "read_dicom_header",
+    "read_spacing",
+]
 
-PLAUSIBLE_SPACING_MM = (0.02, 0.5)
+DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """True for a DICOM extension, or for an existing file with the ``DICM`` preamble."""
+    path = os.fspath(path)
+    if path.lower().endswith(DICOM_EXTENSIONS):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
 
 # ViewCodeSequence meanings (SNOMED/DICOM CID 4014) -> the usual ACR abbreviations.
 _VIEW_MEANINGS = {
@@ -66,9 +90,10 @@ def _dcmread(path: str, *, stop_before_pixels: bool):
         return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as exc:
         raise UnreadableImageError(f"{path}: not a DICOM file ({exc})") from exc
-    except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - pydicom reports damage with many types
         raise UnreadableImageError(
-            f"{path}: DICOM header could not be parsed, the file may be truncated ({exc})"
+            f"{path}: DICOM header could not be parsed, the file may be truncated or damaged "
+            f"({type(exc).__name__}: {exc})"
         ) from exc
 
 
@@ -98,7 +123,8 @@ def dicom_spacing(ds, path: str = "<dataset>", *, warn: bool = True):
     Precedence: ``ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor`` (detector
     plane corrected to the breast), then ``PixelSpacing``, then ``NominalScannedPixelSpacing``
     (digitised film). Returns ``(None, None)`` with a :class:`SkcalcWarning` when none is
-    usable; a spacing outside 0.02-0.5 mm is returned but warned about.
+    usable; a spacing outside the plausible range (:func:`skcalc._units.check_spacing`)
+    is returned but warned about.
 
     Returns
     -------
@@ -141,14 +167,13 @@ def dicom_spacing(ds, path: str = "<dataset>", *, warn: bool = True):
                 stacklevel=3,
             )
         return None, None
-    lo, hi = PLAUSIBLE_SPACING_MM
-    if warn and not all(lo <= s <= hi for s in spacing):
-        warnings.warn(
-            f"{path}: implausible pixel spacing {spacing} mm from {source} "
-            f"(mammograms are {lo}-{hi} mm); check the header",
-            SkcalcWarning,
-            stacklevel=3,
-        )
+    if warn:
+        try:
+            check_spacing(spacing, name=f"pixel spacing from {source}")
+        except ValueError as exc:
+            warnings.warn(
+                f"{path}: implausible {exc}; check the header", SkcalcWarning, stacklevel=3
+            )
     return spacing, source
 
 
@@ -242,8 +267,6 @@ def read_spacing(path: str | os.PathLike, *, warn: bool = True):
     >>> read_spacing(path) is None
     True
     """
-    from ._readers import is_dicom
-
     path = os.fspath(path)
     if not is_dicom(path):
         if not os.path.isfile(path):
@@ -373,6 +396,12 @@ def read_dicom(path: str | os.PathLike, *, apply_voi_lut: bool = False, warn_spa
             f"{path}: expected a single 2-D image, got {frames} frames (tomosynthesis?)"
         )
     try:
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
+    except (TypeError, ValueError) as exc:
+        raise UnreadableImageError(f"{path}: invalid Rows/Columns/BitsAllocated ({exc})") from exc
+    check_declared_size(path, (rows, cols), max(bits_allocated // 8, 1))
+    try:
         arr = ds.pixel_array
     except NotImplementedError as exc:
         raise UnreadableImageError(
@@ -380,7 +409,7 @@ def read_dicom(path: str | os.PathLike, *, apply_voi_lut: bool = False, warn_spa
             f"or no decoder installed for it ({exc}); pylibjpeg, pylibjpeg-openjpeg, "
             "pylibjpeg-libjpeg and gdcm add the JPEG family"
         ) from exc
-    except (ValueError, RuntimeError, TypeError, AttributeError, KeyError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - decoders report damage with many types
         truncated = "less than expected" in str(exc)
         what = "pixel data is truncated" if truncated else "pixel data could not be decoded"
         raise UnreadableImageError(f"{path}: {what} (transfer syntax {ts_desc}): {exc}") from exc

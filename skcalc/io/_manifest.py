@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..exceptions import SkcalcWarning, UnreadableImageError
+from .._units import check_spacing
+from ..exceptions import UnreadableImageError
 from ..roi import ROI
-from ._readers import is_dicom, read_image_shape, read_mammogram
+from ._dicom import is_dicom, read_dicom_header
+from ._readers import read_image_shape, read_mammogram
 
 __all__ = ["LABELS", "load_manifest", "parse_label", "region_box"]
 
@@ -112,11 +114,10 @@ def _parse_spacing(text: str) -> tuple[float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         raise _RowError(f"spacing must be a number or two numbers, got {text!r}") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise _RowError(f"spacing must be one or two positive numbers (mm), got {text!r}")
-    return values[0], values[1]
+    try:
+        return check_spacing(values[0] if len(values) == 1 else values, name="column 'spacing'")
+    except ValueError as exc:
+        raise _RowError(str(exc)) from None
 
 
 def _resolve(base: Path, value: str, what: str) -> str:
@@ -215,7 +216,15 @@ def load_manifest(
     ``patient_id``, ``exam_id``, ``roi_id`` (optional)
         ``roi_id`` defaults to ``"<image stem>:<line>"`` and must be unique.
     ``spacing`` (optional)
-        mm, one number or two (``"0.07 0.065"``, row then column).
+        mm, one number or two (``"0.07 0.065"``, row then column); checked by
+        :func:`skcalc._units.check_spacing` (0.02-1 mm unless widened with
+        :func:`skcalc.plausible_spacing`), like the DICOM header's spacing.
+
+    For DICOM images the header's ``BitsStored`` is carried into each ROI's
+    ``meta["bits_stored"]``, so that the segmentation scales every crop by the detector's
+    depth rather than guessing it from the crop.
+
+    The CSV must be UTF-8 text (a BOM is accepted).
 
     Any other column is copied to ``meta`` as a string.
 
@@ -241,20 +250,21 @@ def load_manifest(
 
     Raises
     ------
+    UnreadableImageError
+        An image or mask of a row cannot be read, naming the CSV, the line and the file.
     ValueError
         Naming the CSV, the line number and the problem (missing file, bad box, unknown
-        label, missing spacing, duplicate roi_id, ...).
+        label, missing or implausible spacing, duplicate roi_id, not UTF-8, ...).
     """
     csv_path = Path(os.fspath(csv_path))
     if not csv_path.is_file():
         raise FileNotFoundError(f"manifest {str(csv_path)!r} does not exist")
     if spacing is not None:
-        spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (2,)))
-        if not all(math.isfinite(s) and s > 0 for s in spacing):
-            raise ValueError(f"spacing must be positive mm values, got {spacing}")
+        spacing = check_spacing(spacing, name="spacing")
     base = csv_path.parent
     rois, labels, groups, seen = [], [], [], {}
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    text = _read_text(csv_path)
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in (reader.fieldnames or [])]
         if "image" not in fields:
@@ -273,8 +283,14 @@ def load_manifest(
                 continue
             try:
                 roi, label = _row_to_roi(row, line, base, csv_path, spacing, margin_mm, has_label)
-            except (_RowError, UnreadableImageError) as exc:
+            except UnreadableImageError as exc:
+                raise UnreadableImageError(f"{csv_path}, line {line}: {exc}") from exc
+            except (_RowError, ValueError, TypeError, OSError) as exc:
                 raise ValueError(f"{csv_path}, line {line}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - whatever a reader raised, name the line
+                raise UnreadableImageError(
+                    f"{csv_path}, line {line}: {type(exc).__name__}: {exc}"
+                ) from exc
             if roi.roi_id in seen:
                 raise ValueError(
                     f"{csv_path}, line {line}: roi_id {roi.roi_id!r} already used on line "
@@ -292,6 +308,19 @@ def load_manifest(
     return rois, y, (np.asarray(groups, dtype=object) if group_key else None)
 
 
+def _read_text(csv_path: Path) -> str:
+    """The manifest as text; a non-UTF-8 file is an error naming the line to fix."""
+    data = csv_path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{csv_path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            "save the manifest as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
+        ) from None
+
+
 def _row_to_roi(row, line, base, csv_path, default_spacing, margin_mm, has_label):
     image_path = _resolve(base, row.get("image", ""), "image")
     label = None
@@ -301,31 +330,26 @@ def _row_to_roi(row, line, base, csv_path, default_spacing, margin_mm, has_label
         except ValueError as exc:
             raise _RowError(str(exc)) from None
     header: dict[str, Any] = {}
+    if is_dicom(image_path):
+        # Header only (stop_before_pixels): spacing, size, BitsStored and identifiers.
+        header = read_dicom_header(image_path, warn=False)
     if row.get("spacing"):
         spacing, spacing_source = _parse_spacing(row["spacing"]), "manifest"
-    else:
-        spacing = spacing_source = None
-        if is_dicom(image_path):
-            from ._dicom import read_dicom_header
-
-            header = read_dicom_header(image_path, warn=False)
-            if header["spacing"] is not None:
-                spacing, spacing_source = header["spacing"], f"DICOM {header['spacing_source']}"
-                lo, hi = 0.02, 0.5
-                if not all(lo <= s <= hi for s in spacing):
-                    warnings.warn(
-                        f"{csv_path}, line {line}: implausible spacing {spacing} mm in "
-                        f"{image_path}",
-                        SkcalcWarning,
-                        stacklevel=4,
-                    )
-        if spacing is None and default_spacing is not None:
-            spacing, spacing_source = default_spacing, "load_manifest(spacing=...)"
-        if spacing is None:
+    elif header.get("spacing") is not None:
+        spacing_source = f"DICOM {header['spacing_source']}"
+        try:
+            spacing = check_spacing(header["spacing"], name=f"pixel spacing from {spacing_source}")
+        except ValueError as exc:
             raise _RowError(
-                f"no pixel spacing for {image_path!r}: add a 'spacing' column or pass "
-                "load_manifest(..., spacing=...)"
-            )
+                f"{image_path}: {exc}; give the right value in a 'spacing' column"
+            ) from None
+    elif default_spacing is not None:
+        spacing, spacing_source = default_spacing, "load_manifest(spacing=...)"
+    else:
+        raise _RowError(
+            f"no pixel spacing for {image_path!r}: add a 'spacing' column, or pass "
+            "load_manifest(..., spacing=MM) (on the command line: --spacing MM)"
+        )
     margin = _float(row, "margin_mm") if row.get("margin_mm") else float(margin_mm)
     if margin < 0:
         raise _RowError(f"margin_mm must be >= 0, got {margin}")
@@ -352,5 +376,10 @@ def _row_to_roi(row, line, base, csv_path, default_spacing, margin_mm, has_label
     for key in ("laterality", "view", "manufacturer", "presentation_intent"):
         if header.get(key) and key not in meta:
             meta[key] = header[key]
+    identity = (header.get("rescale_slope"), header.get("rescale_intercept")) == (1.0, 0.0)
+    if header.get("bits_stored") and identity:
+        # The detector's depth, for every crop of the image (issue 10.2); not after a
+        # modality rescale, whose float values the stored depth does not bound.
+        meta["bits_stored"] = int(header["bits_stored"])
     roi = ROI(path=image_path, box=box, region=region, spacing=spacing, meta=meta)
     return roi, label

@@ -9,29 +9,17 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import UnreadableImageError
-from ._dicom import read_dicom, read_dicom_header
+from ._dicom import DICOM_EXTENSIONS as _DICOM_EXT
+from ._dicom import is_dicom, read_dicom, read_dicom_header
+from ._limits import check_declared_size
 
 __all__ = ["is_dicom", "read_image_shape", "read_mammogram"]
 
-_DICOM_EXT = (".dcm", ".dicom", ".dic")
 _PNG_EXT = (".png",)
 _TIFF_EXT = (".tif", ".tiff")
 _PGM_EXT = (".pgm",)
 _NPY_EXT = (".npy",)
 SUPPORTED_EXTENSIONS = _DICOM_EXT + _PNG_EXT + _TIFF_EXT + _PGM_EXT + _NPY_EXT
-
-
-def is_dicom(path: str | os.PathLike) -> bool:
-    """True for a DICOM extension, or for an existing file with the ``DICM`` preamble."""
-    path = os.fspath(path)
-    if path.lower().endswith(_DICOM_EXT):
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
 
 
 def _kind(path: str) -> str:
@@ -74,10 +62,34 @@ def _to_2d(arr: np.ndarray, path: str, meta: dict[str, Any]) -> np.ndarray:
     return arr
 
 
-def _read_png(path: str, meta: dict[str, Any]) -> np.ndarray:
+def _open_png(path: str):
+    """Open a PNG's header; the declared size is checked before any pixel is decoded."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as im:
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        # The IHDR chunk's size, checked before Pillow sees the file.
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        check_declared_size(path, (height, width))
+    with warnings.catch_warnings():
+        # skcalc's own limit (MAX_IMAGE_PIXELS) applies, with a message naming the file.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path, formats=["PNG"])
+        except Image.DecompressionBombError as exc:
+            raise UnreadableImageError(
+                f"{path}: the header declares an image larger than Pillow decodes ({exc}); "
+                "raise PIL.Image.MAX_IMAGE_PIXELS as well as skcalc.io.MAX_IMAGE_PIXELS"
+            ) from exc
+    check_declared_size(path, (im.size[1], im.size[0], len(im.getbands())))
+    return im
+
+
+def _read_png(path: str, meta: dict[str, Any]) -> np.ndarray:
+    with _open_png(path) as im:
         mode = im.mode
         if mode == "P":
             im = im.convert("RGBA")
@@ -103,6 +115,7 @@ def _read_tiff(path: str, meta: dict[str, Any]) -> np.ndarray:
         if not tif.pages:
             raise UnreadableImageError(f"{path}: TIFF file has no image")
         page = tif.pages[0]
+        check_declared_size(path, page.shape, page.dtype.itemsize if page.dtype else 1)
         arr = page.asarray()
         photometric = getattr(page.photometric, "name", str(page.photometric))
         bits = int(page.bitspersample)
@@ -137,6 +150,7 @@ def _pgm_header(data: bytes, path: str):
         raise UnreadableImageError(f"{path}: malformed PGM header ({exc})") from exc
     if width <= 0 or height <= 0 or not 0 < maxval < 65536:
         raise UnreadableImageError(f"{path}: invalid PGM size {width}x{height}, maxval {maxval}")
+    check_declared_size(path, (height, width))
     return magic, width, height, maxval, pos + 1  # one whitespace byte ends the header
 
 
@@ -163,7 +177,36 @@ def _read_pgm(path: str, meta: dict[str, Any]) -> np.ndarray:
     return arr
 
 
+def _npy_header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of an ``.npy`` file, from its header alone."""
+    from numpy.lib import format as npformat
+
+    with open(path, "rb") as fh:
+        try:
+            version = npformat.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npformat.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = npformat.read_array_header_2_0(fh)
+        except (ValueError, EOFError, SyntaxError, TypeError, KeyError) as exc:
+            raise UnreadableImageError(
+                f"{path}: not a valid .npy file, the header is damaged or truncated ({exc})"
+            ) from exc
+        return tuple(int(d) for d in shape), dtype, fh.tell()
+
+
 def _read_npy(path: str, meta: dict[str, Any]) -> np.ndarray:
+    shape, dtype, offset = _npy_header(path)
+    if dtype.hasobject:
+        raise UnreadableImageError(
+            f"{path}: not a plain numeric .npy array (object arrays are refused: it would "
+            "need pickle)"
+        )
+    check_declared_size(path, shape, dtype.itemsize)
+    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    have = os.path.getsize(path) - offset
+    if have < need:
+        raise UnreadableImageError(f"{path}: truncated .npy file ({have} of {need} data bytes)")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -231,7 +274,10 @@ def read_mammogram(
     ------
     UnreadableImageError
         Naming the file and the problem: missing file, unsupported type, truncated or
-        undecodable data (naming the DICOM transfer syntax), not a 2-D greyscale image.
+        undecodable data (naming the DICOM transfer syntax), not a 2-D greyscale image, a
+        header declaring more than ``skcalc.io.MAX_IMAGE_PIXELS`` pixels (checked before
+        anything is allocated). Every failure to read is this error, whatever the library
+        underneath raised.
 
     Examples
     --------
@@ -250,14 +296,23 @@ def read_mammogram(
         raise UnreadableImageError(f"{path}: is a directory, not an image file")
     kind = _kind(path)
     if kind == "dicom":
-        return read_dicom(path, apply_voi_lut=apply_voi_lut, warn_spacing=warn_spacing)
+        try:
+            return read_dicom(path, apply_voi_lut=apply_voi_lut, warn_spacing=warn_spacing)
+        except UnreadableImageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damage shows as any exception type
+            raise UnreadableImageError(
+                f"{path}: could not read as DICOM, the file may be truncated or corrupt "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
     meta: dict[str, Any] = {"source": path, "format": kind, "inverted": False}
     try:
         image = _READERS[kind](path, meta)
     except UnreadableImageError:
         raise
-    except (OSError, ValueError, EOFError, SyntaxError, KeyError, IndexError) as exc:
-        # Pillow and tifffile report truncation and corruption with these.
+    except Exception as exc:  # noqa: BLE001 - libraries report damage with many types
+        # Pillow, tifffile and numpy report truncation and corruption with OSError,
+        # ValueError, EOFError, SyntaxError, struct/zlib errors, MemoryError, ...
         raise UnreadableImageError(
             f"{path}: could not read as {kind.upper()}, the file may be truncated or "
             f"corrupt ({type(exc).__name__}: {exc})"
@@ -278,27 +333,31 @@ def read_image_shape(path: str | os.PathLike) -> tuple[int, int]:
             meta = read_dicom_header(path, warn=False)
             if not meta["rows"] or not meta["columns"]:
                 raise UnreadableImageError(f"{path}: DICOM header has no Rows/Columns")
+            check_declared_size(path, (meta["rows"], meta["columns"]))
             return meta["rows"], meta["columns"]
         if kind == "png":
-            from PIL import Image
-
-            with Image.open(path) as im:
-                return im.size[1], im.size[0]
-        if kind == "tiff":
+            with _open_png(path) as im:
+                shape = (im.size[1], im.size[0])
+        elif kind == "tiff":
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
+                if not tif.pages:
+                    raise UnreadableImageError(f"{path}: TIFF file has no image")
                 shape = tif.pages[0].shape
         elif kind == "pgm":
             with open(path, "rb") as fh:
                 _, width, height, _, _ = _pgm_header(fh.read(256), path)
             return height, width
         else:
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            shape = _npy_header(path)[0]
     except UnreadableImageError:
         raise
-    except (OSError, ValueError, EOFError, SyntaxError, IndexError) as exc:
-        raise UnreadableImageError(f"{path}: could not read the image header ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - libraries report damage with many types
+        raise UnreadableImageError(
+            f"{path}: could not read the image header ({type(exc).__name__}: {exc})"
+        ) from exc
+    check_declared_size(path, shape)
     shape = tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else tuple(shape)
     if len(shape) == 3 and shape[2] in (2, 3, 4):
         shape = shape[:2]

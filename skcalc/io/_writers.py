@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save_figure_atomic", "write_image_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "clean_stale_temporaries",
+    "save_figure_atomic",
+    "write_image_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 def _umask() -> int:
@@ -24,13 +30,81 @@ def _umask() -> int:
     return mask
 
 
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
+
+
+def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that interrupted writes of ``path`` left behind.
+
+    An atomic write goes through ``.<name>.<pid>.<random>.tmp<suffix>`` next to ``path``;
+    a process killed before the rename leaves it there. Files of that pattern whose
+    process no longer runs are removed (those of a running writer are kept), as are the
+    pid-less temporaries of earlier skcalc versions. Returns the removed paths.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from skcalc.io import clean_stale_temporaries
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".out.csv.999999999.abcd.tmp.csv").write_text("half")
+    >>> [p.name for p in clean_stale_temporaries(folder / "out.csv")]
+    ['.out.csv.999999999.abcd.tmp.csv']
+    """
+    target = Path(os.fspath(path))
+    prefix, suffix = _temp_prefix(target), ".tmp" + target.suffix
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        middle = name[len(prefix) : len(name) - len(suffix)]
+        pid_text, _, rest = middle.partition(".")
+        if rest and pid_text.isdigit():
+            if _pid_alive(int(pid_text)):
+                continue
+        elif "." in middle:
+            continue  # not one of ours
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
 @contextlib.contextmanager
 def _atomic_path(path: str | os.PathLike):
-    """Yield a temporary path next to ``path``; move it over ``path`` on success."""
+    """Yield a temporary path next to ``path``; move it over ``path`` on success.
+
+    The temporary file is named ``.<name>.<pid>.<random>.tmp<suffix>``; leftovers of
+    killed writers are removed by :func:`clean_stale_temporaries` on the next write.
+    """
     target = Path(os.fspath(path))
     target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix
+        dir=target.parent,
+        prefix=f"{_temp_prefix(target)}{os.getpid()}.",
+        suffix=".tmp" + target.suffix,
     )
     os.close(fd)
     try:

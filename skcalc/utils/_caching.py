@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_memory
 from .._arrays import freeze
 from ..roi import ROI
 
-__all__ = ["InProcessMemory", "cached_call", "roi_content_hash"]
+__all__ = ["InProcessMemory", "cached_call", "resolve_memory", "roi_content_hash"]
 
 
 def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
@@ -99,6 +99,29 @@ class InProcessMemory:
         return "InProcessMemory()"
 
 
+def resolve_memory(memory: Any) -> Any:
+    """The cache a ``memory=`` value means: ``"auto"`` is in-process everywhere.
+
+    ``None`` -> no cache; ``"auto"`` -> :class:`InProcessMemory` (the same meaning as in
+    :func:`skcalc.pipeline.make_calcification_pipeline`, never a folder called ``auto``);
+    an :class:`InProcessMemory` as is; a folder or :class:`joblib.Memory` through
+    :func:`sklearn.utils.validation.check_memory`.
+
+    Examples
+    --------
+    >>> from skcalc.utils._caching import resolve_memory
+    >>> resolve_memory("auto")
+    InProcessMemory()
+    >>> resolve_memory(None).location is None
+    True
+    """
+    if isinstance(memory, str) and memory == "auto":
+        return InProcessMemory()
+    if isinstance(memory, InProcessMemory):
+        return memory
+    return check_memory(memory)
+
+
 def _run_stage(stage: str, key: str, params: dict, version: str, func: Callable, roi: ROI) -> Any:
     # stage, key, params and version make the cache key; func and roi are ignored by joblib.
     return func(roi, **params)
@@ -158,8 +181,8 @@ def cached_call(
     roi : ROI
     params : dict
         Keyword parameters of ``func``; part of the cache key.
-    memory : None, str or joblib.Memory
-        Where to cache; ``None`` disables caching.
+    memory : None, "auto", str, joblib.Memory or InProcessMemory
+        Where to cache; ``None`` disables caching, ``"auto"`` caches in this process.
     stage : str
         Name of the stage, part of the key so stages never share entries.
     fields : iterable of str
@@ -171,8 +194,7 @@ def cached_call(
         to the parent, which keeps them, and a worker that kept every result it computed
         would grow until loky restarts it as leaking.
     """
-    if not isinstance(memory, InProcessMemory):
-        memory = check_memory(memory)
+    memory = resolve_memory(memory)
     key = front_key(roi, params, memory, stage, fields, params_hash)
     if key is None:
         return func(roi, **params)
