@@ -80,7 +80,9 @@ def array_digest(a: np.ndarray) -> bytes:
         if entry is not None and entry[0]() is a:
             return entry[1]
     c = np.ascontiguousarray(a)
-    digest = hashlib.sha1(f"{c.dtype.str}{c.shape}".encode() + memoryview(c).cast("B")).digest()
+    # tobytes() of an empty array is b"" (a memoryview of it cannot be cast).
+    data = memoryview(c).cast("B") if c.size else b""
+    digest = hashlib.sha1(f"{c.dtype.str}{c.shape}".encode() + data).digest()
     if frozen:
         key = id(a)
         try:

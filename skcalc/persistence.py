@@ -70,6 +70,9 @@ TRUSTED_TYPES = (
     "skcalc.classification.ThresholdedClassifier",
     "skcalc.resampling.SafeSMOTEENN",
     "skcalc.utils.InProcessMemory",
+    # the deep baselines hold their networks as plain arrays (never a torch module)
+    "skcalc.deep.DeepROIClassifier",
+    "skcalc.deep.DeepFeatureExtractor",
     # imbalanced-learn / LightGBM / standard library
     "imblearn.pipeline.Pipeline",
     "imblearn.over_sampling.SMOTE",
@@ -376,9 +379,9 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     # Metadata is informative: what the strict writer cannot encode is stored as text.
-    from .io._writers import _json_default as strict
+    from .io._writers import json_default as strict
 
     try:
         return strict(obj)
@@ -427,7 +430,7 @@ def save_model(model: Any, path: str | os.PathLike, *, metadata: dict | None = N
     """
     import skops.io as sio
 
-    from .io._writers import _atomic_path
+    from .io._writers import atomic_path
 
     path = Path(os.fspath(path)).expanduser()
     if path.is_dir():
@@ -438,7 +441,7 @@ def save_model(model: Any, path: str | os.PathLike, *, metadata: dict | None = N
         "skcalc_version": __version__,
         "library_versions": _library_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "metadata": json.dumps(dict(metadata or {}), default=_json_default),
+        "metadata": json.dumps(dict(metadata or {}), default=json_default),
         "model": model,
     }
     data = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED)
@@ -460,7 +463,7 @@ def save_model(model: Any, path: str | os.PathLike, *, metadata: dict | None = N
             SkcalcWarning,
             stacklevel=2,
         )
-    with _atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
     return path
 

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "atomic_path",
     "clean_stale_temporaries",
+    "json_default",
     "save_figure_atomic",
     "write_image_atomic",
     "write_json_atomic",
@@ -92,7 +94,7 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; move it over ``path`` on success.
 
     The temporary file is named ``.<name>.<pid>.<random>.tmp<suffix>``; leftovers of
@@ -134,11 +136,12 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "ut
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    with _atomic_path(path) as tmp, open(tmp, "w", encoding=encoding, newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding=encoding, newline="") as fh:
         fh.write(text)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -163,7 +166,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
     >>> json.load(open(path))
     {'auc': 0.75, 'cm': [[1, 0], [0, 1]]}
     """
-    text = json.dumps(obj, indent=indent, default=_json_default, sort_keys=False)
+    text = json.dumps(obj, indent=indent, default=json_default, sort_keys=False)
     write_text_atomic(path, text + "\n")
 
 
@@ -213,15 +216,15 @@ def write_image_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
         from PIL import Image
 
         data = _png_array(array, spath)
-        with _atomic_path(spath) as tmp:
+        with atomic_path(spath) as tmp:
             Image.fromarray(np.ascontiguousarray(data)).save(tmp, format="PNG")
     elif ext == ".npy":
-        with _atomic_path(spath) as tmp, open(tmp, "wb") as fh:
+        with atomic_path(spath) as tmp, open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
     elif ext in (".tif", ".tiff"):
         import tifffile
 
-        with _atomic_path(spath) as tmp:
+        with atomic_path(spath) as tmp:
             tifffile.imwrite(tmp, array, photometric="minisblack")
     else:
         raise ValueError(f"{spath}: unsupported image extension {ext!r}; use .png, .npy or .tif")
@@ -246,5 +249,5 @@ def save_figure_atomic(fig, path: str | os.PathLike, **savefig_kwargs: Any) -> N
     fmt = savefig_kwargs.pop("format", None) or os.path.splitext(spath)[1].lstrip(".").lower()
     if not fmt:
         raise ValueError(f"{spath}: cannot infer the figure format; add an extension")
-    with _atomic_path(spath) as tmp:
+    with atomic_path(spath) as tmp:
         fig.savefig(tmp, format=fmt, **savefig_kwargs)

@@ -16,10 +16,9 @@ from typing import Any
 from joblib import effective_n_jobs
 from joblib import hash as joblib_hash
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_memory
 
 from ..roi import ROI
-from ._caching import MEMORY_FRONT, InProcessMemory, _freeze, cached_call, front_key
+from ._caching import MEMORY_FRONT, _freeze, cached_call, front_key, resolve_memory
 
 __all__ = ["map_rois", "single_threaded"]
 
@@ -139,8 +138,7 @@ def map_rois(
             )
             for r in rois
         ]
-    if not isinstance(memory, InProcessMemory):
-        memory = check_memory(memory)
+    memory = resolve_memory(memory)
     keys = [front_key(r, params, memory, stage, fields, phash) for r in rois]
     out: list[Any] = [None] * len(rois)
     todo = []
