@@ -138,19 +138,20 @@ def _scale_bar_mm(width_px: int, spacing_col: float) -> float:
 
 
 def _decision_text(proba: float, threshold: float | None, y_true: Any) -> tuple[str, str]:
+    """Title line(s) of the decision and its colour (black without a threshold)."""
     text = f"P(actionable) = {proba:.2f}"
     color = "black"
     if threshold is not None:
         call = "actionable" if proba >= threshold else "benign"
-        rel = ">=" if proba >= threshold else "<"
+        rel = "\u2265" if proba >= threshold else "<"
         text += f" {rel} threshold {threshold:.2f}: {call}"
         color = COLORS[call]
         if y_true is not None:
             truth = "actionable" if bool(y_true) else "benign"
             verdict = "correct" if (call == "actionable") == bool(y_true) else "wrong"
-            text += f" (truth: {truth}, {verdict})"
+            text += f"\ntruth: {truth} ({verdict})"
     elif y_true is not None:
-        text += f" (truth: {'actionable' if bool(y_true) else 'benign'})"
+        text += f"\ntruth: {'actionable' if bool(y_true) else 'benign'}"
     return text, color
 
 
@@ -230,7 +231,7 @@ def plot_roi(
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
     ['segmented (1)']
     >>> ax.get_title()
-    '<unnamed ROI>: 1 calcifications\\nP(actionable) = 0.73 >= threshold 0.40: actionable'
+    '<unnamed ROI>: 1 calcifications\\nP(actionable) = 0.73 ≥ threshold 0.40: actionable'
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -283,11 +284,11 @@ def plot_roi(
         mask = layers[name]
         if mask.any():
             ax.contour(mask, levels=[0.5], colors=COLORS[name], linewidths=width,
-                       linestyles="-" if name != "reference_only" else (0, (2, 1)))
+                       linestyles="solid" if name != "reference_only" else "dashed")
         label = _LABELS[name] if name != "reference_only" or calc is not None else "reference"
         handles.append(
             Line2D([], [], color=COLORS[name], linewidth=2,
-                   linestyle="-" if name != "reference_only" else (0, (2, 1)),
+                   linestyle="-" if name != "reference_only" else "--",
                    label=f"{label} ({count})")
         )
     if show_region and region is not None:
@@ -543,7 +544,9 @@ def save_overlay_png(
     if box is not None:
         text["skcalc:scale_bar"] = f"{box[0]:g} mm (white bar, lower right)"
     if proba is not None:
-        text["skcalc:decision"] = _decision_text(float(proba), threshold, None)[0]
+        text["skcalc:decision"] = _decision_text(float(proba), threshold, None)[0].replace(
+            "\u2265", ">="
+        )
     dpi = (25.4 / roi.spacing[1], 25.4 / roi.spacing[0])  # pixels per inch (x, y)
     save_figure_atomic(_PngFigure(rgb, text, dpi), spath)
     return text
