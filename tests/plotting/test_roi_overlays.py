@@ -109,7 +109,9 @@ def test_plot_roi_probability_and_decision(roi):
     plt.close(ax.figure)
 
 
-@pytest.mark.parametrize("kw", [{"threshold": 0.4}, {"proba": 1.5}, {"proba": 0.5, "threshold": -1}])
+@pytest.mark.parametrize(
+    "kw", [{"threshold": 0.4}, {"proba": 1.5}, {"proba": 0.5, "threshold": -1}]
+)
 def test_plot_roi_rejects_bad_probabilities(roi, kw):
     with pytest.raises(ValueError):
         plot_roi(roi, **kw)
@@ -136,7 +138,7 @@ def test_overlay_rgb_native_grid_rings_and_scale_bar(roi):
     assert grey[21, 21, 0] == grey[21, 21, 1] == grey[21, 21, 2]
 
     def hexof(p):
-        return "#%02X%02X%02X" % tuple(int(v) for v in p)
+        return "#" + "".join(f"{int(v):02X}" for v in p)
 
     assert hexof(rgb[19, 21]) == COLORS["detected"].upper()  # above the detected object
     assert hexof(rgb[59, 81]) == COLORS["segmented_only"].upper()
