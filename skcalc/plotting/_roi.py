@@ -282,14 +282,21 @@ def plot_roi(
     width = 1.0 if n_shown <= 300 else 0.5  # thousands of outlines would hide the image
     for name, count in layers["counts"].items():
         mask = layers[name]
+        missed = name == "reference_only"
         if mask.any():
             ax.contour(mask, levels=[0.5], colors=COLORS[name], linewidths=width,
-                       linestyles="solid" if name != "reference_only" else "dashed")
-        label = _LABELS[name] if name != "reference_only" or calc is not None else "reference"
+                       linestyles="dashed" if missed else "solid")
+        if missed and mask.any() and calc is not None and count <= 300:
+            # A missed calcification is often a few pixels: ring it so that it is seen.
+            lbl, n_obj = ndi.label(mask, structure=_FOUR)
+            cy, cx = np.array(ndi.center_of_mass(mask, lbl, range(1, n_obj + 1))).T
+            ax.scatter(cx, cy, s=120, facecolors="none", edgecolors=COLORS[name],
+                       linewidths=1.2, zorder=3)
+        label = _LABELS[name] if not missed or calc is not None else "reference"
         handles.append(
-            Line2D([], [], color=COLORS[name], linewidth=2,
-                   linestyle="-" if name != "reference_only" else "--",
-                   label=f"{label} ({count})")
+            Line2D([], [], color=COLORS[name], linewidth=2, linestyle="--" if missed else "-",
+                   marker="o" if missed and calc is not None else None, markersize=7,
+                   markerfacecolor="none", label=f"{label} ({count})")
         )
     if show_region and region is not None:
         ax.contour(region, levels=[0.5], colors=COLORS["region"], linewidths=1.2,

@@ -258,13 +258,10 @@ def render_html_report(
     >>> doc.startswith("<!DOCTYPE html>"), 'id="metrics"' in doc, "http" in doc
     (True, True, False)
     """
-    import matplotlib
+    # Figures are rendered to PNG bytes and closed: any backend works, none is switched.
+    import matplotlib.pyplot as plt
 
     from ..plotting import plot_confusion_matrix, plot_reliability, plot_roc
-
-    if not matplotlib.get_backend().lower().endswith("agg"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     y_true = column_or_1d(y_true)
     scores = column_or_1d(scores).astype(np.float64)

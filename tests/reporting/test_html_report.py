@@ -223,3 +223,13 @@ def test_protocol_report_uses_the_result_report_and_tables(tmp_path):
     # only held-out ROIs are shown
     ids = set(re.findall(r"<td>(roi-\d+)</td>", text))
     assert ids and ids <= {f"roi-{i}" for i in test}
+
+
+def test_report_with_a_single_class_still_renders():
+    y = np.zeros(10, int)
+    s = np.linspace(0.05, 0.9, 10)
+    text = render_html_report(y_true=y, scores=s, threshold=0.4, rois=_rois(10),
+                              n_bootstrap=20)
+    page = Page(text)
+    assert "single class" in text and "examples" in page.sections
+    assert page.metric_rows["sensitivity"][0] is None  # undefined, shown as n/a
