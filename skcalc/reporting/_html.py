@@ -71,6 +71,8 @@ figcaption { font-size: 0.85em; color: #444; max-width: 460px; }
             gap: 16px; }
 .examples figure img { width: 100%; max-width: 460px; }
 .cm td.num { min-width: 70px; font-size: 1.1em; }
+nav.toc { font-size: 0.9em; margin: 6px 0 0; }
+nav.toc a { color: #0072B2; text-decoration: none; }
 footer { margin-top: 40px; color: #666; font-size: 0.85em; }
 """
 
@@ -242,7 +244,7 @@ def render_html_report(
     confidence: float = 0.95,
     random_state: Any = 0,
     n_examples: int = 2,
-    n_bins: int = 10,
+    n_bins: int | str = "auto",
     pos_label=1,
 ) -> str:
     """Render the evaluation report as one self-contained HTML document (a string).
@@ -306,6 +308,14 @@ def render_html_report(
     )
     if description:
         parts.append(f'<p class="note">{_esc(description)}</p>')
+    nav = [("summary", "Held-out data"), ("metrics", "Metrics"),
+           ("confusion-matrix", "Confusion matrix and ROC"),
+           ("spared-biopsies", "Spared biopsies"), ("calibration", "Calibration")]
+    if rois is not None:
+        nav.append(("examples", "Most confident decisions"))
+    nav += [(f"extra-{i}", str(name)) for i, name in enumerate(extra_tables or {})]
+    parts.append('<nav class="toc">' + " &middot; ".join(
+        f'<a href="#{_esc(sid)}">{_esc(name)}</a>' for sid, name in nav) + "</nav>")
     parts.append("</header>")
 
     # ---- summary
@@ -420,6 +430,8 @@ def render_html_report(
     b_lo, b_hi = _bootstrap_brier(y_pos.astype(float), scores, groups, n_bootstrap,
                                   confidence, random_state)
     prev = n_pos / n if n else None
+    if n_bins == "auto":
+        n_bins = int(np.clip(round(n / 8), 3, 10))
     fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
     plot_reliability(y_pos.astype(int), scores, n_bins=n_bins, threshold=threshold, ax=ax)
     ax.set_title("Reliability diagram, held-out samples")
@@ -428,7 +440,7 @@ def render_html_report(
 
     tab = reliability_table(y_pos.astype(int), scores, n_bins=n_bins)
     rel_rows = [
-        [f"{tab['edges'][i]:.1f} to {tab['edges'][i + 1]:.1f}", _num_cell(int(tab["count"][i])),
+        [f"{tab['edges'][i]:.2f} to {tab['edges'][i + 1]:.2f}", _num_cell(int(tab["count"][i])),
          _num_cell(None if tab["count"][i] == 0 else float(tab["mean_predicted"][i])),
          _num_cell(None if tab["count"][i] == 0 else float(tab["fraction_positive"][i]))]
         for i in range(len(tab["count"]))
@@ -453,7 +465,8 @@ def render_html_report(
                            rel_rows) + "</div></div>"
         + '<p class="note">The threshold is applied to these probabilities. Training with '
         "SMOTE resampling and boosting pushes them towards 0 and 1 and towards a balanced "
-        "prior, so a threshold of 0.4 is not a 40 % risk; after calibration "
+        f"prior, so a threshold of {_esc(_fmt(threshold, 2))} is not a "
+        f"{_esc(_fmt(100 * threshold, 0))} % risk; after calibration "
         "(<code>skcalc.calibration</code>) the threshold reads as the risk of malignancy "
         "above which a biopsy is recommended.</p>",
     ))
@@ -496,7 +509,7 @@ def render_html_report(
 
     parts.append(
         "<footer>Self-contained report: styles and images are embedded in this file; it "
-        "links no external resource and runs no script.</footer>"
+        "links no external resource (only its own sections) and runs no script.</footer>"
     )
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -524,7 +537,7 @@ def write_html_report(
     confidence: float = 0.95,
     random_state: Any = 0,
     n_examples: int = 2,
-    n_bins: int = 10,
+    n_bins: int | str = "auto",
     pos_label=1,
     overwrite: bool = False,
 ) -> Path:
@@ -570,8 +583,9 @@ def write_html_report(
         interval).
     n_examples : int, default=2
         Overlays per category (TP, FP, FN, TN).
-    n_bins : int, default=10
-        Bins of the reliability diagram.
+    n_bins : int or "auto", default="auto"
+        Equal-width bins of the reliability diagram; "auto": about 8 samples per bin,
+        between 3 and 10 bins.
     pos_label : int, float, bool or str, default=1
     overwrite : bool, default=False
         Replace an existing file (otherwise :class:`FileExistsError`).
