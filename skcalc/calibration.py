@@ -29,7 +29,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .classification import make_default_lightgbm
 
 __all__ = ["CalibratedClassifier", "calibrated_param_grid"]
 
@@ -47,10 +51,11 @@ class CalibratedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : estimator
+    estimator : estimator, optional
         The classifier or pipeline to calibrate (e.g.
         :func:`skcalc.make_calcification_pipeline`); needs ``predict_proba`` or
-        ``decision_function``.
+        ``decision_function``. Default: skcalc's LightGBM
+        (:func:`skcalc.classification.make_default_lightgbm`).
     method : {"sigmoid", "isotonic", "temperature"}, default="sigmoid"
         Calibrator. Sigmoid (Platt) suits small data sets (a few hundred samples);
         isotonic needs more (and produces ties).
@@ -141,29 +146,48 @@ class CalibratedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        if self.estimator is None:
-            raise ValueError("CalibratedClassifier needs an estimator to calibrate")
         if not (np.isfinite(self.threshold) and 0.0 <= self.threshold <= 1.0):
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        X = self._validate_X(X, reset=True)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {y_type}."
+            )
         y = np.asarray(y)
-        if len(np.unique(y)) != 2:
-            raise ValueError(f"CalibratedClassifier is binary; y has {len(np.unique(y))} class(es)")
+        n_classes = len(np.unique(y))
+        if n_classes != 2:
+            raise ValueError(f"{type(self).__name__} needs two classes; y has {n_classes} class")
         if groups is not None:
             groups = np.asarray(groups)
             if len(groups) != len(y):
                 raise ValueError(f"groups has {len(groups)} entries, y has {len(y)}")
         self.splits_ = self._splits(X, y, groups)
+        estimator = make_default_lightgbm() if self.estimator is None else clone(self.estimator)
         self.calibrated_ = CalibratedClassifierCV(
-            clone(self.estimator), method=self.method, cv=self.splits_,
+            estimator, method=self.method, cv=self.splits_,
             ensemble=self.ensemble, n_jobs=self.n_jobs,
         ).fit(X, y, **fit_params)
         self.classes_ = self.calibrated_.classes_
         return self
 
+    def _validate_X(self, X, *, reset: bool):
+        tags = self.__sklearn_tags__().input_tags
+        if not tags.two_d_array:  # lists of ROIs: the pipeline validates them
+            return X
+        return validate_data(
+            self, X, reset=reset, accept_sparse=["csr", "csc"] if tags.sparse else False,
+            ensure_all_finite=not tags.allow_nan, dtype=None if tags.string else "numeric",
+        )
+
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities, shape (n_samples, 2)."""
         check_is_fitted(self, "calibrated_")
-        return self.calibrated_.predict_proba(X)
+        return self.calibrated_.predict_proba(self._validate_X(X, reset=False))
 
     def predict(self, X) -> np.ndarray:
         """``classes_[1]`` iff the calibrated probability is ``>= threshold``."""
@@ -172,10 +196,9 @@ class CalibratedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if self.estimator is not None:
-            from sklearn.utils import get_tags
-
-            tags.input_tags = get_tags(self.estimator).input_tags
+        tags.classifier_tags.multi_class = False  # a threshold on P(positive class)
+        inner = make_default_lightgbm() if self.estimator is None else self.estimator
+        tags.input_tags = get_tags(inner).input_tags
         return tags
 
 

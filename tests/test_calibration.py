@@ -108,8 +108,10 @@ def test_threshold_applies_to_calibrated_probability():
     np.testing.assert_array_equal(clf.predict(X), (p >= 0.2).astype(int))
     with pytest.raises(ValueError, match="threshold"):
         CalibratedClassifier(_smote_boost(), threshold=2.0).fit(X, y)
-    with pytest.raises(ValueError, match="estimator"):
-        CalibratedClassifier().fit(X, y)
+    default = CalibratedClassifier(cv=3).fit(X, y, groups=groups)  # LightGBM
+    assert type(default.calibrated_.calibrated_classifiers_[0].estimator).__name__ == (
+        "LGBMClassifier"
+    )
 
 
 def test_grid_search_routes_groups_to_the_calibration_folds():
