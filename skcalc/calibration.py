@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .classification import make_default_lightgbm
+from .roi import ROI
 
 __all__ = ["CalibratedClassifier", "calibrated_param_grid"]
 
@@ -177,7 +178,9 @@ class CalibratedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _validate_X(self, X, *, reset: bool):
         tags = self.__sklearn_tags__().input_tags
-        if not tags.two_d_array:  # lists of ROIs: the pipeline validates them
+        if not tags.two_d_array or (
+            isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], ROI)
+        ):  # lists of ROIs: the pipeline's image stages validate them
             return X
         return validate_data(
             self, X, reset=reset, accept_sparse=["csr", "csc"] if tags.sparse else False,
@@ -199,6 +202,12 @@ class CalibratedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False  # a threshold on P(positive class)
         inner = make_default_lightgbm() if self.estimator is None else self.estimator
         tags.input_tags = get_tags(inner).input_tags
+        # A pipeline takes what its first step takes (imbalanced-learn's Pipeline does not
+        # say so in its tags): lists of ROIs for the image pipeline.
+        while hasattr(inner, "steps") and inner.steps:
+            inner = inner.steps[0][1]
+        if not get_tags(inner).input_tags.two_d_array:
+            tags.input_tags.two_d_array = False
         return tags
 
 

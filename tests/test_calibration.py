@@ -3,12 +3,15 @@ import pytest
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn import config_context
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.utils import get_tags
 
+from skcalc import ROI
 from skcalc.calibration import CalibratedClassifier, calibrated_param_grid
 
 
@@ -135,3 +138,32 @@ def test_grid_search_routes_groups_to_the_calibration_folds():
     for fitted in log:
         fitted_groups, counts = np.unique(groups[fitted], return_counts=True)
         assert np.all(counts == 3)
+
+
+class _RoiMean(TransformerMixin, BaseEstimator):
+    """A toy image stage: the mean pixel of each ROI."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.array([[float(np.mean(r.image))] for r in X])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def test_wraps_an_image_pipeline_taking_lists_of_rois():
+    from skcalc.pipeline import make_calcification_pipeline
+
+    tags = get_tags(CalibratedClassifier(make_calcification_pipeline(memory=None)))
+    assert tags.input_tags.two_d_array is False
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 20)
+    rois = [ROI(rng.random((8, 8)) + yi, meta={"roi_id": f"r{i}"}) for i, yi in enumerate(y)]
+    pipe = Pipeline([("feat", _RoiMean()), ("classify", LogisticRegression())])
+    clf = CalibratedClassifier(pipe, cv=2).fit(rois, y, groups=np.arange(40) // 2)
+    assert clf.predict_proba(rois).shape == (40, 2)
+    assert not hasattr(clf, "n_features_in_")  # a list of ROIs has no feature count

@@ -78,6 +78,10 @@ footer { margin-top: 40px; color: #666; font-size: 0.85em; }
 
 
 # --------------------------------------------------------------------------- helpers
+class _Cell(str):
+    """A ready-made ``<td>``/``<th>`` element; any other table entry is escaped text."""
+
+
 def _esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
@@ -97,10 +101,10 @@ def _fmt(x: Any, digits: int = 3) -> str:
 def _num_cell(x: Any, digits: int = 3) -> str:
     """A right-aligned number; ``data-value`` keeps the full precision for tools."""
     if x is None:
-        return '<td class="num">n/a</td>'
+        return _Cell('<td class="num">n/a</td>')
     v = int(x) if isinstance(x, (int, np.integer)) else float(x)
     data = f' data-value="{v!r}"' if isinstance(v, int) or math.isfinite(v) else ""
-    return f'<td class="num"{data}>{_esc(_fmt(v, digits))}</td>'
+    return _Cell(f'<td class="num"{data}>{_esc(_fmt(v, digits))}</td>')
 
 
 def _ci(lo: Any, hi: Any) -> str:
@@ -115,7 +119,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, cls: str = "
     head = f"<thead><tr>{head}</tr></thead>" if header else ""
     body = []
     for row in rows:
-        cells = [c if str(c).startswith("<td") else f"<td>{_esc(c)}</td>" for c in row]
+        cells = [c if isinstance(c, _Cell) else f"<td>{_esc(c)}</td>" for c in row]
         body.append("<tr>" + "".join(cells) + "</tr>")
     klass = f' class="{cls}"' if cls else ""
     return f"<table{klass}>{head}<tbody>{''.join(body)}</tbody></table>"
@@ -123,12 +127,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, cls: str = "
 
 def _cell(v: Any) -> str:
     if isinstance(v, (bool, np.bool_)) or v is None:
-        return f"<td>{_esc(_fmt(v))}</td>"
+        return _Cell(f"<td>{_esc(_fmt(v))}</td>")
     if isinstance(v, (int, float, np.integer, np.floating)):
         return _num_cell(v, 4 if isinstance(v, (float, np.floating)) else 0)
     if isinstance(v, (dict, list, tuple)):
-        return f"<td>{_esc(_compact(v))}</td>"
-    return f"<td>{_esc(v)}</td>"
+        return _Cell(f"<td>{_esc(_compact(v))}</td>")
+    return _Cell(f"<td>{_esc(v)}</td>")
 
 
 def _compact(v: Any) -> str:
@@ -152,14 +156,14 @@ def _generic_table(obj: Any) -> str:
         rows = [[_cell(v) for v in rec] for rec in frame.itertuples(index=False)]
         return _table(header, rows)
     if isinstance(obj, Mapping):
-        return _table(["name", "value"], [[_esc(k), _cell(v)] for k, v in obj.items()])
+        return _table(["name", "value"], [[str(k), _cell(v)] for k, v in obj.items()])
     if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)) and all(
         isinstance(r, Mapping) for r in obj
     ):
         header: list[str] = []
         for r in obj:
             header += [str(k) for k in r if str(k) not in header]
-        rows = [[_cell(r.get(h, r.get(h, None))) for h in header] for r in obj]
+        rows = [[_cell(r.get(h)) for h in header] for r in obj]
         return _table(header, rows)
     raise TypeError(
         "extra_tables values must be a pandas DataFrame, a mapping or a list of mappings; "
@@ -361,7 +365,7 @@ def render_html_report(
     rows = []
     for key, m in report["metrics"].items():
         rows.append([
-            f'<td data-metric="{_esc(key)}">{_esc(_METRIC_NAMES.get(key, key))}</td>',
+            _Cell(f'<td data-metric="{_esc(key)}">{_esc(_METRIC_NAMES.get(key, key))}</td>'),
             _num_cell(m["value"]), _num_cell(m["ci_low"]), _num_cell(m["ci_high"]),
         ])
     parts.append(_section(

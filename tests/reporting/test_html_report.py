@@ -169,7 +169,7 @@ def test_report_without_groups_says_sample_bootstrap_and_extra_tables(tmp_path):
     y, s, _ = _data(20)
     text = render_html_report(
         y_true=y, scores=s, threshold=0.5, n_bootstrap=50,
-        extra_tables={"Params": {"K": 15, "note": "<i>"},
+        extra_tables={"Params": {"K": 15, "note": "<i>", "<td onclick=x>": 1},
                       "Frame": pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]}),
                       "Rows": [{"metric": "auc", "mean": 0.7}]},
     )
@@ -177,6 +177,7 @@ def test_report_without_groups_says_sample_bootstrap_and_extra_tables(tmp_path):
     assert page.sections[-3:] == ["extra-0", "extra-1", "extra-2"]
     assert "individual samples" in text and "not given" in text
     assert "&lt;i&gt;" in text and "<i>" not in text
+    assert "<td>&lt;td onclick=x&gt;</td>" in text and "<td onclick" not in text
     with pytest.raises(TypeError, match="extra_tables"):
         render_html_report(y_true=y, scores=s, threshold=0.5, n_bootstrap=0,
                            extra_tables={"bad": 3})
