@@ -53,6 +53,7 @@ _LABELS = {
 }
 
 _FOUR = ndi.generate_binary_structure(2, 1)
+_MAX_OUTLINED = 1000  # more objects than this are filled, not outlined
 _NICE_MM = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0)
 
 
@@ -188,7 +189,9 @@ def plot_roi(
     outline. With ``masks`` attached (after :class:`skcalc.MaskBuilder`),
     ``show_background`` shades the background bands (reddish purple) and
     ``dilation_scale`` (an index into ``roi.masks.scales``) the dilated foreground (blue),
-    as in the paper's Figures 3 and 4. The legend gives each layer's object count.
+    as in the paper's Figures 3 and 4. The legend gives each layer's object count. With
+    more than 1000 objects (a whole mammogram) objects are filled instead of outlined, and
+    :func:`save_overlay_png` shows them at full resolution.
 
     Parameters
     ----------
@@ -242,7 +245,7 @@ def plot_roi(
     image = np.asarray(roi.image, dtype=float)
     if ax is None:
         h, w = image.shape
-        side = 6.0
+        side = 6.0 if max(h, w) <= 800 else 10.0  # inches of the longer side
         size = (side, side * h / w + 1.2) if w >= h else (side * w / h + 0.5, side + 1.2)
         fig = plt.figure(figsize=size, layout="constrained")
         # the default pad lets a two-line title touch the top edge
@@ -279,11 +282,18 @@ def plot_roi(
         layers = {"reference_only": np.asarray(ref) > 0,
                   "counts": {"reference_only": int(ndi.label(np.asarray(ref) > 0)[1])}}
     n_shown = sum(layers["counts"].values())
-    width = 1.0 if n_shown <= 300 else 0.5  # thousands of outlines would hide the image
+    width = 1.0 if n_shown <= 300 else 0.5
+    # Thousands of outlines (a whole mammogram) hide the image: fill the objects instead.
+    fill = n_shown > _MAX_OUTLINED
     for name, count in layers["counts"].items():
         mask = layers[name]
         missed = name == "reference_only"
-        if mask.any():
+        if mask.any() and fill:
+            rgba = np.zeros(image.shape + (4,))
+            rgba[..., :3] = _hex_rgb(COLORS[name]) / 255.0
+            rgba[..., 3] = 0.85 * mask
+            ax.imshow(rgba, interpolation="nearest")
+        elif mask.any():
             ax.contour(mask, levels=[0.5], colors=COLORS[name], linewidths=width,
                        linestyles="dashed" if missed else "solid")
         if missed and mask.any() and calc is not None and count <= 300:
@@ -293,6 +303,9 @@ def plot_roi(
             ax.scatter(cx, cy, s=120, facecolors="none", edgecolors=COLORS[name],
                        linewidths=1.2, zorder=3)
         label = _LABELS[name] if not missed or calc is not None else "reference"
+        if fill:
+            handles.append(Patch(facecolor=COLORS[name], label=f"{label} ({count}, filled)"))
+            continue
         handles.append(
             Line2D([], [], color=COLORS[name], linewidth=2, linestyle="--" if missed else "-",
                    marker="o" if missed and calc is not None else None, markersize=7,

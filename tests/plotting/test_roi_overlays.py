@@ -174,3 +174,15 @@ def test_save_overlay_png(tmp_path, roi):
     with pytest.raises(ValueError, match="PNG"):
         save_overlay_png(tmp_path / "o.jpg", roi)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary left
+
+
+def test_plot_roi_fills_objects_when_there_are_thousands():
+    seg = np.zeros((200, 200), np.int32)
+    seg[::4, ::4] = np.arange(1, 50 * 50 + 1).reshape(50, 50)  # 2500 one-pixel objects
+    roi = ROI(np.random.default_rng(0).random((200, 200)), spacing=0.1, calcifications=seg)
+    ax = plot_roi(roi)
+    assert _legend(ax) == ["segmented (2500, filled)"]
+    assert not ax.collections  # no contour
+    filled = ax.images[1].get_array()
+    np.testing.assert_array_equal(filled[..., 3] > 0, seg > 0)
+    plt.close(ax.figure)
