@@ -213,7 +213,8 @@ def plot_roi(
     scale_bar : bool, default=True
         Draw a scale bar in mm (from ``roi.spacing``; horizontal, column spacing).
     legend : bool, default=True
-        Draw the legend below the image.
+        Draw the legend: below the image when the figure has a layout engine (as the
+        figure made when ``ax`` is omitted), otherwise inside, top left.
     title : str, optional
         Axes title; defaults to the ROI id and its calcification count.
 
@@ -341,11 +342,15 @@ def plot_roi(
     else:
         ax.set_axis_off()
     if legend and handles:
-        ax.legend(
-            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
-            ncol=2 if len(handles) > 2 else len(handles), fontsize=8, frameon=False,
-            handlelength=2.2,
-        )
+        ncol = 2 if len(handles) > 2 else len(handles)
+        if ax.figure.get_layout_engine() is not None:
+            # below the image, where the layout engine makes room for it
+            ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                      ncol=ncol, fontsize=8, frameon=False, handlelength=2.2)
+        else:
+            # a figure without layout engine would clip a legend outside the axes
+            ax.legend(handles=handles, loc="upper left", ncol=ncol, fontsize=7,
+                      framealpha=0.85, handlelength=2.2)
     return ax
 
 

@@ -186,3 +186,13 @@ def test_plot_roi_fills_objects_when_there_are_thousands():
     filled = ax.images[1].get_array()
     np.testing.assert_array_equal(filled[..., 3] > 0, seg > 0)
     plt.close(ax.figure)
+
+
+def test_plot_roi_legend_inside_on_a_figure_without_layout_engine(roi):
+    fig, ax = plt.subplots(figsize=(5, 5))  # as callers that make their own figure
+    plot_roi(roi, ax=ax)
+    fig.canvas.draw()
+    leg = ax.get_legend().get_window_extent()
+    assert ax.get_window_extent().contains(leg.x0 + 1, leg.y0 + 1)
+    assert fig.bbox.contains(leg.x0, leg.y0) and fig.bbox.contains(leg.x1, leg.y1)
+    plt.close(fig)
