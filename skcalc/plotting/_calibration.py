@@ -155,5 +155,9 @@ def plot_reliability(
     ax.set_ylim(-0.01, 1.01)
     ax.set_xlabel("predicted probability of actionable (bin mean)")
     ax.set_ylabel("observed fraction actionable")
-    ax.legend(loc="upper left", fontsize=8)
+    if ax.figure.get_layout_engine() is not None:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8,
+                  frameon=False)
+    else:  # a legend outside the axes would be clipped
+        ax.legend(loc="upper left", fontsize=8)
     return ax

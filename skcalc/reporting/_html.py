@@ -208,6 +208,25 @@ def _bootstrap_brier(y: np.ndarray, p: np.ndarray, groups, n_bootstrap: int,
     return float(lo), float(hi)
 
 
+def _calibration_note(calibrated: bool | None, threshold: float) -> str:
+    t, pct = _esc(_fmt(threshold, 2)), _esc(_fmt(100 * threshold, 0))
+    if calibrated:
+        return (
+            "These probabilities were calibrated on held-out folds of the training exams "
+            f"(<code>skcalc.calibration</code>): the threshold {t} reads as an estimated risk "
+            f"of {pct} % above which a biopsy is recommended, as far as the reliability "
+            "diagram confirms it on the held-out exams."
+        )
+    start = ("They are not calibrated" if calibrated is False
+             else "Unless they were calibrated")
+    return (
+        f"The threshold {t} is applied to these probabilities. {start}, it is not a {pct} % "
+        "risk: SMOTE resampling and boosting push them towards 0, 1 and a balanced prior. "
+        "Calibrated probabilities (<code>skcalc.calibration</code>) make the threshold the "
+        "estimated risk above which a biopsy is recommended."
+    )
+
+
 def _pick_examples(y_pos: np.ndarray, scores: np.ndarray, threshold: float,
                    n_examples: int) -> dict[str, np.ndarray]:
     called = scores >= threshold
@@ -250,6 +269,7 @@ def render_html_report(
     n_examples: int = 2,
     n_bins: int | str = "auto",
     pos_label=1,
+    calibrated: bool | None = None,
 ) -> str:
     """Render the evaluation report as one self-contained HTML document (a string).
 
@@ -467,12 +487,7 @@ def render_html_report(
             "reliability diagram")
         + "<div>" + _table(["probability bin", "n", "mean predicted", "observed actionable"],
                            rel_rows) + "</div></div>"
-        + '<p class="note">The threshold is applied to these probabilities. Training with '
-        "SMOTE resampling and boosting pushes them towards 0 and 1 and towards a balanced "
-        f"prior, so a threshold of {_esc(_fmt(threshold, 2))} is not a "
-        f"{_esc(_fmt(100 * threshold, 0))} % risk; after calibration "
-        "(<code>skcalc.calibration</code>) the threshold reads as the risk of malignancy "
-        "above which a biopsy is recommended.</p>",
+        + f'<p class="note">{_calibration_note(calibrated, threshold)}</p>',
     ))
 
     # ---- examples
@@ -543,6 +558,7 @@ def write_html_report(
     n_examples: int = 2,
     n_bins: int | str = "auto",
     pos_label=1,
+    calibrated: bool | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write one self-contained HTML report of a held-out evaluation, atomically.
@@ -591,6 +607,10 @@ def write_html_report(
         Equal-width bins of the reliability diagram; "auto": about 8 samples per bin,
         between 3 and 10 bins.
     pos_label : int, float, bool or str, default=1
+    calibrated : bool, optional
+        Whether ``scores`` are calibrated probabilities (e.g. from
+        :class:`skcalc.calibration.CalibratedClassifier`); only changes how the calibration
+        section explains the threshold (None: says nothing either way).
     overwrite : bool, default=False
         Replace an existing file (otherwise :class:`FileExistsError`).
 
@@ -620,13 +640,17 @@ def write_html_report(
         title=title, description=description, extra_tables=extra_tables,
         other_curves=other_curves, report=report, n_bootstrap=n_bootstrap,
         confidence=confidence, random_state=random_state, n_examples=n_examples,
-        n_bins=n_bins, pos_label=pos_label,
+        n_bins=n_bins, pos_label=pos_label, calibrated=calibrated,
     )
     write_text_atomic(target, doc)
     return target
 
 
 def _image_steps(model: Any) -> list:
+    # A calibrated model holds fitted copies of the pipeline: use the first one.
+    fitted = getattr(model, "calibrated_", None)
+    if fitted is not None:
+        model = fitted.calibrated_classifiers_[0].estimator
     steps = getattr(model, "named_steps", None)
     if not steps:
         return []
@@ -698,9 +722,10 @@ def write_protocol_report(
                                        if isinstance(v, (int, float))}
     tables.update(extra_tables or {})
     others = {name: (r.y_test, r.y_score) for name, r in (other_results or {}).items()}
+    model = getattr(getattr(result, "search", None), "best_estimator_", None)
+    calibrated = None if model is None else hasattr(model, "calibrated_")
 
     if shown is not None and segment:
-        model = getattr(getattr(result, "search", None), "best_estimator_", None)
         steps = _image_steps(model)
         y_pos = np.asarray(result.y_test) == 1
         picks = _pick_examples(y_pos, np.asarray(result.y_score, float), result.threshold,
@@ -717,5 +742,5 @@ def write_protocol_report(
         path, y_true=result.y_test, scores=result.y_score, threshold=result.threshold,
         groups=g, rois=shown, title=title, description=description, extra_tables=tables,
         other_curves=others, report=result.report, n_examples=n_examples,
-        overwrite=overwrite,
+        calibrated=calibrated, overwrite=overwrite,
     )

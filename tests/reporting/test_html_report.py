@@ -235,3 +235,51 @@ def test_report_with_a_single_class_still_renders():
     page = Page(text)
     assert "single class" in text and "examples" in page.sections
     assert page.metric_rows["sensitivity"][0] is None  # undefined, shown as n/a
+
+
+def test_calibration_note_follows_the_scores():
+    y, s, _ = _data(20)
+    calibrated = render_html_report(y_true=y, scores=s, threshold=0.2, n_bootstrap=0,
+                                    calibrated=True)
+    assert "reads as an estimated risk of 20 %" in calibrated
+    raw = render_html_report(y_true=y, scores=s, threshold=0.4, n_bootstrap=0,
+                             calibrated=False)
+    assert "They are not calibrated, it is not a 40 % risk" in raw
+
+
+class _Segment:
+    """Stands for a fitted pipeline's segment step: marks one calcification per ROI."""
+
+    calls = 0
+
+    def transform(self, rois):
+        _Segment.calls += len(rois)
+        out = []
+        for r in rois:
+            lab = np.zeros(r.shape, np.int32)
+            lab[5:8, 5:8] = 1
+            out.append(r.replace(calcifications=lab))
+        return out
+
+
+def test_protocol_report_segments_the_shown_rois_of_a_calibrated_model(tmp_path):
+    from types import SimpleNamespace
+
+    y, s, groups = _data(40)
+    test = np.arange(1, 40, 2)
+    rep = clinical_report(y[test], s[test], threshold=0.4, n_bootstrap=0)
+    fitted = SimpleNamespace(named_steps={"segment": _Segment()})
+    model = SimpleNamespace(calibrated_=SimpleNamespace(
+        calibrated_classifiers_=[SimpleNamespace(estimator=fitted)]))
+    res = ProtocolResult(best_params={}, report=rep, y_test=y[test], y_score=s[test],
+                         test_index=test, threshold=0.4,
+                         search=SimpleNamespace(best_estimator_=model))
+    rng = np.random.default_rng(0)
+    raw_rois = [ROI(rng.random((20, 20)), spacing=0.1, meta={"roi_id": f"raw-{i}"})
+                for i in range(40)]
+    _Segment.calls = 0
+    text = write_protocol_report(tmp_path / "c.html", res, rois=raw_rois,
+                                 n_examples=1).read_text()
+    assert 0 < _Segment.calls <= 4  # only the shown ROIs, once each
+    assert "calibrated on held-out folds" in text
+    assert len(re.findall(r"<td>raw-\d+</td>", text)) == _Segment.calls
