@@ -357,6 +357,8 @@ def render_html_report(
         ["Actionable (positive)", _num_cell(n_pos)],
         ["Benign (negative)", _num_cell(n - n_pos)],
         ["Exams (groups)", _num_cell(n_exams) if n_exams is not None else "not given"],
+        ["Exams with an actionable sample",
+         _num_cell(len(np.unique(groups[y_pos]))) if groups is not None else "not given"],
         ["Decision threshold", _num_cell(float(threshold))],
         ["Intervals", boot_txt],
     ]

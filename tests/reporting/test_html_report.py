@@ -126,7 +126,8 @@ def test_report_sections_numbers_and_no_external_resource(tmp_path):
     cm = ref["confusion_matrix"]
     for label, value in [("Held-out samples", len(y)), ("Actionable (positive)", y.sum()),
                          ("Benign (negative)", len(y) - y.sum()),
-                         ("Exams (groups)", len(set(groups)))]:
+                         ("Exams (groups)", len(set(groups))),
+                         ("Exams with an actionable sample", len(set(groups[y == 1])))]:
         assert re.search(rf"{re.escape(label)}</td><td class=\"num\" data-value=\"{value}\"",
                          text), label
     cm_cells = re.search(r'<table class="cm">(.*?)</table>', text).group(1)
