@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import (
     check_param_validation,
 )
 
+import skcalc.features._topology as topo
 from skcalc import ROI, ROIValidationError, SkcalcWarning
 from skcalc.features import TopologyFeatures, handcrafted_features, topology_features
 from skcalc.features._topology import GRAPH_FEATURE_NAMES, graph_features
@@ -40,7 +41,10 @@ def graphs(draw):
 @settings(max_examples=150, deadline=None)
 @given(adj=graphs())
 def test_graph_features_equal_networkx(adj):
-    np.testing.assert_allclose(graph_features(adj), nx_features(adj), rtol=0, atol=1e-12)
+    ref = nx_features(adj)
+    np.testing.assert_allclose(graph_features(adj), ref, rtol=0, atol=1e-12)
+    mi = np.where(adj, 0, 1)
+    np.testing.assert_allclose(incremental_features(mi, [0])[0], ref, rtol=0, atol=1e-12)
 
 
 def test_graph_features_known_answers():
@@ -63,15 +67,26 @@ def test_graph_features_known_answers():
         graph_features(np.triu(np.ones((3, 3), bool), 1))
 
 
+def incremental_features(mi, scales):
+    """topology_features through the incremental engine, even for graphs small enough for
+    the dense per-scale path."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(topo, "_DENSE_MAX_NODES", 0)
+        return topology_features(mi, scales)
+
+
 def assert_scales_equal_networkx(mi, scales):
-    """topology_features(mi, scales) against networkx on the graph of each scale."""
+    """topology_features(mi, scales), both paths, against networkx at each scale."""
     got = topology_features(mi, scales)
+    inc = incremental_features(mi, scales)
     ks = range(scales) if isinstance(scales, int) else scales
-    assert got.shape == (len(ks), 8)
-    for k, row in zip(ks, got):
+    assert got.shape == inc.shape == (len(ks), 8)
+    for k, row, row_inc in zip(ks, got, inc):
         adj = mi <= k
         np.fill_diagonal(adj, False)
-        np.testing.assert_allclose(row, nx_features(adj), rtol=0, atol=1e-12, err_msg=f"{k=}")
+        ref = nx_features(adj)
+        np.testing.assert_allclose(row, ref, rtol=0, atol=1e-12, err_msg=f"{k=}")
+        np.testing.assert_allclose(row_inc, ref, rtol=0, atol=1e-12, err_msg=f"{k=}")
     return got
 
 
@@ -119,6 +134,7 @@ def test_topology_features_per_scale(n, n_scales, seed):
     # A subset of scales, in any order and repeated, gives the matching rows.
     idx = np.r_[rng.permutation(n_scales)[: max(1, n_scales // 2)], 0]
     np.testing.assert_array_equal(topology_features(mi, idx), got[idx])
+    np.testing.assert_array_equal(incremental_features(mi, idx), got[idx])
 
 
 @pytest.mark.parametrize(
@@ -130,8 +146,7 @@ def test_topology_features_per_scale(n, n_scales, seed):
     ],
 )
 def test_search_paths_equal_networkx(monkeypatch, settings_):
-    import skcalc.features._topology as topo
-
+    monkeypatch.setattr(topo, "_DENSE_MAX_NODES", 0)
     for name, value in settings_.items():
         monkeypatch.setattr(topo, name, value)
     rng = np.random.default_rng(7)
