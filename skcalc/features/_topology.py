@@ -22,27 +22,32 @@ warns (:class:`~skcalc.SkcalcWarning`) for ROIs with fewer than two calcificatio
 
 How the features are computed
 -----------------------------
-The graphs of the successive scales are nested (``merge_index <= k`` only gains edges as ``k``
-grows), so :func:`topology_features` builds them once, adding the edges of each scale to the
-previous graph, and updates every quantity incrementally instead of analysing 65 graphs from
-scratch (the old way cost about ``n**3`` per ROI and took ~25 s for 800 objects):
+Graphs of up to 64 nodes (most ROIs) are analysed scale by scale with dense matrix
+products. Larger ones use the fact that the graphs of the successive scales are nested
+(``merge_index <= k`` only gains edges as ``k`` grows): :func:`topology_features` adds the
+edges of each scale to the previous graph and updates every quantity incrementally, instead
+of analysing 65 graphs from scratch (which cost about ``n**3`` per ROI, ~25 s for 800
+objects):
 
-* degrees by counting the new edges; components by relabelling only the merged ones;
-* triangles through each node by bit-packed neighbourhoods (rows of ``uint64`` words): a new
-  edge ``(x, y)`` closes one triangle per common neighbour of ``x`` and ``y``, and a node
-  gains the triangles whose opposite edge is new (``_TriangleCounter``);
-* eccentricities only in the components that changed, by exact lower and upper bounds
-  (``max(d(s, v), ecc(s) - d(s, v)) <= ecc(v) <= ecc(s) + d(s, v)`` for any searched node
-  ``s``; ``|ecc(u) - ecc(v)| <= 1`` for neighbours; the previous scale's eccentricity is an
-  upper bound while a component keeps its nodes) and a breadth-first search, bit-parallel on
-  the packed rows, from a few nodes per scale: the nodes found farthest at the previous scale,
-  then the nodes no bound can settle, until every lower bound meets its upper bound
-  (in the spirit of Takes & Kosters, "Computing the eccentricity distribution of large
-  graphs", Algorithms 2013).
+* degrees by counting the new edges; components by merging only the touched ones;
+* triangles through each node on bit-packed neighbourhoods (rows of ``uint64`` words): the
+  endpoints of a new edge ``(x, y)`` gain one triangle per common neighbour of ``x`` and
+  ``y`` (half when a second side is new too, as that triangle is met twice), and a node gains
+  one per new edge between two of its old neighbours;
+* eccentricities only in the components that changed, from exact bounds: for any searched
+  node ``s``, ``max(d(s, v), ecc(s) - d(s, v)) <= ecc(v) <= ecc(s) + d(s, v)``; neighbours'
+  eccentricities differ by at most one; a node keeps its last eccentricity as an upper bound
+  while its component only gains edges (or a few new nodes, whose distances are then
+  searched). Breadth-first searches, bit-parallel on the packed rows, run from a few nodes
+  per scale (the nodes found farthest at the previous scale, then the nodes whose upper
+  bound no neighbour can lower) until every lower bound meets its upper bound, in the
+  spirit of Takes & Kosters, "Computing the eccentricity distribution of large graphs"
+  (Algorithms, 2013).
 
-Every step is exact integer arithmetic on the same graph, so the features equal the
-networkx reference (:func:`skcalc.utils._testing.networkx_graph_features`). The cost is
-about ``n**2`` for the updates plus ``n**2 / 64`` word operations per searched node.
+Every step is exact integer arithmetic on the same graphs, so the features equal the
+networkx reference (:func:`skcalc.utils._testing.networkx_graph_features`). The updates
+cost about ``n**2`` per ROI in all; each search costs ``n**2 / 64`` word operations, and a
+scale typically needs a few percent of the nodes as sources.
 """
 
 from __future__ import annotations
