@@ -24,7 +24,10 @@ stage starts, sampled every 2 ms from ``/proc/self/statm`` (Linux; it counts C/C
 allocations such as SimpleITK's, may miss spikes shorter than the period and can read 0 when
 the stage reuses memory the process already holds); ``--tracemalloc`` adds a second run
 with the tracemalloc peak (Python and numpy allocations only). Once a stage takes longer than
-``--cap`` seconds it is skipped (printed ``skipped``) at the larger sizes.
+``--cap`` seconds it is skipped (printed ``skipped``) at the larger sizes; it is skipped as
+well when its time extrapolated from the previous size (``GROWTH``: linear for ``local`` and
+``segment``, quadratic for ``masks`` and ``topology``, cubic for the networkx reference)
+exceeds three times the cap.
 
 Prints ``name: value`` lines and writes ``benchmarks/results/objects.json``.
 Run: ``python benchmarks/bench_objects.py [--sizes 100,300,1000,3000]
@@ -52,6 +55,9 @@ from skcalc.segmentation import HDoGRegSegmenter
 
 SPACING = 0.07
 STAGES = ("masks", "topology", "topology_networkx", "local", "segment")
+# How each stage's time is extrapolated to the next size (exponent of the size ratio):
+# a guess on the safe side, only used to skip runs far beyond the cap.
+GROWTH = {"masks": 2, "topology": 2, "topology_networkx": 3, "local": 1, "segment": 1}
 
 
 def canvas_side(n: int) -> int:
@@ -183,6 +189,7 @@ def main(argv=None):
     warnings.simplefilter("ignore")  # SkcalcWarning for tiny objects etc.: not measured here
     results: dict = {"cap_s": args.cap, "spacing_mm": SPACING, "sizes": sizes, "stages": {}}
     over_cap: set[str] = set()
+    last: dict[str, tuple[int, float]] = {}  # stage -> (size, seconds) of its last run
     for n in sizes:
         rng = np.random.default_rng(args.seed + n)
         side = args.canvas or canvas_side(n)
@@ -194,9 +201,14 @@ def main(argv=None):
         print(f"n{n}.canvas_px: {side}")
         for stage in stages:
             key = f"{stage}.n{n}"
-            if stage in over_cap:
-                print(f"{key}: skipped")
-                results["stages"].setdefault(stage, {})[f"n{n}"] = "skipped"
+            predicted = None
+            if stage in last:
+                m, secs = last[stage]
+                predicted = secs * (n / m) ** GROWTH[stage]
+            if stage in over_cap or (predicted is not None and predicted > 3 * args.cap):
+                why = f"skipped (took {last[stage][1]:.1f} s at n={last[stage][0]})"
+                print(f"{key}: {why}")
+                results["stages"].setdefault(stage, {})[f"n{n}"] = why
                 continue
             if stage in ("topology", "topology_networkx", "local") and masked is None:
                 masked = MaskBuilder().transform([roi])
@@ -229,6 +241,7 @@ def main(argv=None):
             results["stages"].setdefault(stage, {})[f"n{n}"] = res
             for k, v in res.items():
                 print(f"{key}.{k}: {v}", flush=True)
+            last[stage] = (n, res["time_s"])
             if res["time_s"] > args.cap:
                 over_cap.add(stage)
     topo_t = results["stages"].get("topology", {})
