@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import (
     check_param_validation,
 )
 
+import skcalc.features._topology as topo
 from skcalc import ROI, ROIValidationError, SkcalcWarning
 from skcalc.features import TopologyFeatures, handcrafted_features, topology_features
 from skcalc.features._topology import GRAPH_FEATURE_NAMES, graph_features
@@ -40,19 +41,10 @@ def graphs(draw):
 @settings(max_examples=150, deadline=None)
 @given(adj=graphs())
 def test_graph_features_equal_networkx(adj):
-    np.testing.assert_allclose(graph_features(adj), nx_features(adj), rtol=0, atol=1e-12)
-
-
-def test_sparse_path_equals_networkx(monkeypatch):
-    # Large graphs use scipy.sparse BFS instead of dense matrix BFS; force it on small ones.
-    import skcalc.features._topology as topo
-
-    monkeypatch.setattr(topo, "_DENSE_MAX_NODES", 0)
-    rng = np.random.default_rng(3)
-    for n, p in [(1, 0.0), (2, 1.0), (12, 0.15), (15, 0.4), (9, 1.0), (20, 0.08)]:
-        a = np.triu(rng.random((n, n)) < p, 1)
-        a = a | a.T
-        np.testing.assert_allclose(topo.graph_features(a), nx_features(a), rtol=0, atol=1e-12)
+    ref = nx_features(adj)
+    np.testing.assert_allclose(graph_features(adj), ref, rtol=0, atol=1e-12)
+    mi = np.where(adj, 0, 1)
+    np.testing.assert_allclose(incremental_features(mi, [0])[0], ref, rtol=0, atol=1e-12)
 
 
 def test_graph_features_known_answers():
@@ -75,22 +67,143 @@ def test_graph_features_known_answers():
         graph_features(np.triu(np.ones((3, 3), bool), 1))
 
 
+def incremental_features(mi, scales):
+    """topology_features through the incremental engine, even for graphs small enough for
+    the dense per-scale path."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(topo, "_DENSE_MAX_NODES", 0)
+        return topology_features(mi, scales)
+
+
+def assert_scales_equal_networkx(mi, scales):
+    """topology_features(mi, scales), both paths, against networkx at each scale."""
+    got = topology_features(mi, scales)
+    inc = incremental_features(mi, scales)
+    ks = range(scales) if isinstance(scales, int) else scales
+    assert got.shape == inc.shape == (len(ks), 8)
+    for k, row, row_inc in zip(ks, got, inc):
+        adj = mi <= k
+        np.fill_diagonal(adj, False)
+        ref = nx_features(adj)
+        np.testing.assert_allclose(row, ref, rtol=0, atol=1e-12, err_msg=f"{k=}")
+        np.testing.assert_allclose(row_inc, ref, rtol=0, atol=1e-12, err_msg=f"{k=}")
+    return got
+
+
+def geometric_merge_index(points, step):
+    """Merge index of points joined once their distance is within ``2 * step * k``.
+
+    Rounding the distances makes many ties, as on a pixel lattice.
+    """
+    d = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    return np.ceil(np.round(d / (2 * step), 6)).astype(np.int64)
+
+
+@st.composite
+def layouts(draw):
+    """Random object centres: uniform, clustered or on a lattice (ties in distances)."""
+    n = draw(st.integers(0, 90))
+    kind = draw(st.sampled_from(["uniform", "clusters", "lattice"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    if kind == "uniform":
+        pts = rng.uniform(0, 100, (n, 2))
+    elif kind == "clusters":
+        centres = rng.uniform(0, 100, (draw(st.integers(1, 4)), 2))
+        pts = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 6, (n, 2))
+    else:
+        pts = rng.permutation(np.argwhere(np.ones((10, 10))))[:n] * 7.0
+    return pts, draw(st.sampled_from([1.0, 2.0, 4.0]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(layout=layouts(), n_scales=st.integers(1, 30))
+def test_topology_features_equal_networkx_on_layouts(layout, n_scales):
+    # Nested geometric graphs as MaskBuilder makes them: components grow, merge, densify.
+    pts, step = layout
+    assert_scales_equal_networkx(geometric_merge_index(pts, step), n_scales)
+
+
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(0, 10), n_scales=st.integers(1, 8), seed=st.integers(0, 2**31 - 1))
+@given(n=st.integers(0, 30), n_scales=st.integers(1, 8), seed=st.integers(0, 2**31 - 1))
 def test_topology_features_per_scale(n, n_scales, seed):
     rng = np.random.default_rng(seed)
     mi = rng.integers(0, n_scales + 1, (n, n))
     mi = np.triu(mi, 1)
     mi = mi + mi.T
-    got = topology_features(mi, n_scales)
-    assert got.shape == (n_scales, 8)
-    for k in range(n_scales):
-        adj = mi <= k
-        np.fill_diagonal(adj, False)
-        np.testing.assert_allclose(got[k], nx_features(adj), rtol=0, atol=1e-12)
-    # A subset of scales, in any order, gives the matching rows.
-    idx = rng.permutation(n_scales)[: max(1, n_scales // 2)]
+    got = assert_scales_equal_networkx(mi, n_scales)
+    # A subset of scales, in any order and repeated, gives the matching rows.
+    idx = np.r_[rng.permutation(n_scales)[: max(1, n_scales // 2)], 0]
     np.testing.assert_array_equal(topology_features(mi, idx), got[idx])
+    np.testing.assert_array_equal(incremental_features(mi, idx), got[idx])
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"_SPARSE_EDGES_PER_WORD": 0.0},  # bit-parallel search only
+        {"_SPARSE_EDGES_PER_WORD": 1e9},  # scipy search only
+        {"_BLOCK_WORDS": 1, "_SMALL_OPEN": 1},  # one search per block, bounds everywhere
+    ],
+)
+def test_search_paths_equal_networkx(monkeypatch, settings_):
+    monkeypatch.setattr(topo, "_DENSE_MAX_NODES", 0)
+    for name, value in settings_.items():
+        monkeypatch.setattr(topo, name, value)
+    rng = np.random.default_rng(7)
+    for n, step in [(1, 1.0), (2, 1.0), (50, 2.0), (90, 3.0)]:
+        mi = geometric_merge_index(rng.uniform(0, 100, (n, 2)), step)
+        assert_scales_equal_networkx(mi, 14)
+
+
+def test_topology_features_edge_cases():
+    S = 4
+    # No object; one object; two objects joined at scale 2.
+    assert topology_features(np.zeros((0, 0), int), S).tolist() == [[0.0] * 8] * S
+    assert topology_features(np.zeros((1, 1), int), S).tolist() == [[1, 0, 0, 0, 0, 0, 1, 1]] * S
+    two = assert_scales_equal_networkx(np.array([[0, 2], [2, 0]]), S)
+    assert two[1].tolist() == [2, 0, 0, 0, 0, 0, 0.5, 1] and two[2].tolist() == [
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
+        1,
+        0,
+    ]
+    # All isolated at every scale; all connected from scale 0 (complete graph).
+    iso = assert_scales_equal_networkx(np.full((6, 6), S), S)
+    assert (iso[:, 0] == 6).all() and (iso[:, 7] == 1).all()
+    full = assert_scales_equal_networkx(np.zeros((6, 6), int), S)
+    assert full[0].tolist() == [1, 5, 5, 1, 1, 1, 1, 0]
+    # Two cliques that never meet, a path that grows into a cycle, ties everywhere.
+    mi = np.full((10, 10), S + 1)
+    mi[:5, :5] = 1
+    mi[5:, 5:] = 0
+    assert (assert_scales_equal_networkx(mi, S)[1:, 0] == 2).all()
+    ring = np.full((8, 8), S)
+    for i in range(8):
+        ring[i, (i + 1) % 8] = ring[(i + 1) % 8, i] = 0 if i < 7 else 2
+    assert_scales_equal_networkx(ring, S)
+    lattice = geometric_merge_index(np.argwhere(np.ones((6, 6))) * 3.0, 1.0)
+    assert_scales_equal_networkx(lattice, 6)
+
+
+def test_topology_features_errors():
+    with pytest.raises(ValueError, match="square"):
+        topology_features(np.zeros((2, 3), int), 2)
+    with pytest.raises(ValueError, match="symmetric"):
+        topology_features(np.array([[0, 1], [2, 0]]), 2)
+    assert topology_features(np.zeros((3, 3), int), []).shape == (0, 8)
+
+
+def test_topology_features_on_masks_equal_networkx():
+    # MaskBuilder's merge index of ~100 small random objects; every 4th default scale
+    # (networkx is the slow part).
+    calc = _blobs(11, 130, shape=(130, 130))
+    (roi,) = MaskBuilder().transform([_roi(calc, "many")])
+    assert roi.masks.n_objects > 90
+    assert_scales_equal_networkx(roi.masks.merge_index, np.arange(0, 65, 4))
 
 
 def _roi(calc, rid, spacing=0.07):
