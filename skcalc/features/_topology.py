@@ -52,22 +52,18 @@ scale typically needs a few percent of the nodes as sources.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import ROIValidationError, SkcalcWarning
+from ..exceptions import ROIValidationError
 from ..masks import check_scales
-from ..roi import as_roi_list
-from ..utils import map_rois
-from ..utils._base import ImageTransformerMixin
+from ..utils._stage import ImageStage
 from ._handcrafted import HANDCRAFTED_FEATURE_NAMES, handcrafted_features
 
 __all__ = ["GRAPH_FEATURE_NAMES", "TopologyFeatures", "graph_features", "topology_features"]
@@ -618,7 +614,7 @@ def _topology_one(roi, *, scales: tuple, include_handcrafted: bool) -> np.ndarra
     return feats
 
 
-class TopologyFeatures(ImageTransformerMixin, TransformerMixin, BaseEstimator):
+class TopologyFeatures(ImageStage):
     """Global features of each ROI: 8 graph features per dilation scale + 3 handcrafted.
 
     Stateless: reads ``roi.masks`` (from :class:`skcalc.masks.MaskBuilder`) and returns a
@@ -702,41 +698,36 @@ class TopologyFeatures(ImageTransformerMixin, TransformerMixin, BaseEstimator):
                     f"{scales.tolist()}; build all masks with the same MaskBuilder scales",
                 )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    _stage = "topology"
+    _one = staticmethod(_topology_one)
+    _requires = ("masks",)
+    _depends_on = ("masks",)
+
+    def _fit_rois(self, rois):
         """Record the scales of the output (from the masks or the ``scales`` parameter)."""
-        rois = as_roi_list(X, require=("masks",))
         scales = self._resolve_scales(rois)
         self._check_rois_scales(rois, scales)
         self.scales_ = scales
-        return self
 
-    def transform(self, X):
-        """Return the global features, shape ``(n_rois, 8 * n_scales [+ 3])``."""
-        rois = as_roi_list(X, require=("masks",))
+    def _params(self, rois):
         scales = self.scales_ if hasattr(self, "scales_") else self._resolve_scales(rois)
         self._check_rois_scales(rois, scales)
-        params = {
+        return {
             "scales": tuple(float(s) for s in scales),
             "include_handcrafted": bool(self.include_handcrafted),
         }
-        rows = map_rois(
-            _topology_one,
-            rois,
-            params,
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-            stage="topology",
-            fields=("masks",),
-        )
+
+    def _summary(self, rois, rows):
         few = [r.roi_id for r in rois if r.masks.n_objects < 2]
         if few:
-            warnings.warn(
+            return (
                 f"{len(few)} ROI(s) have fewer than two calcifications (e.g. {few[:3]}); "
-                "their graph and handcrafted features take the documented default values",
-                SkcalcWarning,
-                stacklevel=2,
+                "their graph and handcrafted features take the documented default values"
             )
+        return None
+
+    def _assemble(self, rois, rows):
+        """The global features, shape ``(n_rois, 8 * n_scales [+ 3])``."""
         return np.vstack(rows).astype(float, copy=False)
 
     def get_feature_names_out(self, input_features=None):
