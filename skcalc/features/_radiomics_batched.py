@@ -1,0 +1,468 @@
+"""The batched path: pyradiomics feature functions run once on the stack of all objects.
+
+Used by :func:`~skcalc.features._radiomics.radiomics_features_batch`; the reference path
+(:mod:`skcalc.features._radiomics_reference`, pyradiomics' own classes object by object) is
+what it is tested against and what it falls back to.
+
+How the values stay equal to ``RadiomicsFeatureExtractor.execute`` (tested to 1e-9 relative):
+
+* ``execute`` crops image and mask to the mask's bounding box without padding before it runs
+  any class, so cropping to that box first changes no value.
+* Each object is discretised once (pyradiomics re-discretises per class) with
+  ``imageoperations.binImage``'s arithmetic.
+* Each object's texture matrix comes from pyradiomics' own ``_calculateMatrix`` (its C
+  extension); the matrices are stacked zero-padded to common gray levels (the layout of
+  pyradiomics' voxel-based mode; empty rows add exact zeros) and each feature function runs
+  once for the stack. Only per-object quantities are adapted: glcm's Idmn/Idn use each
+  object's Ng, MCC's eigenvalues are taken on each object's own gray levels, the firstorder
+  percentiles on each object's voxels. Sums are taken in another order, so values differ
+  from the per-object classes by rounding (about 1e-13 relative).
+* This reaches into pyradiomics' internals (``__new__``, ``_calculateMatrix``,
+  ``_calculateCoefficients``, replaced getters), validated for pyradiomics-bhklab 3.1.4.
+  A class that raises here is recomputed by the reference path, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ._radiomics_reference import class_feature_names, feature_class
+
+__all__ = [
+    "BATCHED",
+    "GrayLevelBudgetError",
+    "has_2x2_block",
+    "n_gray_levels",
+    "NotBatchable",
+    "chunk_rows",
+    "class_batch",
+    "discretise",
+    "prepare",
+    "shape2d_one",
+]
+
+
+class _Object:
+    """One object cropped to its mask's bounding box, discretised once for every class."""
+
+    __slots__ = (
+        "image",
+        "mask",
+        "binned",
+        "gray_levels",
+        "ng",
+        "n_pixels",
+        "texture_ok",
+        "collapsed",
+    )
+
+    def __init__(self, image, mask, binned, gray_levels, n_pixels, texture_ok, collapsed):
+        self.image = image
+        self.mask = mask
+        self.binned = binned
+        self.gray_levels = gray_levels
+        self.ng = int(gray_levels.max())
+        self.n_pixels = n_pixels
+        self.texture_ok = texture_ok
+        self.collapsed = collapsed  # distinct values, but a single gray level
+
+
+class GrayLevelBudgetError(ValueError):
+    """An object would be discretised into more gray levels than allowed."""
+
+    def __init__(self, n_levels: int, vmin: float, vmax: float, max_levels: int) -> None:
+        self.n_levels, self.vmin, self.vmax, self.max_levels = n_levels, vmin, vmax, max_levels
+        super().__init__(
+            f"values {vmin:g}..{vmax:g} give {n_levels} gray levels, more than "
+            f"max_gray_levels={max_levels}"
+        )
+
+
+def n_gray_levels(vmin: float, vmax: float, settings: dict) -> int:
+    """Number of gray levels :func:`discretise` gives values in ``[vmin, vmax]``.
+
+    Computed from the two numbers only, so that absurd ranges are refused before any
+    array of bin edges is built (``np.arange`` over a 1e12 range needs terabytes).
+
+    Examples
+    --------
+    >>> n_gray_levels(1000.0, 1100.0, {"binWidth": 5.0}), n_gray_levels(0.0, 1.0, {"binWidth": 5.0})
+    (21, 1)
+    >>> n_gray_levels(0.0, 1e12, {"binCount": 16})
+    16
+    """
+    if settings.get("binCount") is not None:
+        return int(settings["binCount"])
+    width = float(settings.get("binWidth", 25))
+    low = vmin - (vmin % width)
+    return int(np.floor((vmax - low) / width)) + 1
+
+
+def discretise(values: np.ndarray, settings: dict) -> np.ndarray:
+    """pyradiomics' ``imageoperations.binImage`` restricted to the mask's values.
+
+    The fixed-width edges repeat ``getBinEdges``' arithmetic with numpy's min/max (the same
+    np.float64 values as its Python min/max loop, without that loop).
+    """
+    from radiomics import imageoperations
+
+    if settings.get("binCount") is not None:
+        edges = imageoperations.getBinEdges(values, **settings)
+    else:
+        width = settings.get("binWidth", 25)
+        minimum, maximum = values.min(), values.max()
+        edges = np.arange(minimum - (minimum % width), maximum + 2 * width, width)
+        if len(edges) == 1:
+            edges = [edges[0] - 0.5, edges[0] + 0.5]
+    return np.digitize(values, edges)
+
+
+def has_2x2_block(mask: np.ndarray) -> bool:
+    """Whether ``mask`` holds a 2x2 block of pixels (every texture direction non-empty)."""
+    return bool((mask[:-1, :-1] & mask[1:, :-1] & mask[:-1, 1:] & mask[1:, 1:]).any())
+
+
+def prepare(image, mask, settings, min_texture_size, max_gray_levels=None) -> _Object | None:
+    """Crop one object to its mask's bounding box and discretise it (None below 2 pixels).
+
+    Raises :class:`GrayLevelBudgetError` before building any bin edges when the object
+    would get more than ``max_gray_levels`` gray levels, and ``ValueError`` on non-finite
+    values inside the mask.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    image = np.asarray(image)
+    if image.shape != mask.shape:
+        raise ValueError(f"image shape {image.shape} and mask shape {mask.shape} differ")
+    n_pixels = int(np.count_nonzero(mask))
+    if n_pixels < 2:
+        return None
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    # The same crop pyradiomics' execute makes (mask bounding box, no padding).
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    m = np.ascontiguousarray(mask[box])
+    img = np.ascontiguousarray(image[box], dtype=np.float64)
+    values = img[m]
+    vmin, vmax = float(values.min()), float(values.max())
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        raise ValueError("the object has NaN or infinite pixel values")
+    if max_gray_levels is not None:
+        n = n_gray_levels(vmin, vmax, settings)
+        if n > max_gray_levels:
+            raise GrayLevelBudgetError(n, vmin, vmax, max_gray_levels)
+    binned = np.zeros(m.shape, dtype=int)
+    binned[m] = discretise(values, settings)
+    gray_levels = np.unique(binned[m])
+    texture_ok = n_pixels >= min_texture_size and has_2x2_block(m)
+    collapsed = gray_levels.size == 1 and vmin < vmax
+    return _Object(img, m, binned, gray_levels, n_pixels, texture_ok, collapsed)
+
+
+class NotBatchable(Exception):
+    """The objects cannot share one stack (the caller uses the reference path)."""
+
+
+def _instance(cls, settings: dict, **attrs):
+    # A feature-class object without its __init__ (which converts SimpleITK images and
+    # re-discretises the image for every class); the attributes __init__ would set from the
+    # settings are set here with pyradiomics' defaults.
+    inst = cls.__new__(cls)
+    inst.logger = logging.getLogger(cls.__module__)
+    inst.settings = settings
+    inst.label = settings.get("label", 1)
+    inst.voxelBased = False
+    inst.inputImage = None  # only read for weightingNorm, which skcalc never sets
+    inst.symmetricalGLCM = settings.get("symmetricalGLCM", True)
+    inst.weightingNorm = settings.get("weightingNorm", None)
+    inst.gldm_a = settings.get("gldm_a", 0)
+    inst.voxelArrayShift = settings.get("voxelArrayShift", 0)
+    inst.__dict__.update(attrs)
+    return inst
+
+
+def _per_object(cls, objs, settings, **attrs):
+    return [
+        _instance(
+            cls,
+            settings,
+            imageArray=o.binned,
+            maskArray=o.mask,
+            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
+            **attrs,
+        )
+        for o in objs
+    ]
+
+
+def _batch_coefficients(ng_max: int, **more) -> dict:
+    # With every gray level 1..Ng_max present as a (possibly all-zero) matrix row, pyradiomics
+    # deletes no row; empty rows add exact zeros to every sum, as in its voxel-based mode.
+    return {"grayLevels": np.arange(1, ng_max + 1), "Ng": ng_max, **more}
+
+
+def _same_n_angles(mats) -> int:
+    n_angles = {p.shape[-1] for p in mats}
+    if len(n_angles) != 1:  # an object with an empty direction: pyradiomics drops the angle
+        raise NotBatchable
+    return n_angles.pop()
+
+
+def _batch_glcm(cls, objs, settings, spacing):
+    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
+    n_angles = _same_n_angles(mats)
+    ng_max = max(o.ng for o in objs)
+    P = np.zeros((len(objs), ng_max, ng_max, n_angles))
+    for k, (o, p) in enumerate(zip(objs, mats)):
+        idx = o.gray_levels - 1
+        P[k, idx[:, None], idx[None, :]] = p[0]
+    b = _instance(cls, settings, P_glcm=P, coefficients=_batch_coefficients(ng_max))
+    _glcm_coefficients(b)
+    # Idmn and Idn normalise by each object's own Ng (its maximum gray level).
+    b.coefficients["Ng"] = np.array([o.ng for o in objs], dtype=float)[:, None, None]
+    b.getMCCFeatureValue = lambda: _glcm_mcc(b, objs)
+    return b
+
+
+def _glcm_coefficients(b) -> None:
+    """``RadiomicsGLCM._calculateCoefficients`` with the same values, bit for bit.
+
+    pyradiomics sums p(i, j) over each diagonal i + j = k and |i - j| = k with one boolean
+    mask per k (O(Ng^3)); here each row i is added to its diagonals in turn, which adds the
+    same terms in the same (row-major) order in O(Ng^2). Tested equal to the original.
+    """
+    P = b.P_glcm
+    ng = b.coefficients["Ng"]
+    eps = np.spacing(1)
+    gray = b.coefficients["grayLevels"].astype("float")
+    i, j = np.meshgrid(gray, gray, indexing="ij", sparse=True)
+    n = P.shape[1]
+    px_add_y = np.zeros((P.shape[0], 2 * ng - 1, P.shape[3]))
+    px_sub_y = np.zeros((P.shape[0], ng, P.shape[3]))
+    for r in range(n):
+        px_add_y[:, r : r + n] += P[:, r]
+        px_sub_y[:, r::-1] += P[:, r, : r + 1]
+        px_sub_y[:, 1 : n - r] += P[:, r, r + 1 :]
+    b.coefficients.update(
+        eps=eps,
+        i=i,
+        j=j,
+        kValuesSum=np.arange(2, (ng * 2) + 1, dtype="float"),
+        kValuesDiff=np.arange(0, ng, dtype="float"),
+        px=P.sum(2, keepdims=True),
+        py=P.sum(1, keepdims=True),
+        ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
+        uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
+        pxAddy=px_add_y,
+        pxSuby=px_sub_y,
+        HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
+    )
+
+
+def _glcm_mcc(b, objs):
+    # pyradiomics' Q(i, j) = sum_k p(i, k) p(j, k) / (px(i) py(k) + eps) as one matrix product
+    # per object and angle (pyradiomics loops over k: the sums differ in rounding only), then
+    # its eigenvalues per object on the object's own gray levels: zero padding rows would add
+    # zero eigenvalues and change the "second largest" of flat objects.
+    P = b.P_glcm.transpose((0, 3, 1, 2))  # (v, angle, i, k)
+    px = b.coefficients["px"][:, :, 0, :].transpose((0, 2, 1))  # (v, angle, i)
+    py = b.coefficients["py"][:, 0, :, :].transpose((0, 2, 1))  # (v, angle, k)
+    A = P / (px[:, :, :, None] * py[:, :, None, :] + b.coefficients["eps"])
+    Q = (A @ P.transpose((0, 1, 3, 2))).transpose((0, 2, 3, 1))  # (v, i, j, angle)
+    out = np.empty(len(objs))
+    for k, o in enumerate(objs):
+        idx = o.gray_levels - 1
+        q = Q[k][idx[:, None], idx[None, :]]  # (n, n, angles)
+        ev = np.linalg.eigvals(q.transpose((2, 0, 1))[None])
+        ev.sort()
+        if ev.shape[2] < 2:
+            out[k] = 1  # flat region, as pyradiomics
+        else:
+            out[k] = np.nanmean(np.sqrt(ev[:, :, -2]), 1).real[0]
+    return out
+
+
+def _batch_glrlm(cls, objs, settings, spacing):
+    insts = _per_object(cls, objs, settings)
+    mats = [inst._calculateMatrix() for inst in insts]
+    n_angles = _same_n_angles(mats)
+    ng_max = max(o.ng for o in objs)
+    P = np.zeros((len(objs), ng_max, max(p.shape[2] for p in mats), n_angles))
+    for k, (o, p) in enumerate(zip(objs, mats)):
+        P[k, o.gray_levels - 1, : p.shape[2]] = p[0]
+    nr = np.concatenate([inst.coefficients["Nr"] for inst in insts])
+    b = _instance(cls, settings, P_glrlm=P, coefficients=_batch_coefficients(ng_max, Nr=nr))
+    b._calculateCoefficients()
+    return b
+
+
+def _batch_glszm(cls, objs, settings, spacing):
+    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
+    ng_max = max(o.ng for o in objs)
+    P = np.zeros((len(objs), ng_max, max(p.shape[2] for p in mats)))
+    for k, (o, p) in enumerate(zip(objs, mats)):
+        P[k, o.gray_levels - 1, : p.shape[2]] = p[0]
+    b = _instance(cls, settings, P_glszm=P, coefficients=_batch_coefficients(ng_max))
+    b._calculateCoefficients()
+    return b
+
+
+def _batch_gldm(cls, objs, settings, spacing):
+    insts = _per_object(cls, objs, settings)
+    mats = [inst._calculateMatrix() for inst in insts]
+    ng_max = max(o.ng for o in objs)
+    jvecs = [inst.coefficients["jvector"].astype(int) - 1 for inst in insts]
+    P = np.zeros((len(objs), ng_max, max(int(j.max()) for j in jvecs) + 1))
+    for k, (o, p, j) in enumerate(zip(objs, mats, jvecs)):
+        P[k, (o.gray_levels - 1)[:, None], j[None, :]] = p[0]
+    # The rest of RadiomicsGLDM._calculateMatrix, on the stack (it computes the coefficients
+    # there rather than in a _calculateCoefficients).
+    jvector = np.arange(1, P.shape[2] + 1, dtype="float64")
+    pd = np.sum(P, 1)
+    pg = np.sum(P, 2)
+    empty = np.where(np.sum(pd, 0) == 0)
+    P = np.delete(P, empty, 2)
+    jvector = np.delete(jvector, empty)
+    pd = np.delete(pd, empty, 1)
+    nz = np.sum(pd, 1)
+    nz[nz == 0] = 1
+    coefficients = _batch_coefficients(ng_max, Nz=nz, pd=pd, pg=pg, jvector=jvector)
+    coefficients["ivector"] = coefficients["grayLevels"].astype(float)
+    return _instance(cls, settings, P_gldm=P, coefficients=coefficients)
+
+
+def _batch_ngtdm(cls, objs, settings, spacing):
+    # pyradiomics already drops empty gray levels here and keeps each level's value in the
+    # matrix; zero padding rows are skipped by its p_i == 0 handling (voxel-based mode).
+    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
+    P = np.zeros((len(objs), max(p.shape[1] for p in mats), 3))
+    for k, p in enumerate(mats):
+        P[k, : p.shape[1]] = p[0]
+    b = _instance(cls, settings, P_ngtdm=P, coefficients={})
+    b._calculateCoefficients()
+    return b
+
+
+def _batch_firstorder(cls, objs, settings, spacing):
+    insts = []
+    for o in objs:
+        inst = _instance(
+            cls,
+            settings,
+            imageArray=o.image,
+            maskArray=o.mask,
+            discretizedImageArray=o.binned,
+            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
+        )
+        inst._initCalculation()
+        insts.append(inst)
+    n_max = max(inst.targetVoxelArray.shape[1] for inst in insts)
+    l_max = max(inst.coefficients["p_i"].shape[1] for inst in insts)
+    # NaN-padded voxels and zero-padded probabilities: firstorder's nan-aware reductions are
+    # written for exactly this layout (its voxel-based mode).
+    target = np.full((len(objs), n_max), np.nan)
+    p_i = np.zeros((len(objs), l_max))
+    for k, inst in enumerate(insts):
+        target[k, : inst.targetVoxelArray.shape[1]] = inst.targetVoxelArray[0]
+        p_i[k, : inst.coefficients["p_i"].shape[1]] = inst.coefficients["p_i"][0]
+    b = _instance(
+        cls,
+        settings,
+        targetVoxelArray=target,
+        pixelSpacing=(float(spacing[1]), float(spacing[0])),  # inputImage.GetSpacing()
+        coefficients={"p_i": p_i},
+    )
+    # The percentiles take most of firstorder's time (nanpercentile goes row by row, and
+    # 10/90 are computed twice). They are computed once, row by row on each object's own
+    # voxels: np.percentile of the voxels is what nanpercentile computes once it has dropped
+    # the NaN (the same function on the same array), all four at once giving the same values.
+    q = np.array([np.percentile(inst.targetVoxelArray[0], [10, 25, 75, 90]) for inst in insts])
+    b.get10PercentileFeatureValue = lambda: q[:, 0]
+    b.get90PercentileFeatureValue = lambda: q[:, 3]
+    # pyradiomics: nanpercentile(x, 75) - nanpercentile(x, 25)
+    b.getInterquartileRangeFeatureValue = lambda: q[:, 2] - q[:, 1]
+    return b
+
+
+BATCHED = {
+    "firstorder": _batch_firstorder,
+    "glcm": _batch_glcm,
+    "glrlm": _batch_glrlm,
+    "glszm": _batch_glszm,
+    "gldm": _batch_gldm,
+    "ngtdm": _batch_ngtdm,
+}
+
+
+def class_batch(cls_name, objs, spacing, settings) -> np.ndarray:
+    """Features of one class for several objects with one call per feature."""
+    cls = feature_class(cls_name)
+    b = BATCHED[cls_name](cls, objs, settings, spacing)
+    names = class_feature_names(cls_name)
+    out = np.empty((len(objs), len(names)))
+    for j, f in enumerate(names):
+        v = np.asarray(getattr(b, f"get{f}FeatureValue")(), dtype=np.float64)
+        if v.size != 1 and v.shape != (len(objs),):
+            raise NotBatchable
+        out[:, j] = v.reshape(-1)
+    return out
+
+
+class _Spacing:
+    # Stands for the SimpleITK image where RadiomicsShape2D only reads its spacing.
+    def __init__(self, spacing):
+        self._spacing = (float(spacing[1]), float(spacing[0]))  # SimpleITK (x, y) order
+
+    def GetSpacing(self):  # noqa: N802 - SimpleITK's name
+        return self._spacing
+
+
+def shape2d_one(obj, spacing, settings) -> np.ndarray:
+    """shape2D of one object: pyradiomics' own initialisation, without base-class overhead."""
+    import SimpleITK as sitk
+
+    cls = feature_class("shape2D")
+    msk = sitk.GetImageFromArray(obj.mask.astype(np.uint32))
+    inst = _instance(cls, settings, inputImage=_Spacing(spacing), inputMask=msk)
+    inst._initSegmentBasedCalculation()
+    return np.array(
+        [float(getattr(inst, f"get{f}FeatureValue")()) for f in class_feature_names("shape2D")]
+    )
+
+
+# Objects are stacked in chunks of at most this many matrix cells (about 32 MB of float64):
+# per object Ng x Ng x 4 angles (glcm) or Ng x n_pixels (glszm: one column per possible zone
+# size), Ng being the largest in the chunk.
+_MAX_CELLS = 4_000_000
+# Fixed cost of one stacked class computation, in padded GLCM cells (K * Ng_max^2), as
+# measured: splitting a stack pays when padding to the largest Ng would waste more.
+_CHUNK_COST = 2000
+_MAX_CHUNK = 64
+
+
+def chunk_rows(rows, objs):
+    """Split ``rows`` into stacks of objects of similar gray-level counts.
+
+    Sorted by Ng, the split minimising ``sum(_CHUNK_COST + K * Ng_max ** 2)`` is found by
+    dynamic programming, within the memory bound.
+    """
+    rows = sorted(rows, key=lambda k: objs[k].ng)
+    ng = [objs[k].ng for k in rows]
+    npix = [objs[k].n_pixels for k in rows]
+    best = [0.0] + [np.inf] * len(rows)  # best[j]: cost of rows[:j]
+    cut = [0] * (len(rows) + 1)
+    for j in range(1, len(rows) + 1):
+        top = 0
+        for i in range(j - 1, max(j - _MAX_CHUNK, 0) - 1, -1):  # chunk rows[i:j]
+            top = max(top, npix[i])
+            if i < j - 1 and (j - i) * ng[j - 1] * max(4 * ng[j - 1], top) > _MAX_CELLS:
+                break
+            cost = best[i] + _CHUNK_COST + (j - i) * ng[j - 1] ** 2
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    chunks, j = [], len(rows)
+    while j > 0:
+        chunks.append(rows[cut[j] : j])
+        j = cut[j]
+    return chunks[::-1]
