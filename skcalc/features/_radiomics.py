@@ -372,7 +372,7 @@ def _features_batch(
                             cls_name, objs[k], spacing, settings, report
                         )
                 continue
-            for chunk in _batched.chunk_rows(rows, objs):
+            for chunk in _batched.chunk_rows(rows, objs, cls_name):
                 try:
                     out[chunk, cols] = _batched.class_batch(
                         cls_name, [objs[k] for k in chunk], spacing, settings

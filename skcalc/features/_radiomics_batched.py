@@ -209,78 +209,218 @@ def _same_n_angles(mats) -> int:
     return n_angles.pop()
 
 
-def _batch_glcm(cls, objs, settings, spacing):
-    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
-    n_angles = _same_n_angles(mats)
-    ng_max = max(o.ng for o in objs)
-    P = np.zeros((len(objs), ng_max, ng_max, n_angles))
-    for k, (o, p) in enumerate(zip(objs, mats)):
-        idx = o.gray_levels - 1
-        P[k, idx[:, None], idx[None, :]] = p[0]
-    b = _instance(cls, settings, P_glcm=P, coefficients=_batch_coefficients(ng_max))
-    _glcm_coefficients(b)
-    # Idmn and Idn normalise by each object's own Ng (its maximum gray level).
-    b.coefficients["Ng"] = np.array([o.ng for o in objs], dtype=float)[:, None, None]
-    b.getMCCFeatureValue = lambda: _glcm_mcc(b, objs)
-    return b
+# pyradiomics' 2-D GLCM directions (row, col offsets), in the order of its C extension's
+# ``calculate_glcm`` (tested): P[i, j, a] counts pixel pairs (x, x + offset_a) of levels (i, j).
+GLCM_OFFSETS = ((1, 1), (1, 0), (1, -1), (0, 1))
 
 
-def _glcm_coefficients(b) -> None:
-    """``RadiomicsGLCM._calculateCoefficients`` with the same values, bit for bit.
+def glcm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised symmetric GLCMs of several objects on their own gray levels.
 
-    pyradiomics sums p(i, j) over each diagonal i + j = k and |i - j| = k with one boolean
-    mask per k (O(Ng^3)); here each row i is added to its diagonals in turn, which adds the
-    same terms in the same (row-major) order in O(Ng^2). Tested equal to the original.
+    Returns ``P`` of shape (K, n, n, 4), ``n`` the most gray levels of one object, object k
+    in the top-left ``len(gray_levels)`` square (zeros elsewhere), and the gray-level values
+    (K, n) (padded with 1). ``P[k]`` equals pyradiomics' ``RadiomicsGLCM._calculateMatrix``
+    bit for bit (integer counts, then the same division); one ``bincount`` for all objects
+    replaces one C call, ``np.delete`` and transpose per object.
     """
-    P = b.P_glcm
-    ng = b.coefficients["Ng"]
-    eps = np.spacing(1)
-    gray = b.coefficients["grayLevels"].astype("float")
-    i, j = np.meshgrid(gray, gray, indexing="ij", sparse=True)
-    n = P.shape[1]
-    px_add_y = np.zeros((P.shape[0], 2 * ng - 1, P.shape[3]))
-    px_sub_y = np.zeros((P.shape[0], ng, P.shape[3]))
-    for r in range(n):
-        px_add_y[:, r : r + n] += P[:, r]
-        px_sub_y[:, r::-1] += P[:, r, : r + 1]
-        px_sub_y[:, 1 : n - r] += P[:, r, r + 1 :]
-    b.coefficients.update(
-        eps=eps,
-        i=i,
-        j=j,
-        kValuesSum=np.arange(2, (ng * 2) + 1, dtype="float"),
-        kValuesDiff=np.arange(0, ng, dtype="float"),
-        px=P.sum(2, keepdims=True),
-        py=P.sum(1, keepdims=True),
-        ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
-        uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
-        pxAddy=px_add_y,
-        pxSuby=px_sub_y,
-        HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
-    )
-
-
-def _glcm_mcc(b, objs):
-    # pyradiomics' Q(i, j) = sum_k p(i, k) p(j, k) / (px(i) py(k) + eps) as one matrix product
-    # per object and angle (pyradiomics loops over k: the sums differ in rounding only), then
-    # its eigenvalues per object on the object's own gray levels: zero padding rows would add
-    # zero eigenvalues and change the "second largest" of flat objects.
-    P = b.P_glcm.transpose((0, 3, 1, 2))  # (v, angle, i, k)
-    px = b.coefficients["px"][:, :, 0, :].transpose((0, 2, 1))  # (v, angle, i)
-    py = b.coefficients["py"][:, 0, :, :].transpose((0, 2, 1))  # (v, angle, k)
-    A = P / (px[:, :, :, None] * py[:, :, None, :] + b.coefficients["eps"])
-    Q = (A @ P.transpose((0, 1, 3, 2))).transpose((0, 2, 3, 1))  # (v, i, j, angle)
-    out = np.empty(len(objs))
+    n = max(o.gray_levels.size for o in objs)
+    n_angles = len(GLCM_OFFSETS)
+    values = np.ones((len(objs), n))
+    codes = []
     for k, o in enumerate(objs):
-        idx = o.gray_levels - 1
-        q = Q[k][idx[:, None], idx[None, :]]  # (n, n, angles)
-        ev = np.linalg.eigvals(q.transpose((2, 0, 1))[None])
-        ev.sort()
-        if ev.shape[2] < 2:
-            out[k] = 1  # flat region, as pyradiomics
-        else:
-            out[k] = np.nanmean(np.sqrt(ev[:, :, -2]), 1).real[0]
-    return out
+        values[k, : o.gray_levels.size] = o.gray_levels
+        # compressed level index of every pixel (-1 outside the mask)
+        idx = np.where(o.mask, np.searchsorted(o.gray_levels, o.binned), -1)
+        h, w = idx.shape
+        for a, (dr, dc) in enumerate(GLCM_OFFSETS):
+            c0, c1 = max(0, -dc), w - max(0, dc)
+            src = idx[: h - dr, c0:c1]
+            dst = idx[dr:, c0 + dc : c1 + dc]
+            both = (src >= 0) & (dst >= 0)
+            codes.append(((k * n + src[both]) * n + dst[both]) * n_angles + a)
+    counts = np.bincount(np.concatenate(codes), minlength=len(objs) * n * n * n_angles)
+    P = counts.reshape(len(objs), n, n, n_angles).astype(np.float64)
+    P += P.transpose((0, 2, 1, 3)).copy()  # symmetricalGLCM
+    total = P.sum((1, 2))
+    if (total == 0).any():  # an empty direction: pyradiomics would drop the angle
+        raise NotBatchable("an object has an empty GLCM direction")
+    P /= total[:, None, None, :]
+    return P, values
+
+
+class _GLCMStack:
+    """pyradiomics' 24 GLCM features for a stack of objects (per-object gray levels).
+
+    Each formula is pyradiomics 3.1.4's (``radiomics/glcm.py``), written for a stack whose
+    gray-level values differ per object: ``i`` and ``j`` are (K, n, 1, 1) and (K, 1, n, 1)
+    instead of one shared grid, so that no object carries the zero rows of the others' gray
+    levels. Zero padding contributes exact zeros. Sums are taken in another order than
+    pyradiomics' per-object code (rounding differences, about 1e-13 relative).
+    """
+
+    def __init__(self, objs) -> None:
+        P, values = glcm_matrices(objs)
+        self.objs = objs
+        self.P = P
+        self.eps = np.spacing(1)
+        self.i = values[:, :, None, None]
+        self.j = values[:, None, :, None]
+        self.ng = np.array([o.ng for o in objs], dtype=float)[:, None, None]
+        self.px = P.sum(2, keepdims=True)
+        self.py = P.sum(1, keepdims=True)
+        self.ux = np.sum(self.i * P, (1, 2), keepdims=True)
+        self.uy = np.sum(self.j * P, (1, 2), keepdims=True)
+        # p_{x+y}(k) and p_{x-y}(k) on value bins: k = i + j (2..2G) and |i - j| (0..G-1)
+        g = int(max(o.ng for o in objs))
+        K, _, _, A = P.shape
+        add = (self.i + self.j).astype(np.int64)[..., 0] - 2  # (K, n, n)
+        sub = np.abs(self.i - self.j).astype(np.int64)[..., 0]
+        obj = np.arange(K)[:, None, None]
+        ang = np.arange(A)
+        w = P.ravel()
+        code = ((obj * (2 * g - 1) + add)[..., None] * A + ang).ravel()
+        self.pxAddy = np.bincount(code, w, K * (2 * g - 1) * A).reshape(K, 2 * g - 1, A)
+        code = ((obj * g + sub)[..., None] * A + ang).ravel()
+        self.pxSuby = np.bincount(code, w, K * g * A).reshape(K, g, A)
+        self.kValuesSum = np.arange(2, 2 * g + 1, dtype=float)[None, :, None]
+        self.kValuesDiff = np.arange(0, g, dtype=float)[None, :, None]
+        self.HXY = -1 * np.sum(P * np.log2(P + self.eps), (1, 2))
+        self._t2 = None
+
+    def _sum(self, x):
+        return np.nanmean(np.sum(x, (1, 2)), 1)
+
+    def _cluster(self):
+        if self._t2 is None:
+            self._t = (self.i + self.j) - self.ux - self.uy
+            self._t2 = self._t**2
+        return self._t, self._t2
+
+    def getAutocorrelationFeatureValue(self):  # noqa: N802 - pyradiomics' names
+        return self._sum(self.P * (self.i * self.j))
+
+    def getJointAverageFeatureValue(self):  # noqa: N802
+        return self.ux.mean((1, 2, 3))
+
+    def getClusterProminenceFeatureValue(self):  # noqa: N802
+        _, t2 = self._cluster()
+        return self._sum(self.P * (t2 * t2))
+
+    def getClusterShadeFeatureValue(self):  # noqa: N802
+        t, t2 = self._cluster()
+        return self._sum(self.P * (t2 * t))
+
+    def getClusterTendencyFeatureValue(self):  # noqa: N802
+        return self._sum(self.P * self._cluster()[1])
+
+    def getContrastFeatureValue(self):  # noqa: N802
+        return self._sum(self.P * np.abs(self.i - self.j) ** 2)
+
+    def getCorrelationFeatureValue(self):  # noqa: N802
+        P, di, dj = self.P, self.i - self.ux, self.j - self.uy
+        sigx = np.sum(P * di**2, (1, 2), keepdims=True) ** 0.5
+        sigy = np.sum(P * dj**2, (1, 2), keepdims=True) ** 0.5
+        corm = np.sum(P * di * dj, (1, 2), keepdims=True)
+        corr = corm / (sigx * sigy + self.eps)
+        corr[sigx * sigy == 0] = 1
+        return np.nanmean(corr, (1, 2, 3))
+
+    def getDifferenceAverageFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.sum(self.kValuesDiff * self.pxSuby, 1), 1)
+
+    def getDifferenceEntropyFeatureValue(self):  # noqa: N802
+        p = self.pxSuby
+        return np.nanmean(-1 * np.sum(p * np.log2(p + self.eps), 1), 1)
+
+    def getDifferenceVarianceFeatureValue(self):  # noqa: N802
+        avg = np.sum(self.kValuesDiff * self.pxSuby, 1, keepdims=True)
+        return np.nanmean(np.sum(self.pxSuby * (self.kValuesDiff - avg) ** 2, 1), 1)
+
+    def getJointEnergyFeatureValue(self):  # noqa: N802
+        return self._sum(self.P**2)
+
+    def getJointEntropyFeatureValue(self):  # noqa: N802
+        return np.nanmean(self.HXY, 1)
+
+    def getImc1FeatureValue(self):  # noqa: N802
+        eps, px, py = self.eps, self.px, self.py
+        hx = -1 * np.sum(px * np.log2(px + eps), (1, 2))
+        hy = -1 * np.sum(py * np.log2(py + eps), (1, 2))
+        hxy1 = -1 * np.sum(self.P * np.log2(px * py + eps), (1, 2))
+        div = np.fmax(hx, hy)
+        imc1 = self.HXY - hxy1
+        imc1[div != 0] /= div[div != 0]
+        imc1[div == 0] = 0
+        return np.nanmean(imc1, 1)
+
+    def getImc2FeatureValue(self):  # noqa: N802
+        pxy = self.px * self.py
+        hxy2 = -1 * np.sum(pxy * np.log2(pxy + self.eps), (1, 2))
+        imc2 = (1 - np.e ** (-2 * (hxy2 - self.HXY))) ** 0.5
+        imc2[hxy2 == self.HXY] = 0
+        return np.nanmean(imc2, 1)
+
+    def getIdmFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.sum(self.pxSuby / (1 + self.kValuesDiff**2), 1), 1)
+
+    def getIdmnFeatureValue(self):  # noqa: N802
+        # Ng is each object's own (its largest gray level), as pyradiomics per object.
+        d = 1 + self.kValuesDiff**2 / self.ng**2
+        return np.nanmean(np.sum(self.pxSuby / d, 1), 1)
+
+    def getIdFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.sum(self.pxSuby / (1 + self.kValuesDiff), 1), 1)
+
+    def getIdnFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.sum(self.pxSuby / (1 + self.kValuesDiff / self.ng), 1), 1)
+
+    def getInverseVarianceFeatureValue(self):  # noqa: N802
+        inv = np.sum(self.pxSuby[:, 1:, :] / self.kValuesDiff[:, 1:, :] ** 2, 1)
+        return np.nanmean(inv, 1)
+
+    def getMaximumProbabilityFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.amax(self.P, (1, 2)), 1)
+
+    def getSumAverageFeatureValue(self):  # noqa: N802
+        return np.nanmean(np.sum(self.kValuesSum * self.pxAddy, 1), 1)
+
+    def getSumEntropyFeatureValue(self):  # noqa: N802
+        p = self.pxAddy
+        return np.nanmean(-1 * np.sum(p * np.log2(p + self.eps), 1), 1)
+
+    def getSumSquaresFeatureValue(self):  # noqa: N802
+        return self._sum(self.P * (self.i - self.ux) ** 2)
+
+    def getMCCFeatureValue(self):  # noqa: N802
+        """pyradiomics' MCC per object on its own gray levels.
+
+        Q(i, j) = sum_k p(i, k) p(j, k) / (px(i) py(k) + eps) as one matrix product per
+        object and angle (pyradiomics loops over k: the sums differ in rounding only); the
+        eigenvalues of objects with the same number of gray levels in one LAPACK call, each
+        object's then treated as numpy treats one call (real when no imaginary part).
+        """
+        P = self.P.transpose((0, 3, 1, 2))  # (K, angle, i, k)
+        px = self.px[:, :, 0, :].transpose((0, 2, 1))  # (K, angle, i)
+        py = self.py[:, 0, :, :].transpose((0, 2, 1))  # (K, angle, k)
+        Q = (P / (px[:, :, :, None] * py[:, :, None, :] + self.eps)) @ P.transpose((0, 1, 3, 2))
+        out = np.empty(len(self.objs))
+        sizes = np.array([o.gray_levels.size for o in self.objs])
+        for size in np.unique(sizes):
+            rows = np.flatnonzero(sizes == size)
+            if size < 2:
+                out[rows] = 1  # flat region, as pyradiomics
+                continue
+            ev = np.linalg.eigvals(Q[rows, :, :size, :size])  # (r, angle, size)
+            for r, e in zip(rows, ev):
+                if np.iscomplexobj(e) and not e.imag.any():
+                    e = e.real
+                e = np.sort(e, axis=-1)
+                out[r] = np.nanmean(np.sqrt(e[:, -2])).real
+        return out
+
+
+def _batch_glcm(cls, objs, settings, spacing):
+    return _GLCMStack(objs)
 
 
 def _batch_glrlm(cls, objs, settings, spacing):
@@ -441,14 +581,19 @@ _CHUNK_COST = 2000
 _MAX_CHUNK = 64
 
 
-def chunk_rows(rows, objs):
+def chunk_rows(rows, objs, cls_name: str = ""):
     """Split ``rows`` into stacks of objects of similar gray-level counts.
 
-    Sorted by Ng, the split minimising ``sum(_CHUNK_COST + K * Ng_max ** 2)`` is found by
+    Sorted by Ng (for glcm, whose stack holds each object's own gray levels only: by their
+    number), the split minimising ``sum(_CHUNK_COST + K * Ng_max ** 2)`` is found by
     dynamic programming, within the memory bound.
     """
-    rows = sorted(rows, key=lambda k: objs[k].ng)
-    ng = [objs[k].ng for k in rows]
+
+    def size(o):
+        return o.gray_levels.size if cls_name == "glcm" else o.ng
+
+    rows = sorted(rows, key=lambda k: size(objs[k]))
+    ng = [size(objs[k]) for k in rows]
     npix = [objs[k].n_pixels for k in rows]
     best = [0.0] + [np.inf] * len(rows)  # best[j]: cost of rows[:j]
     cut = [0] * (len(rows) + 1)

@@ -445,21 +445,29 @@ def test_batch_equals_one_by_one_and_chunking(monkeypatch):
     np.testing.assert_allclose(chunked, stacked, rtol=1e-9, atol=1e-12)
 
 
-def test_glcm_coefficients_bit_identical_to_pyradiomics():
+def test_glcm_matrices_bit_identical_to_pyradiomics():
+    """The bincount GLCM of every object equals pyradiomics' own _calculateMatrix exactly."""
     from radiomics.glcm import RadiomicsGLCM
 
-    rng = np.random.default_rng(0)
-    P = rng.random((3, 17, 17, 4)) * (rng.random((3, 17, 17, 4)) < 0.4)
-    P += P.transpose((0, 2, 1, 3))
-    P /= P.sum((1, 2), keepdims=True)
-    b = _radiomics_batched
-    ours = b._instance(RadiomicsGLCM, {}, P_glcm=P, coefficients=b._batch_coefficients(17))
-    theirs = b._instance(RadiomicsGLCM, {}, P_glcm=P, coefficients=b._batch_coefficients(17))
-    b._glcm_coefficients(ours)
-    theirs._calculateCoefficients()
-    assert ours.coefficients.keys() == theirs.coefficients.keys()
-    for k, v in theirs.coefficients.items():
-        np.testing.assert_array_equal(ours.coefficients[k], v, err_msg=k)
+    img, masks = random_objects(4)
+    settings = radiomics_settings()
+    objs = [_radiomics_batched.prepare(img, m, settings, 4) for m in masks]
+    objs = [o for o in objs if o is not None and o.texture_ok]
+    assert len(objs) >= 8
+    P, values = _radiomics_batched.glcm_matrices(objs)
+    for k, o in enumerate(objs):
+        inst = _radiomics_batched._instance(
+            RadiomicsGLCM,
+            settings,
+            imageArray=o.binned,
+            maskArray=o.mask,
+            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
+        )
+        ref = inst._calculateMatrix()[0]
+        n = o.gray_levels.size
+        np.testing.assert_array_equal(P[k, :n, :n], ref)
+        assert not P[k, n:].any() and not P[k, :, n:].any()
+        np.testing.assert_array_equal(values[k, :n], o.gray_levels)
 
 
 def test_batch_falls_back_to_per_object_on_failure(monkeypatch):
