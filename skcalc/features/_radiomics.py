@@ -372,7 +372,12 @@ def _features_batch(
                             cls_name, objs[k], spacing, settings, report
                         )
                 continue
-            for chunk in _batched.chunk_rows(rows, objs, cls_name):
+            # firstorder's stack is flat (linear in pixels): one chunk; the texture matrices
+            # are padded to the largest object of a chunk: chunks of similar objects.
+            chunks = (
+                [rows] if cls_name == "firstorder" else _batched.chunk_rows(rows, objs, cls_name)
+            )
+            for chunk in chunks:
                 try:
                     out[chunk, cols] = _batched.class_batch(
                         cls_name, [objs[k] for k in chunk], spacing, settings

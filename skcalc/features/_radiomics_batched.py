@@ -217,9 +217,10 @@ GLCM_OFFSETS = ((1, 1), (1, 0), (1, -1), (0, 1))
 def glcm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
     """Normalised symmetric GLCMs of several objects on their own gray levels.
 
-    Returns ``P`` of shape (K, n, n, 4), ``n`` the most gray levels of one object, object k
+    Returns ``P`` of shape (K, 4, n, n) (angle before the gray levels, so that the sums over
+    (i, j) run over contiguous memory), ``n`` the most gray levels of one object, object k
     in the top-left ``len(gray_levels)`` square (zeros elsewhere), and the gray-level values
-    (K, n) (padded with 1). ``P[k]`` equals pyradiomics' ``RadiomicsGLCM._calculateMatrix``
+    (K, n) (padded with 1). ``P[k, a]`` equals pyradiomics' ``_calculateMatrix()[0, :, :, a]``
     bit for bit (integer counts, then the same division); one ``bincount`` for all objects
     replaces one C call, ``np.delete`` and transpose per object.
     """
@@ -229,22 +230,24 @@ def glcm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
     codes = []
     for k, o in enumerate(objs):
         values[k, : o.gray_levels.size] = o.gray_levels
-        # compressed level index of every pixel (-1 outside the mask)
-        idx = np.where(o.mask, np.searchsorted(o.gray_levels, o.binned), -1)
+        # compressed level index of every pixel, offset by the object (-1 outside the mask)
+        idx = np.where(o.mask, np.searchsorted(o.gray_levels, o.binned) + k * n, -1)
         h, w = idx.shape
         for a, (dr, dc) in enumerate(GLCM_OFFSETS):
             c0, c1 = max(0, -dc), w - max(0, dc)
             src = idx[: h - dr, c0:c1]
             dst = idx[dr:, c0 + dc : c1 + dc]
             both = (src >= 0) & (dst >= 0)
-            codes.append(((k * n + src[both]) * n + dst[both]) * n_angles + a)
-    counts = np.bincount(np.concatenate(codes), minlength=len(objs) * n * n * n_angles)
-    P = counts.reshape(len(objs), n, n, n_angles).astype(np.float64)
-    P += P.transpose((0, 2, 1, 3)).copy()  # symmetricalGLCM
-    total = P.sum((1, 2))
+            # (object, angle, i, j) = ((k * A + a) * n + i) * n + j, with src = k * n + i
+            s_ = src[both]
+            codes.append(((s_ + (s_ // n) * (n_angles - 1) * n + a * n) * n) + dst[both] % n)
+    counts = np.bincount(np.concatenate(codes), minlength=len(objs) * n_angles * n * n)
+    P = counts.reshape(len(objs), n_angles, n, n).astype(np.float64)
+    P += P.transpose((0, 1, 3, 2)).copy()  # symmetricalGLCM
+    total = P.sum((2, 3))
     if (total == 0).any():  # an empty direction: pyradiomics would drop the angle
         raise NotBatchable("an object has an empty GLCM direction")
-    P /= total[:, None, None, :]
+    P /= total[:, :, None, None]
     return P, values
 
 
@@ -252,10 +255,11 @@ class _GLCMStack:
     """pyradiomics' 24 GLCM features for a stack of objects (per-object gray levels).
 
     Each formula is pyradiomics 3.1.4's (``radiomics/glcm.py``), written for a stack whose
-    gray-level values differ per object: ``i`` and ``j`` are (K, n, 1, 1) and (K, 1, n, 1)
-    instead of one shared grid, so that no object carries the zero rows of the others' gray
-    levels. Zero padding contributes exact zeros. Sums are taken in another order than
-    pyradiomics' per-object code (rounding differences, about 1e-13 relative).
+    gray-level values differ per object and whose layout is (object, angle, i, j): ``i`` and
+    ``j`` are (K, 1, n, 1) and (K, 1, 1, n) instead of one shared grid, so that no object
+    carries the zero rows of the others' gray levels. Zero padding contributes exact zeros.
+    Sums are taken in another order than pyradiomics' per-object code (rounding
+    differences, about 1e-13 relative).
     """
 
     def __init__(self, objs) -> None:
@@ -263,32 +267,33 @@ class _GLCMStack:
         self.objs = objs
         self.P = P
         self.eps = np.spacing(1)
-        self.i = values[:, :, None, None]
-        self.j = values[:, None, :, None]
+        self.i = values[:, None, :, None]
+        self.j = values[:, None, None, :]
         self.ng = np.array([o.ng for o in objs], dtype=float)[:, None, None]
-        self.px = P.sum(2, keepdims=True)
-        self.py = P.sum(1, keepdims=True)
-        self.ux = np.sum(self.i * P, (1, 2), keepdims=True)
-        self.uy = np.sum(self.j * P, (1, 2), keepdims=True)
-        # p_{x+y}(k) and p_{x-y}(k) on value bins: k = i + j (2..2G) and |i - j| (0..G-1)
+        self.px = P.sum(3, keepdims=True)  # (K, A, n, 1)
+        self.py = P.sum(2, keepdims=True)  # (K, A, 1, n)
+        self.ux = np.sum(self.i * P, (2, 3), keepdims=True)
+        self.uy = np.sum(self.j * P, (2, 3), keepdims=True)
+        # p_{x+y}(k) and p_{x-y}(k) on value bins: k = i + j (2..2G) and |i - j| (0..G-1),
+        # as (K, k, A) like pyradiomics' pxAddy / pxSuby
         g = int(max(o.ng for o in objs))
-        K, _, _, A = P.shape
-        add = (self.i + self.j).astype(np.int64)[..., 0] - 2  # (K, n, n)
-        sub = np.abs(self.i - self.j).astype(np.int64)[..., 0]
-        obj = np.arange(K)[:, None, None]
-        ang = np.arange(A)
+        K, A = P.shape[:2]
+        add = (self.i + self.j).astype(np.int64) - 2  # (K, 1, n, n)
+        sub = np.abs(self.i - self.j).astype(np.int64)
+        obj = np.arange(K)[:, None, None, None]
+        ang = np.arange(A)[None, :, None, None]
         w = P.ravel()
-        code = ((obj * (2 * g - 1) + add)[..., None] * A + ang).ravel()
+        code = ((obj * (2 * g - 1) + add) * A + ang).ravel()
         self.pxAddy = np.bincount(code, w, K * (2 * g - 1) * A).reshape(K, 2 * g - 1, A)
-        code = ((obj * g + sub)[..., None] * A + ang).ravel()
+        code = ((obj * g + sub) * A + ang).ravel()
         self.pxSuby = np.bincount(code, w, K * g * A).reshape(K, g, A)
         self.kValuesSum = np.arange(2, 2 * g + 1, dtype=float)[None, :, None]
         self.kValuesDiff = np.arange(0, g, dtype=float)[None, :, None]
-        self.HXY = -1 * np.sum(P * np.log2(P + self.eps), (1, 2))
+        self.HXY = -1 * np.sum(P * np.log2(P + self.eps), (2, 3))  # (K, A)
         self._t2 = None
 
     def _sum(self, x):
-        return np.nanmean(np.sum(x, (1, 2)), 1)
+        return np.nanmean(np.sum(x, (2, 3)), 1)
 
     def _cluster(self):
         if self._t2 is None:
@@ -318,9 +323,9 @@ class _GLCMStack:
 
     def getCorrelationFeatureValue(self):  # noqa: N802
         P, di, dj = self.P, self.i - self.ux, self.j - self.uy
-        sigx = np.sum(P * di**2, (1, 2), keepdims=True) ** 0.5
-        sigy = np.sum(P * dj**2, (1, 2), keepdims=True) ** 0.5
-        corm = np.sum(P * di * dj, (1, 2), keepdims=True)
+        sigx = np.sum(P * di**2, (2, 3), keepdims=True) ** 0.5
+        sigy = np.sum(P * dj**2, (2, 3), keepdims=True) ** 0.5
+        corm = np.sum(P * di * dj, (2, 3), keepdims=True)
         corr = corm / (sigx * sigy + self.eps)
         corr[sigx * sigy == 0] = 1
         return np.nanmean(corr, (1, 2, 3))
@@ -344,9 +349,9 @@ class _GLCMStack:
 
     def getImc1FeatureValue(self):  # noqa: N802
         eps, px, py = self.eps, self.px, self.py
-        hx = -1 * np.sum(px * np.log2(px + eps), (1, 2))
-        hy = -1 * np.sum(py * np.log2(py + eps), (1, 2))
-        hxy1 = -1 * np.sum(self.P * np.log2(px * py + eps), (1, 2))
+        hx = -1 * np.sum(px * np.log2(px + eps), (2, 3))
+        hy = -1 * np.sum(py * np.log2(py + eps), (2, 3))
+        hxy1 = -1 * np.sum(self.P * np.log2(px * py + eps), (2, 3))
         div = np.fmax(hx, hy)
         imc1 = self.HXY - hxy1
         imc1[div != 0] /= div[div != 0]
@@ -355,7 +360,7 @@ class _GLCMStack:
 
     def getImc2FeatureValue(self):  # noqa: N802
         pxy = self.px * self.py
-        hxy2 = -1 * np.sum(pxy * np.log2(pxy + self.eps), (1, 2))
+        hxy2 = -1 * np.sum(pxy * np.log2(pxy + self.eps), (2, 3))
         imc2 = (1 - np.e ** (-2 * (hxy2 - self.HXY))) ** 0.5
         imc2[hxy2 == self.HXY] = 0
         return np.nanmean(imc2, 1)
@@ -379,7 +384,7 @@ class _GLCMStack:
         return np.nanmean(inv, 1)
 
     def getMaximumProbabilityFeatureValue(self):  # noqa: N802
-        return np.nanmean(np.amax(self.P, (1, 2)), 1)
+        return np.nanmean(np.amax(self.P, (2, 3)), 1)
 
     def getSumAverageFeatureValue(self):  # noqa: N802
         return np.nanmean(np.sum(self.kValuesSum * self.pxAddy, 1), 1)
@@ -399,10 +404,8 @@ class _GLCMStack:
         eigenvalues of objects with the same number of gray levels in one LAPACK call, each
         object's then treated as numpy treats one call (real when no imaginary part).
         """
-        P = self.P.transpose((0, 3, 1, 2))  # (K, angle, i, k)
-        px = self.px[:, :, 0, :].transpose((0, 2, 1))  # (K, angle, i)
-        py = self.py[:, 0, :, :].transpose((0, 2, 1))  # (K, angle, k)
-        Q = (P / (px[:, :, :, None] * py[:, :, None, :] + self.eps)) @ P.transpose((0, 1, 3, 2))
+        P = self.P  # (K, A, i, k)
+        Q = (P / (self.px * self.py + self.eps)) @ P.transpose((0, 1, 3, 2))
         out = np.empty(len(self.objs))
         sizes = np.array([o.gray_levels.size for o in self.objs])
         for size in np.unique(sizes):
@@ -484,45 +487,139 @@ def _batch_ngtdm(cls, objs, settings, spacing):
     return b
 
 
+class _FirstOrderStack:
+    """pyradiomics' 18 first-order features for all objects at once, on their voxels.
+
+    The voxels of all objects are concatenated (each object's in pyradiomics' row-major
+    order) and every statistic is a segment reduction (``np.add.reduceat`` ...) instead of
+    pyradiomics' NaN-padded (objects x voxels) arrays; percentiles come from one sort by
+    (object, value) with numpy's linear interpolation. The formulas are pyradiomics 3.1.4's
+    (``radiomics/firstorder.py``); sums are taken in another order (rounding differences).
+    """
+
+    def __init__(self, objs, settings, spacing) -> None:
+        x = [o.image[o.mask] for o in objs]
+        n = np.array([v.size for v in x])
+        self.n = n.astype(float)
+        self.start = np.concatenate(([0], np.cumsum(n)[:-1]))
+        self.x = np.concatenate(x)
+        self.shift = settings.get("voxelArrayShift", 0)
+        self.owner = np.repeat(np.arange(len(objs)), n)
+        self.area = float(spacing[0]) * float(spacing[1])  # multiply.reduce(GetSpacing())
+        self.mean = self._sum(self.x) / self.n
+        self.dev = self.x - self.mean[self.owner]
+        # p_i: fraction of the object's voxels in each of its gray levels
+        levels = np.concatenate([o.binned[o.mask] for o in objs])
+        ng = max(int(o.ng) for o in objs)
+        counts = np.bincount(self.owner * (ng + 1) + levels, minlength=len(objs) * (ng + 1))
+        self.p_i = counts.reshape(len(objs), ng + 1) / self.n[:, None]
+        # per-object sorted voxels for the percentiles: one row per object, +inf padded
+        padded = np.full((len(objs), int(n.max())), np.inf)
+        padded[self.owner, np.arange(self.x.size) - self.start[self.owner]] = self.x
+        padded.sort(axis=1)
+        self.sorted = padded.ravel()
+        self.row = np.arange(len(objs)) * padded.shape[1]  # start of each row in .sorted
+        self._q: dict = {}
+        self._m: dict = {}
+
+    def _sum(self, v):
+        return np.add.reduceat(v, self.start)
+
+    def _percentile(self, q: float) -> np.ndarray:
+        # numpy's default ("linear") method: virtual index q/100 * (n - 1)
+        if q not in self._q:
+            pos = q / 100 * (self.n - 1)
+            lo = np.floor(pos)
+            t = pos - lo
+            lo = lo.astype(np.int64)
+            hi = np.minimum(lo + 1, self.n.astype(np.int64) - 1)
+            a, b = self.sorted[self.row + lo], self.sorted[self.row + hi]
+            # numpy's _lerp: a + (b - a) t, or b - (b - a)(1 - t) when t >= 0.5
+            d = b - a
+            self._q[q] = np.where(t >= 0.5, b - d * (1 - t), a + d * t)
+        return self._q[q]
+
+    def _moment(self, k: int) -> np.ndarray:
+        # pyradiomics: nanmean((x - mean) ** k); powers by products (rounding differences)
+        if k not in self._m:
+            d2 = self.dev * self.dev
+            powers = {2: d2, 3: d2 * self.dev, 4: d2 * d2}
+            self._m[k] = self._sum(powers[k]) / self.n
+        return self._m[k].copy()
+
+    def getEnergyFeatureValue(self):  # noqa: N802 - pyradiomics' names
+        return self._sum((self.x + self.shift) ** 2)
+
+    def getTotalEnergyFeatureValue(self):  # noqa: N802
+        return self.getEnergyFeatureValue() * self.area
+
+    def getEntropyFeatureValue(self):  # noqa: N802
+        p = self.p_i
+        return -1.0 * np.sum(p * np.log2(p + np.spacing(1)), 1)
+
+    def getMinimumFeatureValue(self):  # noqa: N802
+        return np.minimum.reduceat(self.x, self.start)
+
+    def get10PercentileFeatureValue(self):  # noqa: N802
+        return self._percentile(10)
+
+    def get90PercentileFeatureValue(self):  # noqa: N802
+        return self._percentile(90)
+
+    def getMaximumFeatureValue(self):  # noqa: N802
+        return np.maximum.reduceat(self.x, self.start)
+
+    def getMeanFeatureValue(self):  # noqa: N802
+        return self.mean
+
+    def getMedianFeatureValue(self):  # noqa: N802
+        # np.median: the middle value, or the mean of the two middle values
+        lo = self.row + (self.n.astype(np.int64) - 1) // 2
+        hi = self.row + self.n.astype(np.int64) // 2
+        return (self.sorted[lo] + self.sorted[hi]) / 2
+
+    def getInterquartileRangeFeatureValue(self):  # noqa: N802
+        return self._percentile(75) - self._percentile(25)
+
+    def getRangeFeatureValue(self):  # noqa: N802
+        return self.getMaximumFeatureValue() - self.getMinimumFeatureValue()
+
+    def getMeanAbsoluteDeviationFeatureValue(self):  # noqa: N802
+        return self._sum(np.abs(self.dev)) / self.n
+
+    def getRobustMeanAbsoluteDeviationFeatureValue(self):  # noqa: N802
+        p10, p90 = self._percentile(10)[self.owner], self._percentile(90)[self.owner]
+        keep = ~(((self.x - p10) < 0) | ((self.x - p90) > 0))
+        n = np.bincount(self.owner, keep, len(self.n))
+        mean = np.bincount(self.owner, np.where(keep, self.x, 0.0), len(self.n)) / n
+        dev = np.where(keep, np.abs(self.x - mean[self.owner]), 0.0)
+        return np.bincount(self.owner, dev, len(self.n)) / n
+
+    def getRootMeanSquaredFeatureValue(self):  # noqa: N802
+        return np.sqrt(self._sum((self.x + self.shift) ** 2) / self.n)
+
+    def getStandardDeviationFeatureValue(self):  # noqa: N802
+        return np.sqrt(self._moment(2))
+
+    def getSkewnessFeatureValue(self):  # noqa: N802
+        m2, m3 = self._moment(2), self._moment(3)
+        m2[m2 == 0] = 1
+        return m3 / m2**1.5
+
+    def getKurtosisFeatureValue(self):  # noqa: N802
+        m2, m4 = self._moment(2), self._moment(4)
+        m2[m2 == 0] = 1
+        return m4 / m2**2.0
+
+    def getVarianceFeatureValue(self):  # noqa: N802
+        return np.sqrt(self._moment(2)) ** 2
+
+    def getUniformityFeatureValue(self):  # noqa: N802
+        return np.sum(self.p_i**2, 1)
+
+
 def _batch_firstorder(cls, objs, settings, spacing):
-    insts = []
-    for o in objs:
-        inst = _instance(
-            cls,
-            settings,
-            imageArray=o.image,
-            maskArray=o.mask,
-            discretizedImageArray=o.binned,
-            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
-        )
-        inst._initCalculation()
-        insts.append(inst)
-    n_max = max(inst.targetVoxelArray.shape[1] for inst in insts)
-    l_max = max(inst.coefficients["p_i"].shape[1] for inst in insts)
-    # NaN-padded voxels and zero-padded probabilities: firstorder's nan-aware reductions are
-    # written for exactly this layout (its voxel-based mode).
-    target = np.full((len(objs), n_max), np.nan)
-    p_i = np.zeros((len(objs), l_max))
-    for k, inst in enumerate(insts):
-        target[k, : inst.targetVoxelArray.shape[1]] = inst.targetVoxelArray[0]
-        p_i[k, : inst.coefficients["p_i"].shape[1]] = inst.coefficients["p_i"][0]
-    b = _instance(
-        cls,
-        settings,
-        targetVoxelArray=target,
-        pixelSpacing=(float(spacing[1]), float(spacing[0])),  # inputImage.GetSpacing()
-        coefficients={"p_i": p_i},
-    )
-    # The percentiles take most of firstorder's time (nanpercentile goes row by row, and
-    # 10/90 are computed twice). They are computed once, row by row on each object's own
-    # voxels: np.percentile of the voxels is what nanpercentile computes once it has dropped
-    # the NaN (the same function on the same array), all four at once giving the same values.
-    q = np.array([np.percentile(inst.targetVoxelArray[0], [10, 25, 75, 90]) for inst in insts])
-    b.get10PercentileFeatureValue = lambda: q[:, 0]
-    b.get90PercentileFeatureValue = lambda: q[:, 3]
-    # pyradiomics: nanpercentile(x, 75) - nanpercentile(x, 25)
-    b.getInterquartileRangeFeatureValue = lambda: q[:, 2] - q[:, 1]
-    return b
+    return _FirstOrderStack(objs, settings, spacing)
 
 
 BATCHED = {

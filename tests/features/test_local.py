@@ -465,8 +465,8 @@ def test_glcm_matrices_bit_identical_to_pyradiomics():
         )
         ref = inst._calculateMatrix()[0]
         n = o.gray_levels.size
-        np.testing.assert_array_equal(P[k, :n, :n], ref)
-        assert not P[k, n:].any() and not P[k, :, n:].any()
+        np.testing.assert_array_equal(P[k, :, :n, :n], ref.transpose((2, 0, 1)))
+        assert not P[k, :, n:].any() and not P[k, :, :, n:].any()
         np.testing.assert_array_equal(values[k, :n], o.gray_levels)
 
 
