@@ -44,7 +44,7 @@ from ._radiomics import (
     radiomics_feature_names,
     radiomics_settings,
 )
-from ._regionprops import REGIONPROPS_FEATURES, regionprops_features
+from ._regionprops import REGIONPROPS_FEATURES, regionprops_features_batch
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
@@ -502,9 +502,7 @@ def local_features(
         geometry[rows] = [_object_geometry(win, obj) for _, win, obj, _ in batch]
         for s in sets:
             if s == "fg_regionprops":
-                tables[s][rows] = [
-                    regionprops_features(o, c, spacing) for o, c in zip(objects, crops)
-                ]
+                tables[s][rows] = regionprops_features_batch(objects, crops, spacing)
             elif s == "fg_radiomics":
                 tables[s][rows] = _features_batch(crops, objects, spacing, _FG_CLASSES, *common)
             else:
