@@ -346,6 +346,7 @@ def _features_batch(
     settings = report.settings
     objs = _prepare_all(images, masks, settings, min_texture_size, max_gray_levels, roi_id)
     report.count_discretisation(objs)
+    splits: dict = {}
     start = 0
     # pyradiomics warns (e.g. "Mean of empty slice") where it then returns NaN.
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -374,9 +375,13 @@ def _features_batch(
                 continue
             # firstorder's stack is flat (linear in pixels): one chunk; the texture matrices
             # are padded to the largest object of a chunk: chunks of similar objects.
-            chunks = (
-                [rows] if cls_name == "firstorder" else _batched.chunk_rows(rows, objs, cls_name)
-            )
+            if cls_name == "firstorder":
+                chunks = [rows]
+            else:  # the same split serves every class with the same sizes and rows
+                key = (cls_name == "glcm", tuple(rows))
+                if key not in splits:
+                    splits[key] = _batched.chunk_rows(rows, objs, cls_name)
+                chunks = splits[key]
             for chunk in chunks:
                 try:
                     out[chunk, cols] = _batched.class_batch(

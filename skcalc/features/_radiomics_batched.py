@@ -435,16 +435,63 @@ def _batch_glcm(cls, objs, settings, spacing):
     return _GLCMStack(objs)
 
 
+def _lines(a: np.ndarray, direction: tuple[int, int], fill) -> np.ndarray:
+    """``a`` rearranged so that the lines along ``direction`` (row, col) are its rows.
+
+    Consecutive pixels of a line stay consecutive (in the direction's order); lines are
+    separated by ``fill``.
+    """
+    dr, dc = direction
+    if dr == 0:
+        return a
+    if dc == 0:
+        return a.T
+    h, w = a.shape
+    r, c = np.indices(a.shape)
+    out = np.full((w + h - 1, h), fill, dtype=a.dtype)
+    # line index: c - r (direction (1, 1)) or c + r (direction (1, -1)); position: r
+    line = c - r + (h - 1) if dc == 1 else c + r
+    out[line, r] = a
+    return out
+
+
+def glrlm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
+    """Raw GLRLM counts (K, Ng_max, Nr_max, 4) and the number of runs (K, 4).
+
+    pyradiomics' ``calculate_glrlm`` for 2-D: for each direction of :data:`GLCM_OFFSETS`, the
+    maximal runs of equal gray level inside the mask, counted by (level, length). Equal to
+    the C extension's counts (tested), for all objects at once: on the objects' canvas each
+    direction's lines are laid out as rows, and a run's length is its end's index minus the
+    index of the last run start before it.
+    """
+    levels, owner = _canvas(objs)
+    ng = max(o.ng for o in objs)
+    nr = max(max(o.binned.shape) for o in objs)
+    n_angles = len(GLCM_OFFSETS)
+    codes = []
+    for a, direction in enumerate(GLCM_OFFSETS):
+        lev = _lines(levels, direction, 0)
+        own = _lines(owner, direction, -1)
+        same = lev[:, 1:] == lev[:, :-1]
+        inside = lev > 0
+        start = inside.copy()
+        start[:, 1:] &= ~same
+        end = inside.copy()
+        end[:, :-1] &= ~same
+        idx = np.broadcast_to(np.arange(lev.shape[1]), lev.shape)
+        last_start = np.maximum.accumulate(np.where(start, idx, 0), axis=1)
+        length = idx[end] - last_start[end]  # length - 1
+        codes.append(((own[end] * ng + lev[end] - 1) * nr + length) * n_angles + a)
+    counts = np.bincount(np.concatenate(codes), minlength=len(objs) * ng * nr * n_angles)
+    P = counts.reshape(len(objs), ng, nr, n_angles).astype(np.float64)
+    return P, P.sum((1, 2))
+
+
 def _batch_glrlm(cls, objs, settings, spacing):
-    insts = _per_object(cls, objs, settings)
-    mats = [inst._calculateMatrix() for inst in insts]
-    n_angles = _same_n_angles(mats)
-    ng_max = max(o.ng for o in objs)
-    P = np.zeros((len(objs), ng_max, max(p.shape[2] for p in mats), n_angles))
-    for k, (o, p) in enumerate(zip(objs, mats)):
-        P[k, o.gray_levels - 1, : p.shape[2]] = p[0]
-    nr = np.concatenate([inst.coefficients["Nr"] for inst in insts])
-    b = _instance(cls, settings, P_glrlm=P, coefficients=_batch_coefficients(ng_max, Nr=nr))
+    P, nr = glrlm_matrices(objs)
+    if (nr == 0).any():  # an empty direction: pyradiomics would drop the angle
+        raise NotBatchable("an object has an empty GLRLM direction")
+    b = _instance(cls, settings, P_glrlm=P, coefficients=_batch_coefficients(P.shape[1], Nr=nr))
     b._calculateCoefficients()
     return b
 
@@ -460,14 +507,53 @@ def _batch_glszm(cls, objs, settings, spacing):
     return b
 
 
+def _canvas(objs) -> tuple[np.ndarray, np.ndarray]:
+    """The objects' discretised crops side by side on one zero canvas.
+
+    Returns the gray levels (0 outside every mask) and the owner of each pixel (-1
+    outside). A zero border and one zero column between objects keep every object's
+    8-neighbourhood to itself, so neighbourhood matrices of all objects come from a few
+    whole-canvas array operations.
+    """
+    h = max(o.binned.shape[0] for o in objs) + 2
+    w = sum(o.binned.shape[1] for o in objs) + len(objs) + 1
+    levels = np.zeros((h, w), np.int64)
+    owner = np.full((h, w), -1, np.int64)
+    c = 1
+    for k, o in enumerate(objs):
+        hh, ww = o.binned.shape
+        levels[1 : 1 + hh, c : c + ww] = o.binned
+        owner[1 : 1 + hh, c : c + ww][o.mask] = k
+        c += ww + 1
+    return levels, owner
+
+
+def gldm_matrices(objs, alpha: float = 0) -> np.ndarray:
+    """Raw GLDM counts (K, Ng_max, 9): pixels of level i with d dependent neighbours.
+
+    pyradiomics' ``calculate_gldm`` for 2-D (distance 1): a neighbour among the 8 is
+    dependent when it is in the mask and its level differs by at most ``alpha``. Equal to
+    the C extension's counts (tested), for all objects with one ``bincount``.
+    """
+    levels, owner = _canvas(objs)
+    ng = max(o.ng for o in objs)
+    h, w = levels.shape
+    centre = levels[1:-1, 1:-1]
+    dep = np.zeros(centre.shape, np.int64)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr or dc:
+                nb = levels[1 + dr : h - 1 + dr, 1 + dc : w - 1 + dc]
+                dep += (nb > 0) & (np.abs(centre - nb) <= alpha)
+    inside = centre > 0
+    code = (owner[1:-1, 1:-1][inside] * ng + centre[inside] - 1) * 9 + dep[inside]
+    counts = np.bincount(code, minlength=len(objs) * ng * 9)
+    return counts.reshape(len(objs), ng, 9).astype(np.float64)
+
+
 def _batch_gldm(cls, objs, settings, spacing):
-    insts = _per_object(cls, objs, settings)
-    mats = [inst._calculateMatrix() for inst in insts]
-    ng_max = max(o.ng for o in objs)
-    jvecs = [inst.coefficients["jvector"].astype(int) - 1 for inst in insts]
-    P = np.zeros((len(objs), ng_max, max(int(j.max()) for j in jvecs) + 1))
-    for k, (o, p, j) in enumerate(zip(objs, mats, jvecs)):
-        P[k, (o.gray_levels - 1)[:, None], j[None, :]] = p[0]
+    P = gldm_matrices(objs, settings.get("gldm_a", 0))
+    ng_max = P.shape[1]
     # The rest of RadiomicsGLDM._calculateMatrix, on the stack (it computes the coefficients
     # there rather than in a _calculateCoefficients).
     jvector = np.arange(1, P.shape[2] + 1, dtype="float64")
