@@ -435,73 +435,41 @@ def _batch_glcm(cls, objs, settings, spacing):
     return _GLCMStack(objs)
 
 
-def _lines(a: np.ndarray, direction: tuple[int, int], fill) -> np.ndarray:
-    """``a`` rearranged so that the lines along ``direction`` (row, col) are its rows.
+def _cmatrices():
+    from radiomics import cMatrices
 
-    Consecutive pixels of a line stay consecutive (in the direction's order); lines are
-    separated by ``fill``.
-    """
-    dr, dc = direction
-    if dr == 0:
-        return a
-    if dc == 0:
-        return a.T
-    h, w = a.shape
-    r, c = np.indices(a.shape)
-    out = np.full((w + h - 1, h), fill, dtype=a.dtype)
-    # line index: c - r (direction (1, 1)) or c + r (direction (1, -1)); position: r
-    line = c - r + (h - 1) if dc == 1 else c + r
-    out[line, r] = a
-    return out
-
-
-def glrlm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
-    """Raw GLRLM counts (K, Ng_max, Nr_max, 4) and the number of runs (K, 4).
-
-    pyradiomics' ``calculate_glrlm`` for 2-D: for each direction of :data:`GLCM_OFFSETS`, the
-    maximal runs of equal gray level inside the mask, counted by (level, length). Equal to
-    the C extension's counts (tested), for all objects at once: on the objects' canvas each
-    direction's lines are laid out as rows, and a run's length is its end's index minus the
-    index of the last run start before it.
-    """
-    levels, owner = _canvas(objs)
-    ng = max(o.ng for o in objs)
-    nr = max(max(o.binned.shape) for o in objs)
-    n_angles = len(GLCM_OFFSETS)
-    codes = []
-    for a, direction in enumerate(GLCM_OFFSETS):
-        lev = _lines(levels, direction, 0)
-        own = _lines(owner, direction, -1)
-        same = lev[:, 1:] == lev[:, :-1]
-        inside = lev > 0
-        start = inside.copy()
-        start[:, 1:] &= ~same
-        end = inside.copy()
-        end[:, :-1] &= ~same
-        idx = np.broadcast_to(np.arange(lev.shape[1]), lev.shape)
-        last_start = np.maximum.accumulate(np.where(start, idx, 0), axis=1)
-        length = idx[end] - last_start[end]  # length - 1
-        codes.append(((own[end] * ng + lev[end] - 1) * nr + length) * n_angles + a)
-    counts = np.bincount(np.concatenate(codes), minlength=len(objs) * ng * nr * n_angles)
-    P = counts.reshape(len(objs), ng, nr, n_angles).astype(np.float64)
-    return P, P.sum((1, 2))
+    return cMatrices
 
 
 def _batch_glrlm(cls, objs, settings, spacing):
-    P, nr = glrlm_matrices(objs)
+    # pyradiomics' C extension per object, as RadiomicsGLRLM._calculateMatrix calls it; its
+    # Python wrapper only deletes the rows of absent gray levels, which the stack (indexed
+    # by gray level) would put back as zero rows.
+    c = _cmatrices()
+    mats = []
+    for o in objs:
+        p, _ = c.calculate_glrlm(o.binned, o.mask, o.ng, max(o.binned.shape), False, 0)
+        mats.append(p[0])
+    _same_n_angles(mats)
+    ng_max = max(o.ng for o in objs)
+    P = np.zeros((len(objs), ng_max, max(p.shape[1] for p in mats), mats[0].shape[2]))
+    for k, p in enumerate(mats):
+        P[k, : p.shape[0], : p.shape[1]] = p
+    nr = P.sum((1, 2))
     if (nr == 0).any():  # an empty direction: pyradiomics would drop the angle
         raise NotBatchable("an object has an empty GLRLM direction")
-    b = _instance(cls, settings, P_glrlm=P, coefficients=_batch_coefficients(P.shape[1], Nr=nr))
+    b = _instance(cls, settings, P_glrlm=P, coefficients=_batch_coefficients(ng_max, Nr=nr))
     b._calculateCoefficients()
     return b
 
 
 def _batch_glszm(cls, objs, settings, spacing):
-    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
+    c = _cmatrices()  # as RadiomicsGLSZM._calculateMatrix (see _batch_glrlm)
+    mats = [c.calculate_glszm(o.binned, o.mask, o.ng, int(o.n_pixels), False, 0)[0] for o in objs]
     ng_max = max(o.ng for o in objs)
-    P = np.zeros((len(objs), ng_max, max(p.shape[2] for p in mats)))
-    for k, (o, p) in enumerate(zip(objs, mats)):
-        P[k, o.gray_levels - 1, : p.shape[2]] = p[0]
+    P = np.zeros((len(objs), ng_max, max(p.shape[1] for p in mats)))
+    for k, p in enumerate(mats):
+        P[k, : p.shape[0], : p.shape[1]] = p
     b = _instance(cls, settings, P_glszm=P, coefficients=_batch_coefficients(ng_max))
     b._calculateCoefficients()
     return b
@@ -571,12 +539,17 @@ def _batch_gldm(cls, objs, settings, spacing):
 
 
 def _batch_ngtdm(cls, objs, settings, spacing):
-    # pyradiomics already drops empty gray levels here and keeps each level's value in the
-    # matrix; zero padding rows are skipped by its p_i == 0 handling (voxel-based mode).
-    mats = [inst._calculateMatrix() for inst in _per_object(cls, objs, settings)]
-    P = np.zeros((len(objs), max(p.shape[1] for p in mats), 3))
+    # pyradiomics' C extension per object, without the empty gray levels (n_i == 0), as
+    # RadiomicsNGTDM._calculateMatrix; zero padding rows are skipped by its p_i == 0
+    # handling (voxel-based mode).
+    c = _cmatrices()
+    mats = []
+    for o in objs:
+        p = c.calculate_ngtdm(o.binned, o.mask, np.array([1]), o.ng, False, 0)[0]
+        mats.append(p[p[:, 0] != 0])
+    P = np.zeros((len(objs), max(p.shape[0] for p in mats), 3))
     for k, p in enumerate(mats):
-        P[k, : p.shape[1]] = p[0]
+        P[k, : p.shape[0]] = p
     b = _instance(cls, settings, P_ngtdm=P, coefficients={})
     b._calculateCoefficients()
     return b
