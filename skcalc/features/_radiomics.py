@@ -188,7 +188,7 @@ class _Report:
         for o in objs:
             if o is not None and (o.collapsed or o.gray_levels.size > 1):
                 self.n_varied += 1
-                span = float(np.ptp(o.image[o.mask]))
+                span = float(o.span)
                 self.varied_spans.append(span)
                 if o.collapsed:
                     self.spans.append(span)

@@ -56,9 +56,10 @@ class _Object:
         "n_pixels",
         "texture_ok",
         "collapsed",
+        "span",
     )
 
-    def __init__(self, image, mask, binned, gray_levels, n_pixels, texture_ok, collapsed):
+    def __init__(self, image, mask, binned, gray_levels, n_pixels, texture_ok, collapsed, span):
         self.image = image
         self.mask = mask
         self.binned = binned
@@ -67,6 +68,7 @@ class _Object:
         self.n_pixels = n_pixels
         self.texture_ok = texture_ok
         self.collapsed = collapsed  # distinct values, but a single gray level
+        self.span = span  # value range
 
 
 class GrayLevelBudgetError(ValueError):
@@ -154,10 +156,10 @@ def prepare(image, mask, settings, min_texture_size, max_gray_levels=None) -> _O
             raise GrayLevelBudgetError(n, vmin, vmax, max_gray_levels)
     binned = np.zeros(m.shape, dtype=int)
     binned[m] = discretise(values, settings)
-    gray_levels = np.unique(binned[m])
+    gray_levels = np.flatnonzero(np.bincount(binned[m]))  # np.unique, sorted
     texture_ok = n_pixels >= min_texture_size and has_2x2_block(m)
     collapsed = gray_levels.size == 1 and vmin < vmax
-    return _Object(img, m, binned, gray_levels, n_pixels, texture_ok, collapsed)
+    return _Object(img, m, binned, gray_levels, n_pixels, texture_ok, collapsed, vmax - vmin)
 
 
 class NotBatchable(Exception):
@@ -182,20 +184,6 @@ def _instance(cls, settings: dict, **attrs):
     return inst
 
 
-def _per_object(cls, objs, settings, **attrs):
-    return [
-        _instance(
-            cls,
-            settings,
-            imageArray=o.binned,
-            maskArray=o.mask,
-            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
-            **attrs,
-        )
-        for o in objs
-    ]
-
-
 def _batch_coefficients(ng_max: int, **more) -> dict:
     # With every gray level 1..Ng_max present as a (possibly all-zero) matrix row, pyradiomics
     # deletes no row; empty rows add exact zeros to every sum, as in its voxel-based mode.
@@ -207,6 +195,27 @@ def _same_n_angles(mats) -> int:
     if len(n_angles) != 1:  # an object with an empty direction: pyradiomics drops the angle
         raise NotBatchable
     return n_angles.pop()
+
+
+def _canvas(objs) -> tuple[np.ndarray, np.ndarray]:
+    """The objects' discretised crops side by side on one zero canvas.
+
+    Returns the gray levels (0 outside every mask) and the owner of each pixel (-1
+    outside). A zero border and one zero column between objects keep every object's
+    8-neighbourhood to itself, so neighbourhood matrices of all objects come from a few
+    whole-canvas array operations.
+    """
+    h = max(o.binned.shape[0] for o in objs) + 2
+    w = sum(o.binned.shape[1] for o in objs) + len(objs) + 1
+    levels = np.zeros((h, w), np.int64)
+    owner = np.full((h, w), -1, np.int64)
+    c = 1
+    for k, o in enumerate(objs):
+        hh, ww = o.binned.shape
+        levels[1 : 1 + hh, c : c + ww] = o.binned
+        owner[1 : 1 + hh, c : c + ww][o.mask] = k
+        c += ww + 1
+    return levels, owner
 
 
 # pyradiomics' 2-D GLCM directions (row, col offsets), in the order of its C extension's
@@ -227,22 +236,24 @@ def glcm_matrices(objs) -> tuple[np.ndarray, np.ndarray]:
     n = max(o.gray_levels.size for o in objs)
     n_angles = len(GLCM_OFFSETS)
     values = np.ones((len(objs), n))
-    codes = []
     for k, o in enumerate(objs):
         values[k, : o.gray_levels.size] = o.gray_levels
-        # compressed level index of every pixel, offset by the object (-1 outside the mask)
-        lut = np.full(o.ng + 1, -1)
-        lut[o.gray_levels] = np.arange(o.gray_levels.size) + k * n
-        idx = lut[o.binned]  # binned is 0 outside the mask
-        h, w = idx.shape
-        for a, (dr, dc) in enumerate(GLCM_OFFSETS):
-            c0, c1 = max(0, -dc), w - max(0, dc)
-            src = idx[: h - dr, c0:c1]
-            dst = idx[dr:, c0 + dc : c1 + dc]
-            both = (src >= 0) & (dst >= 0)
-            # (object, angle, i, j) = ((k * A + a) * n + i) * n + j, with src = k * n + i
-            s_ = src[both]
-            codes.append(((s_ + (s_ // n) * (n_angles - 1) * n + a * n) * n) + dst[both] % n)
+    # every pixel's (object, compressed level) index k * n + i on the objects' canvas
+    levels, owner = _canvas(objs)
+    lut = np.zeros((len(objs), int(levels.max()) + 1), np.int64)
+    for k, o in enumerate(objs):
+        lut[k, o.gray_levels] = np.arange(o.gray_levels.size)
+    idx = np.where(owner >= 0, owner * n + lut[np.maximum(owner, 0), levels], -1)
+    h, w = idx.shape
+    codes = []
+    for a, (dr, dc) in enumerate(GLCM_OFFSETS):
+        c0, c1 = max(0, -dc), w - max(0, dc)
+        src = idx[: h - dr, c0:c1]
+        dst = idx[dr:, c0 + dc : c1 + dc]
+        both = (src >= 0) & (dst >= 0)
+        # (object, angle, i, j) = ((k * A + a) * n + i) * n + j, with src = k * n + i
+        s_ = src[both]
+        codes.append(((s_ + (s_ // n) * (n_angles - 1) * n + a * n) * n) + dst[both] % n)
     counts = np.bincount(np.concatenate(codes), minlength=len(objs) * n_angles * n * n)
     P = counts.reshape(len(objs), n_angles, n, n).astype(np.float64)
     P += P.transpose((0, 1, 3, 2)).copy()  # symmetricalGLCM
@@ -473,27 +484,6 @@ def _batch_glszm(cls, objs, settings, spacing):
     b = _instance(cls, settings, P_glszm=P, coefficients=_batch_coefficients(ng_max))
     b._calculateCoefficients()
     return b
-
-
-def _canvas(objs) -> tuple[np.ndarray, np.ndarray]:
-    """The objects' discretised crops side by side on one zero canvas.
-
-    Returns the gray levels (0 outside every mask) and the owner of each pixel (-1
-    outside). A zero border and one zero column between objects keep every object's
-    8-neighbourhood to itself, so neighbourhood matrices of all objects come from a few
-    whole-canvas array operations.
-    """
-    h = max(o.binned.shape[0] for o in objs) + 2
-    w = sum(o.binned.shape[1] for o in objs) + len(objs) + 1
-    levels = np.zeros((h, w), np.int64)
-    owner = np.full((h, w), -1, np.int64)
-    c = 1
-    for k, o in enumerate(objs):
-        hh, ww = o.binned.shape
-        levels[1 : 1 + hh, c : c + ww] = o.binned
-        owner[1 : 1 + hh, c : c + ww][o.mask] = k
-        c += ww + 1
-    return levels, owner
 
 
 def gldm_matrices(objs, alpha: float = 0) -> np.ndarray:
