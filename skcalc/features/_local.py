@@ -378,6 +378,7 @@ def _check_budget(image, masks, sets, settings, max_objects, max_gray_levels, ro
     if max_gray_levels is None or not radiomics:
         return
     my, mx = masks.band_margin()
+    worst, n_over = None, 0
     for lab, sl in enumerate(slices, start=1):
         if sl is None:
             continue
@@ -389,14 +390,23 @@ def _check_budget(image, masks, sets, settings, max_objects, max_gray_levels, ro
             r0, c0 = max(sl[0].start - my, 0), max(sl[1].start - mx, 0)
             win = (slice(r0, sl[0].stop + my), slice(c0, sl[1].stop + mx))
             checks.append(image[win][fg[win] == 0])
+        over = False
         for values in checks:
             if values.size < 2:
                 continue
             vmin, vmax = float(values.min()), float(values.max())
             levels = _radiomics_batched.n_gray_levels(vmin, vmax, settings)
             if levels > max_gray_levels:
-                exc = _radiomics_batched.GrayLevelBudgetError(levels, vmin, vmax, max_gray_levels)
-                raise ROIValidationError(name, gray_level_message(exc, settings))
+                over = True
+                if worst is None or vmax - vmin > worst.vmax - worst.vmin:
+                    worst = _radiomics_batched.GrayLevelBudgetError(
+                        levels, vmin, vmax, max_gray_levels
+                    )
+        n_over += over
+    if worst is not None:
+        raise ROIValidationError(
+            name, f"{n_over} of {n} objects: the widest " + gray_level_message(worst, settings)
+        )
 
 
 def _object_geometry(window, obj) -> tuple[float, ...]:

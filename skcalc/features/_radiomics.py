@@ -170,7 +170,11 @@ def _roi_label(roi_id) -> str:
 
 
 def _fits(width_hint: float) -> str:
-    return f"{width_hint:.3g}"
+    """``width_hint`` rounded up to two significant digits, as text."""
+    if not np.isfinite(width_hint) or width_hint <= 0:
+        return f"{width_hint:g}"
+    unit = 10.0 ** (np.floor(np.log10(width_hint)) - 1)
+    return f"{np.ceil(width_hint / unit) * unit:.2g}"
 
 
 class _Report:
@@ -247,7 +251,9 @@ def _prepare_all(images, masks, settings, min_texture_size, max_gray_levels, roi
         try:
             objs.append(_batched.prepare(image, mask, settings, min_texture_size, max_gray_levels))
         except _batched.GrayLevelBudgetError as exc:
-            raise ROIValidationError(_roi_label(roi_id), gray_level_message(exc, settings)) from exc
+            raise ROIValidationError(
+                _roi_label(roi_id), "an " + gray_level_message(exc, settings)
+            ) from exc
         except ValueError as exc:
             raise ROIValidationError(_roi_label(roi_id), str(exc)) from exc
     return objs
@@ -260,10 +266,10 @@ def gray_level_message(exc, settings: dict) -> str:
         f"bin_count={settings['binCount']} exceeds it"
         if settings.get("binCount") is not None
         else f"bin_width={settings['binWidth']:g} gives {exc.n_levels} gray levels; "
-        f"use bin_width >= {_fits(span / (exc.max_levels - 1))} or bin_count"
+        f"use bin_width >= {_fits(span / (exc.max_levels - 2))} or bin_count"
     )
     return (
-        f"an object's values span {exc.vmin:g}..{exc.vmax:g}: {how} (at most "
+        f"object's values span {exc.vmin:g}..{exc.vmax:g}: {how} (at most "
         f"max_gray_levels={exc.max_levels} gray levels per object bound the texture cost)"
     )
 
