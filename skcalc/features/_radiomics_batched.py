@@ -414,9 +414,10 @@ class _GLCMStack:
 
         Q(i, j) = sum_k p(i, k) p(j, k) / (px(i) py(k) + eps) as one matrix product per
         object and angle (pyradiomics loops over k: the sums differ in rounding only); the
-        eigenvalues of objects with the same number of gray levels in one LAPACK call. (A
-        symmetric eigensolver on the similar matrix Dx^-1/2 P Dy^-1 P^T Dx^-1/2 with ``eps``
-        added back to first order matched to 1e-15 but was not faster at these sizes.)
+        eigenvalues of objects with the same number of gray levels in one LAPACK call.
+        From :data:`MCC_SYMMETRIC_FROM` gray levels on, where the general eigensolver's
+        O(n^3) dominates the whole feature set, the symmetric path of :func:`_mcc_symmetric`
+        is used where it is safe.
         """
         P = self.P  # (K, A, i, k)
         Q = (P / (self.px * self.py + self.eps)) @ P.transpose((0, 1, 3, 2))
@@ -426,9 +427,59 @@ class _GLCMStack:
             rows = np.flatnonzero(sizes == size)
             if size < 2:
                 out[rows] = 1  # flat region, as pyradiomics
-            else:
+                continue
+            if size >= MCC_SYMMETRIC_FROM:
+                fast, values = _mcc_symmetric(
+                    P[rows, :, :size, :size],
+                    self.px[rows, :, :size, 0],
+                    Q[rows, :, :size, :size],
+                    self.eps,
+                )
+                out[rows[fast]] = values
+                rows = rows[~fast]
+            if rows.size:
                 out[rows] = _mcc_eigvals(Q[rows, :, :size, :size])
         return out
+
+
+#: Gray levels from which MCC uses the symmetric eigensolver (see :func:`_mcc_symmetric`).
+MCC_SYMMETRIC_FROM = 64
+
+
+def _mcc_symmetric(P, px, Q, eps, tol=1e-3):
+    """MCC from the symmetric matrix similar to Q, with ``eps`` added to first order.
+
+    Without ``eps``, Q = Dx^-1 P Dy^-1 P^T (P symmetric, so Dy = Dx) is similar to the
+    symmetric S = Dx^-1/2 P Dx^-1 P^T Dx^-1/2, whose eigenvalues LAPACK's symmetric solver
+    finds several times faster than ``eigvals`` at 64+ gray levels. ``eps`` changes Q by
+    at most about 1e-12 relative; that is added back to first order with the eigenvector
+    of the second-largest eigenvalue (one inverse-iteration step), leaving an error of
+    order 1e-24 / gap. Returns which objects were computed (all angles with every gray
+    level paired, second eigenvalue and both its gaps above ``tol``) and their MCC; the
+    others go through ``eigvals`` as in pyradiomics. Tested equal to it to about 1e-15.
+    """
+    fast = (px > 0).all((1, 2))
+    if not fast.any():
+        return fast, np.empty(0)
+    P, px, Q = P[fast], px[fast], Q[fast]
+    sx = np.sqrt(px)  # (r, A, n)
+    A = P / sx[..., None, :]  # p(i, k) / sqrt(py(k)), py = px
+    M = A @ A.transpose((0, 1, 3, 2))
+    S = M / sx[..., :, None] / sx[..., None, :]
+    S = (S + S.transpose((0, 1, 3, 2))) / 2
+    w = np.linalg.eigvalsh(S)  # ascending
+    lam = w[..., -2]
+    gap = np.minimum(w[..., -1] - lam, lam - w[..., -3])
+    shift = lam + 1e-12 * np.abs(lam)
+    n = S.shape[-1]
+    v = np.linalg.solve(S - shift[..., None, None] * np.eye(n), np.ones(S.shape[:-1] + (1,)))
+    v = v[..., 0] / np.linalg.norm(v[..., 0], axis=-1, keepdims=True)
+    E = (Q - M / px[..., :, None]) * sx[..., :, None] / sx[..., None, :]
+    lam = lam + np.einsum("...i,...ij,...j->...", v, E, v)
+    ok = (lam > tol).all(1) & (gap > tol).all(1) & np.isfinite(lam).all(1)
+    keep = np.zeros(fast.size, bool)
+    keep[np.flatnonzero(fast)[ok]] = True
+    return keep, np.sqrt(lam[ok]).mean(1)
 
 
 def _mcc_eigvals(Q: np.ndarray) -> np.ndarray:

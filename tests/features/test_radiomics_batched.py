@@ -79,3 +79,22 @@ def test_n_gray_levels_matches_discretisation():
             batched.n_gray_levels(v.min(), v.max(), settings)
             == batched.discretise(v, settings).max()
         )
+
+
+def test_glcm_with_many_gray_levels_equals_pyradiomics_classes():
+    """Objects with 64+ gray levels take MCC's symmetric path: same values as pyradiomics."""
+    from skcalc.features import _radiomics
+
+    rng = np.random.default_rng(0)
+    img = 1000.0 + rng.integers(0, 600, (40, 40))
+    masks = []
+    for r0, c0, h, w in [(2, 2, 20, 20), (10, 15, 25, 22), (20, 3, 15, 30)]:
+        m = np.zeros(img.shape, bool)
+        m[r0 : r0 + h, c0 : c0 + w] = True
+        masks.append(m)
+    kw = {"classes": ["glcm"]}
+    objs = [batched.prepare(img, m, radiomics_settings(), 4) for m in masks]
+    assert min(o.gray_levels.size for o in objs) >= batched.MCC_SYMMETRIC_FROM
+    fast = _radiomics.radiomics_features_batch([img] * 3, masks, (0.07, 0.07), **kw)
+    ref = _radiomics.radiomics_features_batch([img] * 3, masks, (0.07, 0.07), batched=False, **kw)
+    np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-12)
