@@ -6,7 +6,7 @@ Each case runs in a fresh process so that its peak memory is its own:
   clusters, 2 % of the pixels) on 12-bit tissue, the paper's 1.75 mm bands (issue 11.3:
   243 objects took 64 s and 1.8 GB, 963 objects 327 s and +2.6 GB);
 * ``refuse6000``: 6000 objects, more than ``max_objects`` (default 5000): refused before the work;
-* ``noise256``: 300 objects on uniform noise spanning 255 gray levels in every band, the
+* ``noise256``: 100 objects on uniform noise spanning 255 gray levels in every band, the
   most a band may have (``max_gray_levels=256``): the worst cost per object the budget allows;
 * ``float_x1e6`` / ``int64_huge``: the cohort ROI scaled by 1e6 (float) or 1e12 (int64):
   refused with the bin width that fits, then run with that bin width (``_hint``);
@@ -94,7 +94,7 @@ def run_case(name: str) -> dict:
     elif name == "refuse6000":
         roi = salt_roi(6000)
     elif name == "noise256":
-        roi = salt_roi(300, noise_levels=255)
+        roi = salt_roi(100, noise_levels=255)
     else:
         roi = cohort_roi()
         img = roi.image.astype(np.float64)
