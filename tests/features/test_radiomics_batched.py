@@ -98,3 +98,42 @@ def test_glcm_with_many_gray_levels_equals_pyradiomics_classes():
     fast = _radiomics.radiomics_features_batch([img] * 3, masks, (0.07, 0.07), **kw)
     ref = _radiomics.radiomics_features_batch([img] * 3, masks, (0.07, 0.07), batched=False, **kw)
     np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("spacing", [(0.07, 0.07), (0.1, 0.05)])
+def test_regionprops_equal_skimage_regionprops_bit_for_bit(spacing):
+    import warnings
+
+    from skimage.measure import perimeter, regionprops
+
+    from skcalc.features._regionprops import regionprops_features_batch
+
+    rng = np.random.default_rng(1)
+    img = (1000 + 300 * rng.random((30, 34))).astype(np.uint16)
+    objs = objects(2, n=30)
+    masks = [np.zeros(img.shape, bool) for _ in objs]
+    for m, o in zip(masks, objects(2, n=30)):
+        m[: o.mask.shape[0], : o.mask.shape[1]] = o.mask
+    masks += [np.eye(30, 34, dtype=bool), np.pad(np.ones((1, 1), bool), ((3, 26), (4, 29)))]
+    got = regionprops_features_batch(masks, [img] * len(masks), spacing)
+    sr, sc = spacing
+    for row, m in zip(got, masks):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = regionprops(m.astype(np.uint8), intensity_image=img, spacing=spacing)[0]
+            ref = [
+                p.area,
+                perimeter(m) * np.sqrt(sr * sc),
+                p.area_convex,
+                p.equivalent_diameter_area,
+                p.axis_major_length,
+                p.axis_minor_length,
+                p.eccentricity,
+                p.orientation,
+                p.solidity,
+                p.extent,
+                p.intensity_mean,
+                p.intensity_max,
+                p.intensity_min,
+            ]
+        np.testing.assert_array_equal(row, ref)
