@@ -385,7 +385,7 @@ def _features_batch(
             # firstorder's stack is flat (linear in pixels): one chunk; the texture matrices
             # are padded to the largest object of a chunk: chunks of similar objects.
             if cls_name == "firstorder":
-                chunks = [rows]
+                chunks = [rows] if rows else []
             else:  # the same split serves every class with the same sizes and rows
                 key = (cls_name == "glcm", tuple(rows))
                 if key not in splits:

@@ -277,3 +277,14 @@ def test_aggregators_still_accept_the_tables():
     assert X.shape[0] == 4
     Xb = BagOfClustersAggregator(n_clusters=2, random_state=0, n_init=1).fit_transform(outs)
     assert Xb.shape == (4, 6)
+
+
+def test_single_pixel_objects_only_give_nan_radiomics_without_warning():
+    fg = np.zeros((30, 30), np.int32)
+    fg[5, 5], fg[20, 20] = 1, 2
+    rng = np.random.default_rng(0)
+    roi = ROI(1000 + 30 * rng.random(fg.shape), spacing=SPACING, masks=make_masks(fg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = LocalFeatureExtractor(feature_sets=("fg_radiomics", "fg_regionprops")).transform([roi])
+    assert np.isnan(t[0]["fg_radiomics"]).all() and np.isfinite(t[0]["fg_regionprops"]).all()
