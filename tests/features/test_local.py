@@ -12,7 +12,12 @@ import SimpleITK as sitk
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skcalc import ROI, ROIValidationError, SkcalcWarning
-from skcalc.features import LocalFeatureExtractor, _radiomics
+from skcalc.features import (
+    LocalFeatureExtractor,
+    RadiomicsFallbackWarning,
+    _radiomics,
+    _radiomics_batched,
+)
 from skcalc.features._local import LocalFeatureTables, local_feature_names, local_features
 from skcalc.features._radiomics import radiomics_feature_names, radiomics_settings
 from skcalc.features._regionprops import REGIONPROPS_FEATURES
@@ -259,18 +264,31 @@ def test_tiny_objects_get_nan_texture_without_exception(capfd):
     assert "radiomics" not in capfd.readouterr().err
 
 
-def test_pyradiomics_error_becomes_nan_with_debug_log(monkeypatch, caplog, roi3):
-    real = _radiomics._feature_class
+def test_pyradiomics_error_becomes_nan_with_debug_log_and_one_warning(monkeypatch, caplog, roi3):
+    from skcalc.features import _radiomics_reference
+
+    real = _radiomics_reference.feature_class
 
     class Broken:
         def __init__(self, *args, **kwargs):
             raise IndexError("boom")
 
+    def broken_stack(*args):
+        raise IndexError("cannot stack")
+
+    # the batched path fails on glszm (-> reference path), and so does pyradiomics' own class
+    monkeypatch.setitem(_radiomics_batched.BATCHED, "glszm", broken_stack)
     monkeypatch.setattr(
-        _radiomics, "_feature_class", lambda name: Broken if name == "glszm" else real(name)
+        _radiomics_reference,
+        "feature_class",
+        lambda name: Broken if name == "glszm" else real(name),
     )
     with caplog.at_level(logging.DEBUG, logger="skcalc.features"):
-        t = LocalFeatureExtractor(feature_sets="bg_radiomics").transform([roi3])[0]
+        with pytest.warns(RadiomicsFallbackWarning) as record:
+            t = LocalFeatureExtractor(feature_sets="bg_radiomics").transform([roi3])[0]
+    assert len(record) == 1  # once per ROI, not per object
+    msg = str(record[0].message)
+    assert "'three'" in msg and "glszm x3" in msg and "cannot stack" in msg and "boom" in msg
     names = t.feature_names["bg_radiomics"]
     assert np.isnan(t["bg_radiomics"][:, _class_slice(names, "glszm")]).all()
     assert np.isfinite(t["bg_radiomics"][:, _class_slice(names, "glcm")]).all()
@@ -400,7 +418,7 @@ def test_batch_equals_pyradiomics_execute_per_object(seed, bins):
             assert np.isnan(row).all()
             continue
         ref = pyradiomics_execute(img, m, SPACING, classes, **bins)
-        if not _radiomics._has_2x2_block(m):
+        if not _radiomics_batched.has_2x2_block(m):
             assert np.isnan(row[texture]).all()
             row, ref = row[~texture], ref[~texture]
         else:
@@ -418,33 +436,38 @@ def test_batch_equals_one_by_one_and_chunking(monkeypatch):
     alone = np.array([_radiomics.radiomics_features(img, m, SPACING, **kw) for m in masks])
     np.testing.assert_allclose(stacked, alone, rtol=1e-9, atol=1e-12)
     # Tiny memory budget: every stack is cut into several chunks; same values.
-    monkeypatch.setattr(_radiomics, "_MAX_CELLS", 2000)
-    objs = [_radiomics._prepare(img, m, radiomics_settings(), 4) for m in masks]
+    monkeypatch.setattr(_radiomics_batched, "_MAX_CELLS", 2000)
+    objs = [_radiomics_batched.prepare(img, m, radiomics_settings(), 4) for m in masks]
     rows = [k for k, o in enumerate(objs) if o is not None]
-    chunks = _radiomics._chunk_rows(rows, objs)
+    chunks = _radiomics_batched.chunk_rows(rows, objs)
     assert len(chunks) > 2 and sorted(k for c in chunks for k in c) == rows
     chunked = _radiomics.radiomics_features_batch([img] * len(masks), masks, SPACING, **kw)
     np.testing.assert_allclose(chunked, stacked, rtol=1e-9, atol=1e-12)
 
 
-def test_glcm_coefficients_bit_identical_to_pyradiomics():
+def test_glcm_matrices_bit_identical_to_pyradiomics():
+    """The bincount GLCM of every object equals pyradiomics' own _calculateMatrix exactly."""
     from radiomics.glcm import RadiomicsGLCM
 
-    rng = np.random.default_rng(0)
-    P = rng.random((3, 17, 17, 4)) * (rng.random((3, 17, 17, 4)) < 0.4)
-    P += P.transpose((0, 2, 1, 3))
-    P /= P.sum((1, 2), keepdims=True)
-    ours = _radiomics._instance(
-        RadiomicsGLCM, {}, P_glcm=P, coefficients=_radiomics._batch_coefficients(17)
-    )
-    theirs = _radiomics._instance(
-        RadiomicsGLCM, {}, P_glcm=P, coefficients=_radiomics._batch_coefficients(17)
-    )
-    _radiomics._glcm_coefficients(ours)
-    theirs._calculateCoefficients()
-    assert ours.coefficients.keys() == theirs.coefficients.keys()
-    for k, v in theirs.coefficients.items():
-        np.testing.assert_array_equal(ours.coefficients[k], v, err_msg=k)
+    img, masks = random_objects(4)
+    settings = radiomics_settings()
+    objs = [_radiomics_batched.prepare(img, m, settings, 4) for m in masks]
+    objs = [o for o in objs if o is not None and o.texture_ok]
+    assert len(objs) >= 8
+    P, values = _radiomics_batched.glcm_matrices(objs)
+    for k, o in enumerate(objs):
+        inst = _radiomics_batched._instance(
+            RadiomicsGLCM,
+            settings,
+            imageArray=o.binned,
+            maskArray=o.mask,
+            coefficients={"grayLevels": o.gray_levels, "Ng": o.ng},
+        )
+        ref = inst._calculateMatrix()[0]
+        n = o.gray_levels.size
+        np.testing.assert_array_equal(P[k, :, :n, :n], ref.transpose((2, 0, 1)))
+        assert not P[k, :, n:].any() and not P[k, :, :, n:].any()
+        np.testing.assert_array_equal(values[k, :n], o.gray_levels)
 
 
 def test_batch_falls_back_to_per_object_on_failure(monkeypatch):
@@ -453,11 +476,23 @@ def test_batch_falls_back_to_per_object_on_failure(monkeypatch):
     ref = _radiomics.radiomics_features_batch([img] * 5, masks, SPACING, classes=["glrlm"])
 
     def broken(*args):
-        raise RuntimeError("cannot stack")
+        raise ValueError("cannot stack")
 
-    monkeypatch.setitem(_radiomics._BATCHED, "glrlm", broken)
-    got = _radiomics.radiomics_features_batch([img] * 5, masks, SPACING, classes=["glrlm"])
+    monkeypatch.setitem(_radiomics_batched.BATCHED, "glrlm", broken)
+    with pytest.warns(RadiomicsFallbackWarning, match="'r5'.*glrlm x4.*cannot stack") as rec:
+        got = _radiomics.radiomics_features_batch(
+            [img] * 5, masks, SPACING, classes=["glrlm"], roi_id="r5"
+        )
+    assert len(rec) == 1
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    # an exception that is not a data problem is never swallowed
+
+    def bug(*args):
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(_radiomics_batched.BATCHED, "glrlm", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        _radiomics.radiomics_features_batch([img] * 5, masks, SPACING, classes=["glrlm"])
     assert np.isfinite(got).sum() > 0
     with pytest.raises(ValueError, match="2 images but 1 masks"):
         _radiomics.radiomics_features_batch([img, img], masks[:1], SPACING)
