@@ -316,6 +316,12 @@ def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True)
         if not isinstance(m, np.ndarray) or m.shape != shape:
             got = getattr(m, "shape", type(m).__name__)
             raise ROIValidationError(rid, f"{name} has shape {got}, image has shape {shape}")
+    r = roi.region
+    if r is not None and np.issubdtype(r.dtype, np.floating) and not np.isfinite(r).all():
+        n_bad = int(np.size(r) - np.isfinite(r).sum())
+        raise ROIValidationError(
+            rid, f"region has {n_bad} NaN or infinite value(s); pass a boolean mask"
+        )
     if roi.region is not None and not np.asarray(roi.region, bool).any():
         raise ROIValidationError(rid, "region mask is empty")
     for name in require:

@@ -54,7 +54,7 @@ def test_discovery_finds_the_estimators():
 
 # ------------------------------------------------------- the framework on a dummy estimator
 def _mean_of(roi):
-    return float(np.mean(roi.image))
+    return float(np.mean(roi.image, dtype=np.float64))  # float32 sums would drift
 
 
 class DummyImageTransformer(TransformerMixin, BaseEstimator):

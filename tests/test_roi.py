@@ -50,6 +50,7 @@ def test_pickle_round_trip():
         ({"image": np.zeros((2, 2)), "region": np.ones((3, 3), bool)}, "region has shape"),
         ({"image": np.zeros((2, 2)), "reference": np.ones((2, 3), bool)}, "reference"),
         ({"image": np.zeros((2, 2)), "region": np.zeros((2, 2), bool)}, "region mask is empty"),
+        ({"image": np.zeros((2, 2)), "region": np.array([[1.0, np.nan], [0, 0]])}, "NaN"),
     ],
 )
 def test_validation_errors_name_the_roi(kwargs, message):

@@ -27,13 +27,11 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ..exceptions import ROIValidationError, SkcalcWarning
-from ..roi import ROI, as_roi_list, check_roi
-from ..utils import map_rois
-from ..utils._base import ImageTransformerMixin
+from ..exceptions import ROIValidationError
+from ..roi import ROI, check_roi
+from ..utils._stage import ImageStage, warn_summary
 from . import _radiomics_batched
 from ._radiomics import (
     ALL_RADIOMICS_CLASSES,
@@ -572,9 +570,7 @@ def _roi_local_features(roi: ROI, **params: Any) -> LocalFeatureTables:
     return tables
 
 
-class LocalFeatureExtractor(
-    ImageTransformerMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
-):
+class LocalFeatureExtractor(ImageStage, auto_wrap_output_keys=None):
     """Per-calcification local features (paper: Local Features), one table set per ROI.
 
     Stateless: ``fit`` only validates. ``transform`` takes a list of ROIs carrying ``masks``
@@ -679,59 +675,36 @@ bg_radiomics=(1, 93))
         self.memory = memory
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters and the ROIs; set ``feature_names_``.
+    _stage = "local_features"
+    _one = staticmethod(_roi_local_features)
+    _requires = ("masks",)
+    _depends_on = ("image", "masks")
 
-        Parameters
-        ----------
-        X : list of ROI
-            ROIs carrying ``masks``.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        as_roi_list(X, require=("masks",))
+    def _fit_rois(self, rois):
         self.feature_names_ = local_feature_names(self.feature_sets)
-        return self
 
-    def transform(self, X) -> list[LocalFeatureTables]:
-        """Local feature tables of every ROI.
-
-        Parameters
-        ----------
-        X : list of ROI
-            ROIs carrying ``masks``; never modified.
-
-        Returns
-        -------
-        list of LocalFeatureTables
-            One per ROI, in input order.
-        """
-        if not hasattr(self, "feature_names_"):
-            # Stateless: transform without fit is allowed, parameters are checked here then.
-            self._validate_params()
-        sets = _check_feature_sets(self.feature_sets)
-        rois = as_roi_list(X, require=("masks",))
-        params = {
-            "feature_sets": sets,
+    def _params(self, rois):
+        return {
+            "feature_sets": _check_feature_sets(self.feature_sets),
             "bin_width": float(self.bin_width),
             "bin_count": None if self.bin_count is None else int(self.bin_count),
             "min_texture_size": int(self.min_texture_size),
             "max_gray_levels": None if self.max_gray_levels is None else int(self.max_gray_levels),
             "max_objects": None if self.max_objects is None else int(self.max_objects),
         }
-        out = map_rois(
-            _roi_local_features,
-            rois,
-            params,
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-            stage="local_features",
-            fields=("image", "masks"),
-        )
+
+    def _summary(self, rois, out):
+        empty = [t.roi_id for t in out if t.n_objects == 0]
+        if empty:
+            return (
+                f"{len(empty)} ROI(s) have no calcification (e.g. {empty[:3]}): their local "
+                "feature tables have 0 rows"
+            )
+        return None
+
+    def _assemble(self, rois, out) -> list[LocalFeatureTables]:
+        """Local feature tables of every ROI, in input order (one per ROI)."""
+        notes: dict = {}
         for i, (roi, tables) in enumerate(zip(rois, out)):
             out_id = tables.roi_id
             if tables.roi_id != roi.roi_id:
@@ -744,12 +717,9 @@ bg_radiomics=(1, 93))
                     for cat, msg in tables.notes
                 ]
             for category, message in getattr(tables, "notes", ()):
-                warnings.warn(message, category, stacklevel=2)
-            if tables.n_objects == 0:
-                warnings.warn(
-                    f"ROI {tables.roi_id!r} has no calcification: its local feature tables "
-                    "have 0 rows",
-                    SkcalcWarning,
-                    stacklevel=2,
-                )
+                notes.setdefault(category, []).append(message)
+        # One warning per kind of note and call, naming how many ROIs it concerns.
+        for category, messages in notes.items():
+            more = f" (and {len(messages) - 1} more ROI(s) alike)" if len(messages) > 1 else ""
+            warn_summary(messages[0] + more, category)
         return out
