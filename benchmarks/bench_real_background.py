@@ -89,14 +89,17 @@ def insert(a, sp, noise_counts, rng, combos, breast):
     sites = np.argwhere(ok[::int(12 / sp), ::int(12 / sp)]) * int(12 / sp)
     rng.shuffle(sites)
     psf = 0.05 / sp
+    canvas = np.zeros(a.shape)
+    H, W = a.shape
     for (cy, cx), (size, con) in zip(sites, combos):
-        canvas = np.zeros(a.shape)
         for _ in range(8):
             y = cy + rng.uniform(-3, 3) / sp
             x = cx + rng.uniform(-3, 3) / sp
             R = size / 2 / sp
             r0, r1 = int(y - R - 3), int(y + R + 4)
             c0, c1 = int(x - R - 3), int(x + R + 4)
+            if r0 < 2 or c0 < 2 or r1 > H - 2 or c1 > W - 2 or not breast[int(y), int(x)]:
+                continue
             if (ref[r0 - 2:r1 + 2, c0 - 2:c1 + 2] > 0).any():
                 continue
             yy, xx = np.mgrid[r0:r1, c0:c1]
@@ -112,7 +115,7 @@ def insert(a, sp, noise_counts, rng, combos, breast):
             canvas[r0:r1, c0:c1] += prof * (con * noise_counts / max(blurred.max(), 1e-9))
             keys.append((size, con))
             ref[r0:r1, c0:c1][foot] = len(keys)
-        img += ndi.gaussian_filter(canvas, psf)
+    img += ndi.gaussian_filter(canvas, psf)
     out = np.clip(np.rint(img), 0, 4095).astype(np.uint16)
     return out, ref, keys
 
@@ -188,7 +191,7 @@ def overlay(a, lab, view, sp, outdir):
     n = int(lab.max())
     cen = np.array(ndi.center_of_mass(lab > 0, lab, range(1, n + 1))) if n else np.zeros((0, 2))
     h, w = a.shape
-    fig, ax = plt.subplots(figsize=(3.2 * w / h * 2.2, 6.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(10.0 * w / h + 0.2, 10.0), dpi=80)
     ax.imshow(a, cmap="gray", vmin=0, vmax=4095, interpolation="lanczos")
     if n:
         ax.scatter(cen[:, 1], cen[:, 0], s=40, facecolors="none", edgecolors="red", lw=0.8)

@@ -131,12 +131,12 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed):
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
     centres = []
-    for _ in range(int(rng.integers(1, 3))):  # clusters
+    for _ in range(int(rng.integers(1, 4))):  # clusters
         cy, cx = rng.uniform(0.15, 0.85) * H, rng.uniform(0.15, 0.85) * W
         rad = rng.uniform(1.5, 7.0) / sp
-        for _ in range(int(rng.integers(3, 16))):
+        for _ in range(int(rng.integers(1, 21))):
             centres.append((cy + rng.normal(0, rad / 2), cx + rng.normal(0, rad / 2)))
-    for _ in range(int(rng.poisson(3))):  # isolated
+    for _ in range(int(rng.poisson(4))):  # isolated
         centres.append((rng.uniform(0, H), rng.uniform(0, W)))
     faint = rng.random() < 0.5  # amorphous-like patch: faint, small, hazy
     for cy, cx in centres:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._units import resolve_bit_depth
 from ._breast import _as_spacing, erode_breast
 from ._hdog import (
     _FOUR,
@@ -32,7 +33,6 @@ from ._hdog import (
     _hessian_mask,
     _neighbourhood_max,
     hdog_sigmas,
-    scale_to_unit,
 )
 
 __all__ = ["calibrated_candidates", "candidate_features", "local_robust_scale",
@@ -59,6 +59,8 @@ FEATURE_NAMES = (
     "busy",  # local scale of the coarsest DoG / that of the finest DoG
     "noise_rel",  # local fine scale / its median over the breast
     "edge_mm",  # distance to the breast edge (capped at 20 mm)
+    "neighbours",  # other candidates within a 5 mm square (BI-RADS grouping context)
+    "neighbours_strong",  # of them, those with a peak CNR >= 6
 )
 
 
@@ -152,8 +154,9 @@ def local_robust_scale(
     est = np.full((nr, nc), np.nan)
     if ok.any():
         b = blocks[ok]
-        med = np.nanmedian(b, axis=1)
-        est[ok] = _MAD_TO_SD * np.nanmedian(np.abs(b - med[:, None]), axis=1)
+        cnt = count[ok]
+        med = _row_nanmedian(b, cnt)
+        est[ok] = _MAD_TO_SD * _row_nanmedian(np.abs(b - med[:, None]), cnt)
     ok &= np.isfinite(est) & (est > 0)
     if not ok.any():
         vals = plane[valid] if valid is not None and np.any(valid) else plane.ravel()
@@ -167,10 +170,33 @@ def local_robust_scale(
         est = est[ir, ic]
     if min(nr, nc) >= 3:
         est = ndi.median_filter(est, size=3, mode="nearest")
-    scale = ndi.zoom(est.astype(np.float32), (wr, wc), order=1, grid_mode=True,
-                     mode="nearest")[:H, :W]
+    # bilinear interpolation between window centres as two small matrix products
+    scale = _interp_matrix(H, wr, nr) @ est.astype(np.float32) @ _interp_matrix(W, wc, nc).T
     np.maximum(scale, np.float32(1e-12), out=scale)
     return np.ascontiguousarray(scale, dtype=np.float32), g
+
+
+def _row_nanmedian(b: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (NaNs sort last), vectorised over rows."""
+    srt = np.sort(b, axis=1)
+    lo = (count - 1) // 2
+    hi = count // 2
+    r = np.arange(b.shape[0])
+    return (srt[r, lo].astype(np.float64) + srt[r, hi]) / 2
+
+
+def _interp_matrix(n: int, w: int, nb: int) -> np.ndarray:
+    """(n, nb) linear interpolation weights from window centres to pixel positions."""
+    centres = (np.arange(nb) + 0.5) * w - 0.5
+    x = np.clip(np.arange(n, dtype=np.float64), centres[0], centres[-1])
+    if nb == 1:
+        return np.ones((n, 1), np.float32)
+    j = np.clip(np.searchsorted(centres, x, side="right") - 1, 0, nb - 2)
+    t = (x - centres[j]) / (centres[j + 1] - centres[j])
+    M = np.zeros((n, nb), np.float32)
+    M[np.arange(n), j] = 1 - t
+    M[np.arange(n), j + 1] += t
+    return M
 
 
 def calibrated_candidates(
@@ -255,7 +281,11 @@ def calibrated_candidates(
         raise ValueError(f"window_mm must be a positive size in mm, got {window_mm!r}")
     _check_sigmas(min_sigma, max_sigma, sigma_ratio)
     sig = hdog_sigmas(min_sigma, max_sigma, sigma_ratio)
-    img = scale_to_unit(image, bit_depth)
+    # float32 throughout (detection is scale-invariant; the scale only sets noise_sd's unit)
+    bits = resolve_bit_depth(image, bit_depth)
+    img = image.astype(np.float32)
+    if bits is not None:
+        img *= np.float32(1.0 / (2**bits - 1))
     if breast_mask is None:
         breast = np.ones(img.shape, bool)
     else:
@@ -368,6 +398,17 @@ def _hessian_ratio(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     return ratio.astype(np.float32)
 
 
+def _smooth_background(img: np.ndarray, sp, sigma_mm: float) -> np.ndarray:
+    """Gaussian background of ``sigma_mm`` on a block-averaged image (blocks of ~sigma/4)."""
+    f = [max(1, int(sigma_mm / s / 4)) for s in sp]
+    H, W = img.shape
+    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
+    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
+    small = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
+    return ndi.gaussian_filter(small, sigma=(sigma_mm / sp[0] / f[0], sigma_mm / sp[1] / f[1]),
+                               mode="reflect", truncate=3.0)
+
+
 def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     """Per-candidate features (:data:`FEATURE_NAMES`), one row per label ``1..n``.
 
@@ -436,9 +477,12 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     F[:, col["major_mm"]] = 4 * np.sqrt(l_big)
     F[:, col["mean_cnr_fine"]] = np.bincount(lab, norms[0].ravel()[m], n) / area
     # local contrast against a 1 mm Gaussian background, in units of the local fine scale
-    bg = ndi.gaussian_filter(img, sigma=tuple(1.0 / np.asarray(sp)), output=np.float32,
-                             mode="reflect", truncate=3.0)
-    diff = (img.ravel()[m] - bg.ravel()[m]) / scales[0].ravel()[m]
+    bg = _smooth_background(img, sp, 1.0)
+    fy, fx = (img.shape[0] + bg.shape[0] - 1) // bg.shape[0], \
+        (img.shape[1] + bg.shape[1] - 1) // bg.shape[1]
+    pix = np.flatnonzero(m)
+    pr, pc = np.divmod(pix, img.shape[1])
+    diff = (img.ravel()[pix] - bg[pr // fy, pc // fx]) / scales[0].ravel()[pix]
     del bg
     F[:, col["contrast_cnr"]] = np.bincount(lab, diff, n) / area
     mxc = np.full(n, -np.inf)
@@ -460,4 +504,14 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     dist = ndi.distance_transform_edt(pad, sampling=(sp[0] * f, sp[1] * f))[1:-1, 1:-1]
     F[:, col["edge_mm"]] = np.minimum(dist[np.minimum(rows // f, small.shape[0] - 1),
                                            np.minimum(cols // f, small.shape[1] - 1)], 20.0)
+    # grouping context on a 0.5 mm grid: candidates in the 5 mm square around each one
+    gr, gc = rows // f, cols // f
+    gshape = (labels.shape[0] // f + 1, labels.shape[1] // f + 1)
+    side = int(round(5.0 / (f * float(np.mean(sp))))) | 1
+    strong = info["cnr"] >= 6.0
+    for name, w in (("neighbours", np.ones(n)), ("neighbours_strong", strong.astype(float))):
+        cnt = np.zeros(gshape)
+        np.add.at(cnt, (gr, gc), w)
+        box = ndi.uniform_filter(cnt, size=side, mode="constant") * side * side
+        F[:, col[name]] = np.rint(box[gr, gc] - w)
     return F
