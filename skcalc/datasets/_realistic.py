@@ -230,7 +230,7 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         signal += skin.astype(np.float32) * level * rng.uniform(0.02, 0.15)
         breast = d > 0
         params["edge"] = True
-    if rng.random() < 0.2:  # pectoral muscle
+    if rng.random() < 0.35:  # pectoral muscle (or a dense-tissue border)
         th = rng.uniform(0, 2 * np.pi)
         d = ((yy - H / 2) * np.sin(th) + (xx - W / 2) * np.cos(th)) * sp + rng.uniform(-8, 8)
         soft = 1 / (1 + np.exp(-np.clip(d / rng.uniform(0.3, 2.0), -50, 50)))

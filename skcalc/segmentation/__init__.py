@@ -7,19 +7,23 @@ Candidates (``_hdog.py``), the regression CNN (``_regression.py``), the breast m
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
 from ._combine import combine, segment_hdogreg
 from ._hdog import hdog_candidates
-from ._regression import (
-    ProximityUNet,
-    extract_positive_patches,
-    load_default_weights,
-    load_weights,
-    predict_proximity,
-    proximity_function,
-    proximity_target,
-    save_weights,
-    soft_dice_loss,
-    train_regressor,
-)
 from ._segmenter import HDoGRegSegmenter, RegressorWeights
+
+# The regression CNN needs torch (several seconds to import): its names are loaded on first
+# use, so the default segmenter (calibrated detection + candidate filter) never pays for it.
+_LAZY = {
+    "ProximityUNet", "extract_positive_patches", "load_default_weights", "load_weights",
+    "predict_proximity", "proximity_function", "proximity_target", "save_weights",
+    "soft_dice_loss", "train_regressor",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from . import _regression
+
+        return getattr(_regression, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "HDoGRegSegmenter",

@@ -61,6 +61,7 @@ FEATURE_NAMES = (
     "edge_mm",  # distance to the breast edge (capped at 20 mm)
     "neighbours",  # other candidates within a 5 mm square (BI-RADS grouping context)
     "neighbours_strong",  # of them, those with a peak CNR >= 6
+    "edge_strength",  # gradient of the 0.5 mm smoothed image at the peak, per mm / local scale
 )
 
 
@@ -504,6 +505,13 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     dist = ndi.distance_transform_edt(pad, sampling=(sp[0] * f, sp[1] * f))[1:-1, 1:-1]
     F[:, col["edge_mm"]] = np.minimum(dist[np.minimum(rows // f, small.shape[0] - 1),
                                            np.minimum(cols // f, small.shape[1] - 1)], 20.0)
+    # step edges (pectoral muscle, dense-tissue borders): smoothed gradient at the peak
+    sm = _smooth_background(img, sp, 0.5)
+    by = -(-img.shape[0] // sm.shape[0])
+    bx = -(-img.shape[1] // sm.shape[1])
+    gy, gx = np.gradient(sm, by * sp[0], bx * sp[1])
+    F[:, col["edge_strength"]] = np.hypot(gy, gx)[rows // by, cols // bx] / scales[0][rows, cols]
+    del sm, gy, gx
     # grouping context on a 0.5 mm grid: candidates in the 5 mm square around each one
     gr, gc = rows // f, cols // f
     gshape = (labels.shape[0] // f + 1, labels.shape[1] // f + 1)

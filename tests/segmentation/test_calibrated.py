@@ -210,3 +210,28 @@ def test_default_segmenter_finds_cohort_calcifications():
         m = match_objects(out.calcifications, roi.reference, spacing=roi.spacing)
         tp, n = tp + m["tp"], n + m["n_gt"]
     assert tp >= 0.8 * n
+
+
+def test_bounded_hole_filling_equals_binary_fill_holes():
+    from scipy import ndimage
+
+    from skcalc.segmentation._combine import _fill_holes
+
+    rng = np.random.default_rng(17)
+    for _ in range(30):
+        m = rng.random((50, 61)) < rng.uniform(0.2, 0.7)
+        m[: rng.integers(0, 10)] = False
+        np.testing.assert_array_equal(_fill_holes(m), ndimage.binary_fill_holes(m))
+
+
+def test_default_segmenter_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, skcalc\n"
+            "r = skcalc.ROI(np.full((64, 64), 900, np.uint16), spacing=0.1, meta={'roi_id': 'a'})\n"
+            "skcalc.HDoGRegSegmenter().fit_transform([r])\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().endswith("False")
