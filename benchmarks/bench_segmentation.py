@@ -105,10 +105,15 @@ def _python(code):
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
-def speed(results, threads):
+def speed(results, threads, authors=True):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "ff.npy")
         centre = json.loads(_python(_MAKE.format(shape=SHAPE, seed=0, path=path)))
+        default = json.loads(_python(_RUN_DEFAULT.format(path=path)))
+        for k, v in default.items():
+            results[f"default_full_{k}"] = v
+        if not authors:
+            return
         full = json.loads(_python(_RUN.format(path=path, box=None, threads=threads)))
         for k, v in full.items():
             results[f"full_{k}"] = v
@@ -119,9 +124,6 @@ def speed(results, threads):
         crop = json.loads(_python(_RUN.format(path=path, box=box, threads=threads)))
         for k, v in crop.items():
             results[f"roi512_{k}"] = v
-        default = json.loads(_python(_RUN_DEFAULT.format(path=path)))
-        for k, v in default.items():
-            results[f"default_full_{k}"] = v
 
 
 def accuracy_default(results, n_eval, n_bootstrap=100):
@@ -258,7 +260,7 @@ def main():
     args = ap.parse_args()
     results = {}
     if not args.skip_speed:
-        speed(results, args.threads)
+        speed(results, args.threads, authors=not args.skip_authors)
         results["torch_threads"] = args.threads
     if not args.skip_accuracy:
         accuracy_default(results, args.n_eval)

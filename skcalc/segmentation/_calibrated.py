@@ -360,6 +360,17 @@ def calibrated_candidates(
         best = best[1:]
     pk = idx[best] if n_obj else np.zeros(0, np.int64)
     rows, cols = np.divmod(pk, img.shape[1])
+    ps = scl[best].astype(int) if n_obj else np.zeros(0, int)
+    # Hessian shape at each object's peak, then only what the features need is kept
+    hr = np.zeros(n_obj, np.float32)
+    for i in range(n_dog):
+        sel = ps == i
+        if sel.any():
+            hr[sel] = _hessian_ratio(dogs[i], rows[sel], cols[sel])
+    hr_coarse = _hessian_ratio(dogs[-1], rows, cols)
+    del dogs
+    for i in range(1, n_dog - 1):
+        scales[i] = None  # only the finest and coarsest local scales are used later
     info = {
         "peak_row": rows,
         "peak_col": cols,
@@ -369,7 +380,8 @@ def calibrated_candidates(
         "pixel_noise_sd": float(globs[0] / white_noise_dog_sd(sig[0] / sp, sigma_ratio)),
         "n_peaks": int(idx.size),
         "_norms": norms,
-        "_dogs": dogs,
+        "_hess_ratio": hr,
+        "_hess_ratio_coarse": hr_coarse,
         "_scales": scales,
         "_globs": globs,
         "_img": img,
@@ -433,7 +445,7 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     n_f = len(FEATURE_NAMES)
     if n == 0:
         return np.zeros((0, n_f), np.float32)
-    norms, dogs, scales = info["_norms"], info["_dogs"], info["_scales"]
+    norms, scales = info["_norms"], info["_scales"]
     img, breast, sp = info["_img"], info["_breast"], info["_spacing"]
     sig = info["_sigmas_mm"]
     rows, cols, ps = info["peak_row"], info["peak_col"], info["peak_scale"].astype(int)
@@ -449,13 +461,8 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     F[:, col["cnr_above"]] = np.where(above < nd, stack_at[ar, np.clip(above, 0, nd - 1)], np.nan)
     F[:, col["cnr_coarsest"]] = stack_at[:, -1]
     F[:, col["scale_mm"]] = sig[ps]
-    hr = np.zeros(n, np.float32)
-    for i in range(nd):
-        sel = ps == i
-        if sel.any():
-            hr[sel] = _hessian_ratio(dogs[i], rows[sel], cols[sel])
-    F[:, col["hess_ratio"]] = hr
-    F[:, col["hess_ratio_coarse"]] = _hessian_ratio(dogs[-1], rows, cols)
+    F[:, col["hess_ratio"]] = info["_hess_ratio"]
+    F[:, col["hess_ratio_coarse"]] = info["_hess_ratio_coarse"]
 
     flat = labels.ravel()
     m = flat > 0
