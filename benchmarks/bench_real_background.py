@@ -212,6 +212,83 @@ def overlay(a, lab, view, sp, outdir):
     print("wrote", path)
 
 
+def plot_recall(results, outdir):
+    """Recall heat maps (size x contrast) at each spacing, from the results dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
+    for ax, sp in zip(axes, (0.07, 0.1)):
+        m = np.array([[results.get(f"recall_{sp}mm_d{s}_c{c:g}", np.nan) for c in CONTRASTS]
+                      for s in SIZES])
+        ax.imshow(m, vmin=0, vmax=1, cmap="viridis", origin="lower")
+        for i in range(len(SIZES)):
+            for j in range(len(CONTRASTS)):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="w" if m[i, j] < 0.6 else "k")
+        ax.set_xticks(range(len(CONTRASTS)), [f"{c:g}" for c in CONTRASTS])
+        ax.set_yticks(range(len(SIZES)), [f"{s}" for s in SIZES])
+        ax.set_xlabel("peak contrast / image noise at calcification scale")
+        ax.set_ylabel("diameter (mm)")
+        ax.set_title(f"recall, real L-CC + L-MLO, {sp} mm", fontsize=9)
+    fig.tight_layout()
+    path = os.path.join(outdir, "real_recall.png")
+    fig.savefig(path)
+    plt.close(fig)
+    print("wrote", path)
+
+
+def plot_inserted(outdir, sp=0.1):
+    """One inserted cluster per contrast on L-CC with the default detections (crops)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skcalc.segmentation import delineate_breast
+
+    a = read("L-CC")
+    breast = delineate_breast(a, spacing=sp)
+    _, summ = segment(a, sp)
+    rng = np.random.default_rng(5)
+    combos = [(0.3, c) for c in CONTRASTS]
+    img, ref, keys = insert(a, sp, summ["pixel_noise_sd"] * 4095, rng, combos, breast)
+    lab, _ = segment(img, sp)
+    fig, axes = plt.subplots(2, len(CONTRASTS), figsize=(2.2 * len(CONTRASTS), 4.6), dpi=90)
+    for j, c in enumerate(CONTRASTS):
+        ids = [k + 1 for k, key in enumerate(keys) if key == (0.3, c)]
+        if not ids:
+            continue
+        rr, cc = np.nonzero(np.isin(ref, ids))
+        r0 = int(np.clip(rr.mean() - 40, 0, a.shape[0] - 80))
+        c0 = int(np.clip(cc.mean() - 40, 0, a.shape[1] - 80))
+        win = (slice(r0, r0 + 80), slice(c0, c0 + 80))
+        for ax in axes[:, j]:
+            ax.imshow(img[win], cmap="gray", interpolation="nearest")
+            ax.axis("off")
+        sub = ref[win]
+        for k in ids:
+            yy, xx = np.nonzero(sub == k)
+            if yy.size:
+                axes[1, j].scatter(xx.mean(), yy.mean(), s=90, facecolors="none",
+                                   edgecolors="c", lw=0.8)
+        dl = lab[win]
+        n = int(dl.max())
+        if n:
+            for cy, cx in ndi.center_of_mass(dl > 0, dl, np.unique(dl[dl > 0])):
+                axes[1, j].scatter(cx, cy, s=30, marker="+", c="r", lw=1.0)
+        axes[0, j].set_title(f"0.3 mm, contrast {c:g}x", fontsize=8)
+    fig.suptitle("8 mm crops of real L-CC (0.1 mm) with inserted clusters; bottom: inserted "
+                 "(cyan circles), detected (red +)", fontsize=9)
+    fig.tight_layout()
+    path = os.path.join(outdir, "real_inserted_examples.png")
+    fig.savefig(path)
+    plt.close(fig)
+    print("wrote", path)
+
+
 def cost(results):
     from skcalc.datasets import make_full_field_mammogram
 
@@ -238,8 +315,19 @@ def main():
     ap.add_argument("--plots", default=None, help="directory for the overlay PNGs")
     ap.add_argument("--skip-recall", action="store_true")
     ap.add_argument("--skip-cost", action="store_true")
+    ap.add_argument("--plots-only", action="store_true",
+                    help="only redraw the figures (recall from the last results JSON)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    if args.plots_only:
+        import json
+
+        from _common import RESULTS_DIR
+
+        with open(os.path.join(RESULTS_DIR, "real_background.json")) as fh:
+            plot_recall(json.load(fh), args.plots or ".")
+        plot_inserted(args.plots or ".")
+        return
     results: dict = {}
     if not args.skip_cost:
         cost(results)
@@ -250,6 +338,9 @@ def main():
     false_alarms(results, (0.07, 0.1), args.plots)
     if not args.skip_recall:
         recall(results, args.rounds, (0.07, 0.1))
+        if args.plots:
+            plot_recall(results, args.plots)
+            plot_inserted(args.plots)
     for k, v in results.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     write_results(results, "real_background")

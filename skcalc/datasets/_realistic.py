@@ -7,9 +7,9 @@ them generalises to images it has never seen (other scanners, processed or raw, 
 - **anatomical background**: a Gaussian field with a power-law spectrum ``1/f**beta``
   (Burgess et al.), ``beta`` drawn in [2.4, 3.5]: 3.17 CC / 3.30 MLO on digital
   mammograms (Chen, Abbey, Boone et al., Med Phys 2012), 2.47-2.92 on digitised film (Li,
-  Giger et al., SPIE 2006); measured by skcalc on the four NYU GMIC sample views at an
-  assumed 0.1 mm: median 2.58-2.87 (``benchmarks/bench_real_background.py``); texture
-  amplitude from nearly flat to strongly textured;
+  Giger et al., SPIE 2006); measured by skcalc on the four NYU GMIC sample views (processed
+  images) at an assumed 0.1 mm: median 2.54-2.67 (``benchmarks/bench_real_background.py``);
+  texture amplitude from nearly flat to strongly textured, plus a clustered lumpy component;
 - **linear structures**: vessels, ducts and Cooper's ligaments (curved lines 0.05-1 mm wide,
   bright), and larger round lumps (nodules, lymph nodes; hard negatives);
 - **breast edge** (a thinning ramp to air with a bright skin line) and **pectoral muscle**
