@@ -235,3 +235,9 @@ def test_default_segmenter_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_changing_the_detection_threshold_warns_that_the_calibration_is_lost():
+    roi = ROI(np.full((40, 40), 900, np.uint16), spacing=0.1, meta={"roi_id": "a"})
+    with pytest.warns(UserWarning, match="calibrated with cnr_threshold"):
+        HDoGRegSegmenter(cnr_threshold=3.0).fit([roi])
