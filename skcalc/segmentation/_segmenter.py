@@ -279,10 +279,16 @@ default="auto"
     >>> import numpy as np
     >>> from skcalc import ROI
     >>> from skcalc.segmentation import HDoGRegSegmenter
-    >>> yy, xx = np.mgrid[:32, :32]
-    >>> img = 0.3 + 0.1 * np.exp(-((yy - 16) ** 2 + (xx - 12) ** 2) / (2 * 1.5**2))
-    >>> [out] = HDoGRegSegmenter(regressor=None).fit_transform([ROI(img, meta={"roi_id": "a"})])
-    >>> int(out.calcifications.max())
+    >>> rng = np.random.default_rng(0)
+    >>> yy, xx = np.mgrid[:64, :64]
+    >>> blob = 0.05 * np.exp(-((yy - 30) ** 2 + (xx - 24) ** 2) / (2 * 1.5**2))
+    >>> img = 0.3 + blob + rng.normal(0, 0.004, (64, 64))
+    >>> roi = ROI(img, spacing=0.07, meta={"roi_id": "a"})
+    >>> [out] = HDoGRegSegmenter().fit_transform([roi])
+    >>> int(out.calcifications.max()), out.meta["segmentation"]["operating_point"]
+    (1, 'balanced')
+    >>> [authors] = HDoGRegSegmenter(threshold="authors", regressor=None).fit_transform([roi])
+    >>> int(authors.calcifications.max())
     1
     """
 
