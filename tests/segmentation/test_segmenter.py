@@ -29,9 +29,12 @@ def rois():
     return out
 
 
+AUTHORS = {"threshold": "authors", "regressor": None}
+
+
 def test_transform_equals_function_and_keeps_inputs(rois):
     before = [r.image.copy() for r in rois]
-    seg = HDoGRegSegmenter()
+    seg = HDoGRegSegmenter(**AUTHORS)
     assert seg.fit(rois) is seg
     assert seg.n_rois_seen_ == 3
     out = seg.transform(rois)
@@ -40,13 +43,16 @@ def test_transform_equals_function_and_keeps_inputs(rois):
         assert o is not r
         assert r.calcifications is None
         np.testing.assert_array_equal(r.image, b)
-        assert o.meta == r.meta and o.spacing == r.spacing
+        assert {k: v for k, v in o.meta.items() if k != "segmentation"} == r.meta
+        assert o.meta["segmentation"]["threshold"] == 0.006
+        assert o.spacing == r.spacing
         np.testing.assert_array_equal(o.calcifications, hdog_candidates(r.image, r.spacing))
         assert o.calcifications.max() >= 3
 
 
 def test_parameters_are_passed(rois):
-    seg = HDoGRegSegmenter(threshold=0.02, hessian_thr=None, min_sigma=0.1, max_sigma=0.3)
+    seg = HDoGRegSegmenter(threshold=0.02, hessian_thr=None, min_sigma=0.1, max_sigma=0.3,
+                           regressor=None)
     out = seg.fit_transform(rois)
     kw = dict(threshold=0.02, hessian_thr=None, min_sigma=0.1, max_sigma=0.3)
     for r, o in zip(rois, out):
@@ -56,21 +62,21 @@ def test_parameters_are_passed(rois):
 def test_bits_stored_from_meta(rois):
     roi = rois[0]
     as16 = roi.replace(meta={"roi_id": "x", "bits_stored": 16})
-    [o12] = HDoGRegSegmenter().transform([roi])
-    [o16] = HDoGRegSegmenter().transform([as16])
+    [o12] = HDoGRegSegmenter(**AUTHORS).transform([roi])
+    [o16] = HDoGRegSegmenter(**AUTHORS).transform([as16])
     np.testing.assert_array_equal(o16.calcifications, hdog_candidates(roi.image, bit_depth=16))
     assert (o16.calcifications > 0).sum() < (o12.calcifications > 0).sum()
     # An explicit parameter wins over the metadata.
-    [o] = HDoGRegSegmenter(bit_depth=12).transform([as16])
+    [o] = HDoGRegSegmenter(bit_depth=12, **AUTHORS).transform([as16])
     np.testing.assert_array_equal(o.calcifications, o12.calcifications)
     bad = roi.replace(meta={"roi_id": "bad-bits", "bits_stored": "many"})
     with pytest.raises(ValueError, match="bad-bits"):
-        HDoGRegSegmenter().transform([bad])
+        HDoGRegSegmenter(**AUTHORS).transform([bad])
 
 
 def test_mixed_bit_depths_keep_order(rois):
     mixed = [rois[0].replace(meta={"roi_id": "a", "bits_stored": 16}), rois[1], rois[2]]
-    out = HDoGRegSegmenter().transform(mixed)
+    out = HDoGRegSegmenter(**AUTHORS).transform(mixed)
     assert [o.roi_id for o in out] == ["a", "r1", "r2"]
     np.testing.assert_array_equal(
         out[0].calcifications, hdog_candidates(rois[0].image, rois[0].spacing, bit_depth=16)
@@ -82,13 +88,15 @@ def test_parallel_and_cache_give_the_same_result(rois, tmp_path):
     par = HDoGRegSegmenter(n_jobs=2).transform(rois)
     cached = HDoGRegSegmenter(memory=str(tmp_path)).transform(rois)
     again = HDoGRegSegmenter(memory=str(tmp_path)).transform(rois)
+    assert again[0].meta["segmentation"] == ref[0].meta["segmentation"]
     for a, b, c, d in zip(ref, par, cached, again):
         np.testing.assert_array_equal(a.calcifications, b.calcifications)
         np.testing.assert_array_equal(a.calcifications, c.calcifications)
         np.testing.assert_array_equal(a.calcifications, d.calcifications)
     assert any(tmp_path.rglob("*.pkl"))
     # Another threshold is another cache entry, not a stale hit.
-    other = HDoGRegSegmenter(threshold=0.03, memory=str(tmp_path)).transform(rois)
+    other = HDoGRegSegmenter(threshold=0.03, regressor=None,
+                             memory=str(tmp_path)).transform(rois)
     for r, o in zip(rois, other):
         np.testing.assert_array_equal(
             o.calcifications, hdog_candidates(r.image, r.spacing, threshold=0.03)
@@ -107,6 +115,14 @@ def test_bad_regressor_values_are_named(rois):
 def test_bad_parameters(rois):
     with pytest.raises(ValueError, match="threshold"):
         HDoGRegSegmenter(threshold=-1).fit(rois)
+    with pytest.raises(ValueError, match="threshold"):
+        HDoGRegSegmenter(threshold="loose").fit(rois)
+    with pytest.raises(ValueError, match="operating_point"):
+        HDoGRegSegmenter(operating_point="lax").fit(rois)
+    with pytest.raises(ValueError, match="operating_point"):
+        HDoGRegSegmenter(operating_point=0.0).fit(rois)
+    with pytest.raises(ValueError, match="no model file"):
+        HDoGRegSegmenter(candidate_filter="nope.json").fit(rois)
     with pytest.raises(ValueError, match="max_sigma"):
         HDoGRegSegmenter(min_sigma=0.3, max_sigma=0.1).fit(rois)
     with pytest.raises(NotImplementedError, match="overlap"):
@@ -144,7 +160,7 @@ def test_lazy_roi_stays_lazy(tmp_path, rois):
     path = tmp_path / "img.tif"
     tifffile.imwrite(path, rois[0].image)
     lazy = ROI(path=path, spacing=rois[0].spacing, meta={"roi_id": "lazy"})
-    [o] = HDoGRegSegmenter().transform([lazy])
+    [o] = HDoGRegSegmenter(**AUTHORS).transform([lazy])
     assert o.is_lazy
     np.testing.assert_array_equal(
         o.calcifications, hdog_candidates(rois[0].image, rois[0].spacing)

@@ -20,11 +20,15 @@ def cohort_rois():
     return rois
 
 
-def test_default_uses_packaged_weights_and_keeps_whole_candidates(cohort_rois):
-    seg = HDoGRegSegmenter().fit(cohort_rois)
+AUTHORS = {"threshold": "authors"}
+
+
+def test_default_uses_no_cnn_and_authors_rule_uses_packaged_weights(cohort_rois):
+    assert HDoGRegSegmenter().fit(cohort_rois).regressor_ is None
+    seg = HDoGRegSegmenter(**AUTHORS).fit(cohort_rois)
     assert isinstance(seg.regressor_, RegressorWeights)
     assert seg.regressor_.digest == RegressorWeights(load_default_weights()).digest
-    hdog = HDoGRegSegmenter(regressor=None).fit_transform(cohort_rois)
+    hdog = HDoGRegSegmenter(regressor=None, **AUTHORS).fit_transform(cohort_rois)
     full = seg.transform(cohort_rois)
     for a, b, roi in zip(hdog, full, cohort_rois):
         kept = b.calcifications > 0
@@ -36,12 +40,13 @@ def test_default_uses_packaged_weights_and_keeps_whole_candidates(cohort_rois):
 
 
 def test_combine_hdog_equals_candidates_and_stricter_settings_keep_a_subset(cohort_rois):
-    hdog = HDoGRegSegmenter(regressor=None).fit_transform(cohort_rois)
-    via_mode = HDoGRegSegmenter(combine="hdog").fit_transform(cohort_rois)
+    hdog = HDoGRegSegmenter(regressor=None, **AUTHORS).fit_transform(cohort_rois)
+    via_mode = HDoGRegSegmenter(combine="hdog", **AUTHORS).fit_transform(cohort_rois)
     for a, b in zip(hdog, via_mode):
         np.testing.assert_array_equal(a.calcifications > 0, b.calcifications > 0)
-    loose = HDoGRegSegmenter().fit_transform(cohort_rois)
-    strict = HDoGRegSegmenter(cnn_threshold=0.9, combine_overlap=0.9).fit_transform(cohort_rois)
+    loose = HDoGRegSegmenter(**AUTHORS).fit_transform(cohort_rois)
+    strict = HDoGRegSegmenter(cnn_threshold=0.9, combine_overlap=0.9,
+                              **AUTHORS).fit_transform(cohort_rois)
     for a, b in zip(loose, strict):
         assert not ((b.calcifications > 0) & (a.calcifications == 0)).any()
     # a network that never fires keeps no candidate in "overlap" mode
@@ -50,9 +55,10 @@ def test_combine_hdog_equals_candidates_and_stricter_settings_keep_a_subset(coho
         for prm in silent.parameters():
             prm.zero_()
         silent.head.bias.fill_(-50.0)
-    none_kept = HDoGRegSegmenter(regressor=silent).fit_transform(cohort_rois)
+    none_kept = HDoGRegSegmenter(regressor=silent, **AUTHORS).fit_transform(cohort_rois)
     assert all(r.calcifications.max() == 0 for r in none_kept)
-    all_kept = HDoGRegSegmenter(regressor=silent, combine="hdog").fit_transform(cohort_rois)
+    all_kept = HDoGRegSegmenter(regressor=silent, combine="hdog",
+                                **AUTHORS).fit_transform(cohort_rois)
     assert sum(r.calcifications.max() for r in all_kept) > 0
 
 
@@ -60,12 +66,13 @@ def test_weights_file_network_and_fitted_segmenter_are_equivalent(cohort_rois, t
     net = load_default_weights()
     path = tmp_path / "w.pt"
     save_weights(net, path)
-    ref = HDoGRegSegmenter().fit(cohort_rois)
+    ref = HDoGRegSegmenter(**AUTHORS).fit(cohort_rois)
     for reg in (str(path), net, ref):
-        seg = HDoGRegSegmenter(regressor=reg).fit(cohort_rois)
+        seg = HDoGRegSegmenter(regressor=reg, **AUTHORS).fit(cohort_rois)
         assert seg.regressor_.digest == ref.regressor_.digest
     a = ref.transform(cohort_rois[:1])[0].calcifications
-    b = HDoGRegSegmenter(regressor=ref).fit_transform(cohort_rois[:1])[0].calcifications
+    b = HDoGRegSegmenter(regressor=ref, **AUTHORS).fit_transform(
+        cohort_rois[:1])[0].calcifications
     np.testing.assert_array_equal(a, b)
 
 
@@ -73,7 +80,8 @@ def test_lazy_crop_with_margin_equals_whole_image_inside_region(tmp_path):
     ff = make_full_field_mammogram(shape=(768, 640), random_state=3)
     path = tmp_path / "ff.npy"
     np.save(path, ff.image)
-    whole = HDoGRegSegmenter(n_jobs=1).fit_transform([ROI(path=path, spacing=ff.spacing)])[0]
+    whole = HDoGRegSegmenter(n_jobs=1, **AUTHORS).fit_transform(
+        [ROI(path=path, spacing=ff.spacing)])[0]
     assert whole.calcifications.max() > 0
     cl = ff.meta["clusters"][0]
     cy, cx = (int(v) for v in cl["centre"])
@@ -81,7 +89,7 @@ def test_lazy_crop_with_margin_equals_whole_image_inside_region(tmp_path):
     r0, c0 = max(cy - half - margin, 0), max(cx - half - margin, 0)
     r1, c1 = min(cy + half + margin, 768), min(cx + half + margin, 640)
     crop = ROI(path=path, box=(r0, r1, c0, c1), spacing=ff.spacing)
-    got = HDoGRegSegmenter().fit_transform([crop])[0].calcifications > 0
+    got = HDoGRegSegmenter(**AUTHORS).fit_transform([crop])[0].calcifications > 0
     want = whole.calcifications[r0:r1, c0:c1] > 0
     inner = (slice(cy - half - r0, cy + half - r0), slice(cx - half - c0, cx + half - c0))
     np.testing.assert_array_equal(got[inner], want[inner])
@@ -89,6 +97,7 @@ def test_lazy_crop_with_margin_equals_whole_image_inside_region(tmp_path):
 
 def test_fit_trains_the_regressor_on_reference_masks(cohort_rois):
     seg = HDoGRegSegmenter(
+        threshold="authors",
         train_regressor=True,
         training_params=dict(
             epochs=2, patch_size=64, crop_size=32, batch_size=4, verbose=False, patience=5
@@ -118,7 +127,7 @@ def test_lazy_box_is_segmented_with_context_like_the_whole_image(tmp_path, regre
     ff = make_full_field_mammogram(shape=(768, 640), random_state=4)
     path = tmp_path / "ff.npy"
     np.save(path, ff.image)
-    seg = HDoGRegSegmenter(regressor=regressor)
+    seg = HDoGRegSegmenter(regressor=regressor, **AUTHORS)
     whole = seg.fit_transform([ROI(path=path, spacing=ff.spacing)])[0].calcifications > 0
     n_diff_without_context = 0
     for cl in ff.meta["clusters"][:2]:
@@ -130,7 +139,8 @@ def test_lazy_box_is_segmented_with_context_like_the_whole_image(tmp_path, regre
         got = seg.transform([roi])[0].calcifications
         assert got.shape == want.shape
         np.testing.assert_array_equal(got > 0, want)
-        bare = HDoGRegSegmenter(regressor=regressor, context=0).fit_transform([roi])[0]
+        bare = HDoGRegSegmenter(regressor=regressor, context=0,
+                                **AUTHORS).fit_transform([roi])[0]
         n_diff_without_context += int(((bare.calcifications > 0) != want).sum())
     # the context is what makes them equal: the box alone differs at its edges
     assert n_diff_without_context > 0

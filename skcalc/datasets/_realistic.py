@@ -1,0 +1,288 @@
+"""Realistic, highly varied mammogram patches for training and calibrating the FP filter.
+
+:func:`make_training_patch` draws one square patch of breast tissue (about 32 mm side) whose
+appearance spans what real mammograms look like, so that a candidate classifier trained on
+them generalises to images it has never seen (other scanners, processed or raw, film):
+
+- **anatomical background**: a Gaussian field with a power-law spectrum ``1/f**beta``
+  (Burgess et al.), ``beta`` drawn in [2.4, 3.5]: 3.17 CC / 3.30 MLO on digital
+  mammograms (Chen, Abbey, Boone et al., Med Phys 2012), 2.47-2.92 on digitised film (Li,
+  Giger et al., SPIE 2006); measured by skcalc on the four NYU GMIC sample views (processed
+  images) at an assumed 0.1 mm: median 2.54-2.67 (``benchmarks/bench_real_background.py``);
+  texture amplitude from nearly flat to strongly textured, plus a clustered lumpy component;
+- **linear structures**: vessels, ducts and Cooper's ligaments (curved lines 0.05-1 mm wide,
+  bright), and larger round lumps (nodules, lymph nodes; hard negatives);
+- **breast edge** (a thinning ramp to air with a bright skin line) and **pectoral muscle**
+  (a bright region with a soft edge) on part of the patches;
+- **calcifications** 0.1-1 mm (dome profiles from flat to peaked, round to elongated),
+  isolated and in clusters, with a peak contrast of 1-20 times the pixel noise (faint
+  amorphous-like ones included), on 70% of the patches;
+- **acquisition**: Gaussian detector blur 0.03-0.12 mm, quantum (signal-dependent) plus
+  electronic noise from 3 to 200 counts (12-bit scale; the NYU sample shows about 90-160),
+  optionally correlated (resampled images) or with film grain;
+- **processing and storage**: unsharp masking (processed "for presentation" images), a
+  display transform (identity, log, gamma 0.5-2, window/level clipping), 8/10/12/14/16-bit
+  quantisation, and JPEG compression of 8-bit data;
+- pixel spacing 0.05-0.2 mm.
+
+Everything is drawn from ``rng`` (deterministic under a seed).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from scipy import ndimage
+
+from ._texture import power_law_texture
+
+__all__ = ["make_training_patch"]
+
+
+def _loguniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _curve_points(rng, H, W, sp, length_mm):
+    """Sub-pixel points of a smooth random curve (0.5 px steps)."""
+    n = max(4, int(length_mm / sp * 2))
+    y, x = rng.uniform(-0.2, 1.2) * H, rng.uniform(-0.2, 1.2) * W
+    th = rng.uniform(0, 2 * np.pi)
+    curv = rng.normal(0, 0.05) * 0.5 * sp  # radians per mm -> per 0.5 px step
+    dth = np.cumsum(rng.normal(0, 0.02, n)) + curv * np.arange(n)
+    ys = y + np.cumsum(0.5 * np.sin(th + dth))
+    xs = x + np.cumsum(0.5 * np.cos(th + dth))
+    ok = (ys >= 0) & (ys < H - 1) & (xs >= 0) & (xs < W - 1)
+    return ys[ok], xs[ok]
+
+
+def _splat(canvas, ys, xs, w):
+    """Bilinear deposit of weight ``w`` at sub-pixel points."""
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    fy, fx = ys - y0, xs - x0
+    for dy, dx, ww in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)),
+                       (0, 1, (1 - fy) * fx), (1, 1, fy * fx)):
+        np.add.at(canvas, (y0 + dy, x0 + dx), w * ww)
+
+
+def _lines(rng, H, W, sp, tex_sd, noise_sd):
+    out = np.zeros((H, W), np.float32)
+    n = int(rng.poisson(5))
+    for _ in range(n):
+        width_mm = _loguniform(rng, 0.05, 1.0)  # Gaussian sigma of the cross-section
+        s_px = max(width_mm / sp, 0.5)
+        amp = _loguniform(rng, 0.3, 3.0) * max(tex_sd, noise_sd) * rng.choice([1.0, 1.0, -0.5])
+        ys, xs = _curve_points(rng, H, W, sp, rng.uniform(5, 60))
+        if ys.size == 0:
+            continue
+        c = np.zeros((H, W), np.float32)
+        _splat(c, ys, xs, 0.5)
+        c = ndimage.gaussian_filter(c, s_px, truncate=3.0)
+        out += c * np.float32(amp * np.sqrt(2 * np.pi) * s_px)
+    return out
+
+
+def _lumpy(rng, H, W, sp, tex_sd, noise_sd):
+    """Clustered lumpy background (Bochud, Abbey & Eckstein 1999): many small bright and dark
+    lumps (0.5-2.4 mm FWHM) with heavy-tailed amplitudes, clustered around random centres; the
+    blobby fibroglandular structure that makes the hard negatives of real tissue."""
+    out = np.zeros((H, W), np.float32)
+    area_cm2 = H * W * sp * sp / 100
+    density = _loguniform(rng, 5, 200)  # lumps per cm^2
+    n = int(rng.poisson(density * area_cm2))
+    if n == 0:
+        return out
+    n_cl = max(1, n // int(rng.integers(3, 20)))
+    cy, cx = rng.uniform(0, H, n_cl), rng.uniform(0, W, n_cl)
+    k = rng.integers(0, n_cl, n)
+    spread = rng.uniform(0.5, 4.0) / sp
+    ys = np.clip(cy[k] + rng.normal(0, spread, n), 0, H - 1.001)
+    xs = np.clip(cx[k] + rng.normal(0, spread, n), 0, W - 1.001)
+    amp = rng.lognormal(0, 0.7, n) * rng.choice([1.0, 1.0, -1.0], n)
+    amp *= _loguniform(rng, 0.3, 3.0) * max(tex_sd, noise_sd)
+    sig = np.exp(rng.uniform(np.log(0.2), np.log(1.0), n)) / sp  # px
+    edges = np.quantile(sig, [0, 1 / 3, 2 / 3, 1])
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (sig >= lo) & (sig <= hi)
+        if not sel.any():
+            continue
+        s_px = max(float(np.median(sig[sel])), 0.5)
+        c = np.zeros((H, W), np.float32)
+        _splat(c, ys[sel], xs[sel], amp[sel] * 2 * np.pi * s_px**2)
+        out += ndimage.gaussian_filter(c, s_px, truncate=3.0)
+    return out
+
+
+def _lumps(rng, H, W, sp, tex_sd, noise_sd):
+    out = np.zeros((H, W), np.float32)
+    for _ in range(int(rng.poisson(2))):
+        s_px = _loguniform(rng, 0.4, 3.0) / sp
+        c = np.zeros((H, W), np.float32)
+        c[rng.integers(H), rng.integers(W)] = 1.0
+        c = ndimage.gaussian_filter(c, (s_px * rng.uniform(0.6, 1.4), s_px), truncate=3.0)
+        c /= max(c.max(), 1e-12)
+        out += c * np.float32(_loguniform(rng, 0.5, 4.0) * max(tex_sd, noise_sd))
+    return out
+
+
+def _calcifications(rng, H, W, sp, noise_sd, allowed):
+    """Thickness-like profiles of calcifications (pre-blur) and their footprint mask."""
+    signal = np.zeros((H, W), np.float32)
+    ref = np.zeros((H, W), bool)
+    centres = []
+    for _ in range(int(rng.integers(1, 4))):  # clusters
+        cy, cx = rng.uniform(0.15, 0.85) * H, rng.uniform(0.15, 0.85) * W
+        rad = rng.uniform(1.5, 7.0) / sp
+        for _ in range(int(rng.integers(1, 21))):
+            centres.append((cy + rng.normal(0, rad / 2), cx + rng.normal(0, rad / 2)))
+    for _ in range(int(rng.poisson(4))):  # isolated
+        centres.append((rng.uniform(0, H), rng.uniform(0, W)))
+    faint = rng.random() < 0.5  # amorphous-like patch: faint, small, hazy
+    for cy, cx in centres:
+        d_mm = _loguniform(rng, 0.1, 0.5 if faint else 1.0)
+        a = d_mm / 2 / sp  # semi-axis in px
+        asp = rng.uniform(1.0, 2.5)
+        th = rng.uniform(0, np.pi)
+        ra, rb = a * np.sqrt(asp), a / np.sqrt(asp)
+        R = int(np.ceil(max(ra, 1.0))) + 1
+        iy, ix = int(round(cy)), int(round(cx))
+        if not (R <= iy < H - R and R <= ix < W - R) or not allowed[iy, ix]:
+            continue
+        if ref[iy - R - 2: iy + R + 3, ix - R - 2: ix + R + 3].any():
+            continue
+        yy, xx = np.mgrid[-R: R + 1, -R: R + 1].astype(np.float64)
+        yy -= cy - iy
+        xx -= cx - ix
+        u = (np.cos(th) * xx + np.sin(th) * yy) / max(ra, 0.5)
+        v = (np.cos(th) * yy - np.sin(th) * xx) / max(rb, 0.5)
+        r2 = u * u + v * v
+        prof = np.clip(1 - r2, 0, None) ** rng.uniform(0.3, 1.5)
+        foot = r2 <= 1
+        if not foot.any():
+            foot[R, R] = True
+            prof[R, R] = 1.0
+        cnr = _loguniform(rng, 1.0, 8.0 if faint else 20.0)
+        sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
+        signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
+        ref[sl] |= foot
+    return signal, ref
+
+
+def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
+                        spacing: float | None = None, calcifications: bool | None = None):
+    """Draw one varied mammogram patch (see the module docstring for the model).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    size_mm : float, default=32.0
+        Side of the square patch in mm.
+    spacing : float, optional
+        Pixel spacing in mm; drawn log-uniformly in [0.05, 0.2] when None.
+    calcifications : bool, optional
+        Whether calcifications are inserted (drawn with probability 0.7 when None).
+
+    Returns
+    -------
+    dict
+        ``image`` (uint16 or uint8, calcifications bright), ``spacing`` (mm), ``bits``,
+        ``reference`` (bool footprints of the calcifications), ``breast`` (bool),
+        ``params`` (the drawn settings).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = make_training_patch(np.random.default_rng(0), size_mm=8.0, spacing=0.1)
+    >>> p["image"].shape, p["reference"].shape
+    ((80, 80), (80, 80))
+    """
+    sp = float(spacing) if spacing is not None else _loguniform(rng, 0.05, 0.2)
+    n = int(round(size_mm / sp))
+    H = W = n
+    level = rng.uniform(400, 3000)
+    noise_sd = _loguniform(rng, 3.0, 200.0)
+    tex_sd = noise_sd * _loguniform(rng, 0.2, 8.0)
+    beta = rng.uniform(2.4, 3.5)
+    tex = power_law_texture((H, W), sp, beta, 1.0, rng, anisotropy=rng.uniform(1.0, 1.6),
+                            angle=rng.uniform(0, np.pi))
+    tex *= np.float32(tex_sd / max(float(tex.std()), 1e-9))
+    signal = np.full((H, W), level, np.float32) + tex
+    del tex
+    signal += _lines(rng, H, W, sp, tex_sd, noise_sd)
+    signal += _lumps(rng, H, W, sp, tex_sd, noise_sd)
+    if rng.random() < 0.7:
+        signal += _lumpy(rng, H, W, sp, tex_sd, noise_sd)
+
+    yy, xx = np.mgrid[:H, :W].astype(np.float32)
+    breast = np.ones((H, W), bool)
+    params = {"spacing": sp, "beta": beta, "noise_sd": noise_sd, "tex_sd": tex_sd}
+    if rng.random() < 0.3:  # breast edge: thinning to air, bright skin line
+        th = rng.uniform(0, 2 * np.pi)
+        off = rng.uniform(0.2, 0.8) * n
+        d = ((yy - H / 2) * np.sin(th) + (xx - W / 2) * np.cos(th)) * sp + (off - n / 2) * sp
+        d += (rng.normal(0, 0.002) * ((yy * np.cos(th) - xx * np.sin(th)) * sp) ** 2)
+        ramp = np.clip(d / rng.uniform(3, 12), 0, 1)
+        thick = np.sqrt(1 - (1 - ramp) ** 2)
+        air = level * rng.uniform(0.0, 0.1)
+        signal = air + (signal - air) * thick
+        skin = np.exp(-((d - 0.3) / rng.uniform(0.3, 1.0)) ** 2) * (d > 0)
+        signal += skin.astype(np.float32) * level * rng.uniform(0.02, 0.15)
+        breast = d > 0
+        params["edge"] = True
+    if rng.random() < 0.35:  # pectoral muscle (or a dense-tissue border)
+        th = rng.uniform(0, 2 * np.pi)
+        d = ((yy - H / 2) * np.sin(th) + (xx - W / 2) * np.cos(th)) * sp + rng.uniform(-8, 8)
+        soft = 1 / (1 + np.exp(-np.clip(d / rng.uniform(0.3, 2.0), -50, 50)))
+        signal += (soft * level * rng.uniform(0.1, 0.6)).astype(np.float32)
+        params["pectoral"] = True
+    del yy, xx
+    has_calc = (rng.random() < 0.7) if calcifications is None else bool(calcifications)
+    reference = np.zeros((H, W), bool)
+    if has_calc:
+        allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+        calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
+        signal += calc
+    psf = rng.uniform(0.03, 0.12) / sp
+    signal = ndimage.gaussian_filter(signal, psf)
+    # noise: quantum (variance ~ signal) + electronic, possibly correlated
+    q = rng.uniform(0.3, 1.0)
+    var = (q * noise_sd**2) * np.maximum(signal, 1.0) / level + (1 - q) * noise_sd**2
+    white = rng.standard_normal((H, W)).astype(np.float32)
+    if rng.random() < 0.5:  # resampled / correlated noise, or film grain
+        white = ndimage.gaussian_filter(white, rng.uniform(0.4, 1.2))
+        white /= max(float(white.std()), 1e-9)
+    signal = signal + white * np.sqrt(var).astype(np.float32)
+    del white, var
+    if rng.random() < 0.4:  # processed image: unsharp masking
+        s = rng.uniform(1.0, 6.0) / sp
+        signal = signal + rng.uniform(0.3, 1.5) * (signal - ndimage.gaussian_filter(signal, s))
+    # display transform to [0, 1]
+    lo, hi = np.percentile(signal[breast], [0.5, 99.9]) if breast.any() else (0, 1)
+    lo = min(lo, float(signal.min()))
+    x = (signal - lo) / max(hi - lo, 1e-6)
+    mode = rng.choice(["linear", "log", "gamma", "window"])
+    if mode == "log":
+        x = np.log1p(np.clip(x, 0, None) * 20) / np.log1p(20 * max(float(x.max()), 1e-6))
+    elif mode == "gamma":
+        x = np.clip(x, 0, None) ** rng.uniform(0.5, 2.0)
+    elif mode == "window":
+        a, b = rng.uniform(-0.1, 0.3), rng.uniform(0.8, 1.1)
+        x = (x - a) / (b - a)
+    x = np.clip(x / max(float(x.max()), 1e-6), 0, 1)
+    bits = int(rng.choice([8, 10, 12, 12, 14, 16]))
+    img = np.rint(x * (2**bits - 1))
+    if bits == 8:
+        img = img.astype(np.uint8)
+        if rng.random() < 0.5:
+            from PIL import Image
+
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=int(rng.integers(70, 96)))
+            img = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+            params["jpeg"] = True
+    else:
+        img = img.astype(np.uint16)
+    params.update(mode=str(mode), bits=bits, psf_px=float(psf), has_calc=has_calc)
+    return {"image": img, "spacing": sp, "bits": bits, "reference": reference,
+            "breast": breast, "params": params}
