@@ -1,6 +1,6 @@
 """Segmentation on real breast tissue: false alarms, recall of inserted calcifications, cost.
 
-Run: ``python benchmarks/bench_real_background.py [--rounds 2] [--plots docs/_static]``.
+Run: ``python benchmarks/bench_real_background.py [--rounds 2] [--plots docs/_static/realdata]``.
 
 Data: the four real FFDM views of ``../shared/realdata/nyu-gmic-sample`` (read-only, never
 copied; 12-bit processed PNGs, spacing unknown, assumed 0.07 and 0.1 mm). The left breast
