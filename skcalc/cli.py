@@ -189,6 +189,17 @@ def _cmd_segment_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _number_or(text: str, words: Sequence[str], option: str) -> str | float:
+    """A CLI value that is one of ``words`` or a number."""
+    if text in words:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{option} must be one of {', '.join(words)} or a number, "
+                         f"got {text!r}") from None  # fmt: skip
+
+
 def _cmd_segment(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -197,22 +208,38 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ._units import check_spacing
+    from .features import LocalFeatureExtractor, write_local_features_csv
     from .io import read_mammogram, save_figure_atomic, write_image_atomic, write_json_atomic
-    from .plotting import plot_roi
+    from .masks import MaskBuilder
+    from .plotting import plot_roi, save_overlay_png
     from .roi import ROI
     from .segmentation import HDoGRegSegmenter
 
     src = Path(args.image).expanduser()
     spacing_arg = _spacing_arg(args)  # before reading: a unit slip fails at once
-    regressor = {"default": "default", "none": None}.get(args.regressor, args.regressor)
+    regressor = {"auto": "auto", "default": "default", "none": None}.get(
+        args.regressor, args.regressor
+    )
+    candidate_filter = {"default": "default", "none": None}.get(
+        args.candidate_filter, args.candidate_filter
+    )
+    threshold = _number_or(args.threshold, ("auto", "authors"), "--threshold")
+    operating_point = _number_or(
+        args.operating_point, ("sensitive", "balanced", "specific"), "--operating-point"
+    )
     out = _out_dir(args.out)
     fmt = args.format
     outputs = {
         "labels": out / f"{src.stem}_labels.{fmt}",
         "overlay": out / f"{src.stem}_overlay.png",
+        "native": out / f"{src.stem}_overlay_native.png",
+        "objects": out / f"{src.stem}_objects.csv",
         "summary": out / f"{src.stem}_segmentation.json",
     }
-    inputs = [src] + ([regressor] if isinstance(regressor, str) and regressor != "default" else [])
+    inputs = [src] + [
+        p for p in (regressor, candidate_filter)
+        if isinstance(p, str) and p not in ("auto", "default")
+    ]  # fmt: skip
     _check_outputs(outputs.values(), inputs, overwrite=args.overwrite)
     t0 = time.perf_counter()
     with _step(f"reading {src.name}"):
@@ -230,10 +257,17 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     # data) would mis-scale the HDoG threshold, so the depth is inferred from the values.
     bits = args.bit_depth or (meta.get("bits_stored") if meta.get("format") == "dicom" else None)
     roi = ROI(image, spacing=spacing, meta={"roi_id": src.stem, "bits_stored": bits})
-    seg = HDoGRegSegmenter(regressor=regressor, combine=args.combine)
+    seg = HDoGRegSegmenter(
+        threshold=threshold,
+        operating_point=operating_point,
+        candidate_filter=candidate_filter,
+        regressor=regressor,
+        combine=args.combine,
+    )
     t0 = time.perf_counter()
     with _step(f"segmenting {src.name} ({image.shape[0]}x{image.shape[1]} px)"):
-        labels = seg.fit_transform([roi])[0].calcifications
+        segmented = seg.fit_transform([roi])[0]
+        labels = segmented.calcifications
     t_seg = time.perf_counter() - t0
     n = int(labels.max())
     if fmt == "png" and n > np.iinfo(np.uint16).max:
@@ -245,12 +279,18 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     write_image_atomic(label_path, labels.astype(np.uint16) if fmt == "png" else labels)
     t0 = time.perf_counter()
     h, w = labels.shape
-    with _step("drawing the overlay"):
+    with _step("drawing the overlays"):
         fig, ax = plt.subplots(figsize=(8, 8 * h / w))
-        plot_roi(roi.replace(calcifications=labels), ax=ax, title=f"{src.name}: {n} calcifications")
+        plot_roi(segmented, ax=ax, title=f"{src.name}: {n} calcifications")
         save_figure_atomic(fig, outputs["overlay"], dpi=max(100, min(300, w // 8)))
         plt.close(fig)
+        save_overlay_png(outputs["native"], segmented, overwrite=True)
     t_plot = time.perf_counter() - t0
+    with _step("measuring each calcification"):
+        # Geometry and intensity of every object, one row each (regionprops: cheap).
+        masked = MaskBuilder().fit_transform([segmented.replace(region=None)])
+        tables = LocalFeatureExtractor(feature_sets=("fg_regionprops",)).fit_transform(masked)
+        write_local_features_csv(tables, outputs["objects"], overwrite=True)
     areas = np.bincount(labels.ravel())[1:] * spacing[0] * spacing[1]
     summary = {
         "image": str(src.resolve()),
@@ -258,11 +298,14 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         "spacing_mm": list(spacing),
         "n_calcifications": n,
         "median_area_mm2": float(np.median(areas)) if n else None,
+        "segmentation": segmented.meta.get("segmentation"),
         "regressor": str(args.regressor),
         "combine": args.combine,
         "seconds": {"read": t_read, "segment": t_seg, "overlay": t_plot},
         "labels": str(label_path),
         "overlay": str(outputs["overlay"]),
+        "overlay_native": str(outputs["native"]),
+        "objects_csv": str(outputs["objects"]),
     }
     write_json_atomic(outputs["summary"], summary)
     _say(
@@ -270,7 +313,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         f"(read {t_read:.2f} s, segmented {t_seg:.2f} s)"
     )
     _say(f"labels written to {label_path}")
-    _say(f"overlay written to {outputs['overlay']}")
+    _say(f"overlays written to {outputs['overlay']} and {outputs['native']}")
+    _say(f"per-calcification table written to {outputs['objects']}")
     _say(f"summary written to {outputs['summary']}")
     return EXIT_OK
 
@@ -699,7 +743,27 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", type=float, default=None, metavar="MM", help="pixel spacing in mm")
     p.add_argument("--bit-depth", type=int, default=None, help="bits of the stored values")
     p.add_argument(
-        "--regressor", default="default", help="'default', 'none' (HDoG only) or a weights file"
+        "--threshold",
+        default="auto",
+        metavar="{auto,authors,FLOAT}",
+        help="candidate rule: 'auto' (calibrated by the image's own noise, default), 'authors' "
+        "(HDoGReg's DoG threshold 0.006) or a number (the authors' rule at that threshold)",
+    )
+    p.add_argument(
+        "--operating-point",
+        default="balanced",
+        metavar="{sensitive,balanced,specific,FP_PER_CM2}",
+        help="expected false positives per cm2 of breast tissue (presets 2.0, 0.5, 0.15)",
+    )
+    p.add_argument(
+        "--candidate-filter",
+        default="default",
+        help="'default' (packaged), 'none' or a model file of the candidate filter",
+    )
+    p.add_argument(
+        "--regressor",
+        default="auto",
+        help="'auto' (the CNN with the authors' rule only), 'default', 'none' or a weights file",
     )
     p.add_argument("--combine", default="overlap", choices=["overlap", "multiply", "cnn", "hdog"])
     p.add_argument("--format", default="png", choices=["png", "npy"], help="label image format")

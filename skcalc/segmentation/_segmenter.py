@@ -10,13 +10,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._units import resolve_bit_depth
 from ..roi import ROI, as_roi_list, check_roi
-from ..utils import map_rois
-from ..utils._base import ImageTransformerMixin
+from ..utils._stage import ImageStage
 from ._hdog import hdog_candidates
 
 __all__ = ["HDoGRegSegmenter"]
@@ -158,7 +156,7 @@ def _segment_roi(
     return labels, summary
 
 
-class HDoGRegSegmenter(ImageTransformerMixin, TransformerMixin, BaseEstimator):
+class HDoGRegSegmenter(ImageStage):
     """Segment individual microcalcifications with HDoGReg (Marasinou et al.).
 
     Transforms a list of :class:`~skcalc.ROI` into new ROIs whose ``calcifications`` field is
@@ -431,23 +429,17 @@ default="auto"
             f"fitted HDoGRegSegmenter; got {type(reg).__name__}"
         )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Resolve the regression network, or train it when ``train_regressor=True``.
+    _stage = "segment"
+    _one = staticmethod(_segment_roi)
+    _depends_on = ("image",)
 
-        Parameters
-        ----------
-        X : list of ROI
-            With ``train_regressor=True``, every ROI must carry a ``reference`` mask.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-        """
+    def _fit_rois(self, rois):
+        """Resolve the regression network (or train it when ``train_regressor=True``) and
+        the candidate filter's operating point. With ``train_regressor=True`` every ROI must
+        carry a ``reference`` mask."""
         self._check_settings()
-        rois = as_roi_list(X, require=("reference",) if self.train_regressor else ())
+        if self.train_regressor:
+            rois = as_roi_list(rois, require=("reference",))
         self.n_rois_seen_ = len(rois)
         if self.train_regressor:
             from ._regression import train_regressor
@@ -475,23 +467,9 @@ default="auto"
             target, thr = self.candidate_filter_.resolve(self.operating_point)
             self.operating_point_ = {"operating_point": self.operating_point,
                                      "fp_per_cm2": target, "score_threshold": thr}
-        return self
 
-    def transform(self, X):
-        """Segment every ROI.
-
-        Parameters
-        ----------
-        X : list of ROI
-
-        Returns
-        -------
-        list of ROI
-            New records with ``calcifications`` set (int32 labels); inputs are not modified.
-        """
-        self._validate_params()
+    def _params(self, rois):
         self._check_settings()
-        rois = as_roi_list(X)
         # Stateless use (transform without fit) resolves the network on the fly.
         weights = self.regressor_ if hasattr(self, "regressor_") else self._resolve_regressor()
         hdog = {
@@ -524,6 +502,15 @@ default="auto"
                 "overlap": float(self.combine_overlap),
                 "erosion_mm": float(self.breast_erosion),
             }
+        return {
+            "weights": weights,
+            "hdog": hdog,
+            "context": float(self.context),
+            "calibrated": calibrated,
+            **combine,
+        }
+
+    def _map(self, rois, params):
         # The bit depth is a parameter of the per-ROI call (so it is part of the cache key):
         # ROIs are grouped by the depth they resolve to.
         groups: dict = {}
@@ -531,25 +518,18 @@ default="auto"
             groups.setdefault(self._roi_bit_depth(roi), []).append(i)
         out: list = [None] * len(rois)
         for bit_depth, positions in groups.items():
-            results = map_rois(
-                _segment_roi,
-                [rois[i] for i in positions],
-                {
-                    "weights": weights,
-                    "hdog": {**hdog, "bit_depth": bit_depth},
-                    "context": float(self.context),
-                    "calibrated": calibrated,
-                    **combine,
-                },
-                n_jobs=self.n_jobs,
-                memory=self.memory,
-                stage="segment",
-                fields=("image",),
-            )
-            for i, (labels, summary) in zip(positions, results):
-                meta = {**rois[i].meta, "segmentation": summary}
-                out[i] = rois[i].replace(calcifications=labels, meta=meta)
+            group = {**params, "hdog": {**params["hdog"], "bit_depth": bit_depth}}
+            results = super()._map([rois[i] for i in positions], group)
+            for i, result in zip(positions, results):
+                out[i] = result
         return out
+
+    def _assemble(self, rois, results):
+        """New records with ``calcifications`` (int32 labels) and ``meta["segmentation"]``."""
+        return [
+            roi.replace(calcifications=labels, meta={**roi.meta, "segmentation": summary})
+            for roi, (labels, summary) in zip(rois, results)
+        ]
 
     def _roi_bit_depth(self, roi: ROI) -> int | None:
         # The parameter, else the header's depth carried by the reader; None lets the one

@@ -84,6 +84,18 @@ class ImageStage(ImageTransformerMixin, TransformerMixin, BaseEstimator, metacla
     def _fit_rois(self, rois: list[ROI]) -> None:
         """Learn from the training ROIs (stateless stages only check them)."""
 
+    def _map(self, rois: list[ROI], params: dict) -> list[Any]:
+        """One result per ROI: the per-ROI function through :func:`map_rois`."""
+        return map_rois(
+            type(self)._one,
+            rois,
+            params,
+            n_jobs=self.n_jobs,
+            memory=self.memory,
+            stage=self._stage,
+            fields=self._depends_on,
+        )
+
     def _summary(self, rois: list[ROI], results: list[Any]) -> str | None:
         """One warning message about this call's results, or None."""
         return None
@@ -122,15 +134,7 @@ class ImageStage(ImageTransformerMixin, TransformerMixin, BaseEstimator, metacla
         """
         self._validate_params()
         rois = as_roi_list(X, require=self._requires)
-        results = map_rois(
-            type(self)._one,
-            rois,
-            self._params(rois),
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-            stage=self._stage,
-            fields=self._depends_on,
-        )
+        results = self._map(rois, self._params(rois))
         message = self._summary(rois, results)
         if message:
             warn_summary(message)
