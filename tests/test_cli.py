@@ -109,7 +109,7 @@ def read_csv(path):
 
 def test_manifest_reads_dicom_spacing_and_both_region_kinds(dataset):
     rois, y, groups = load_manifest(dataset / "manifest.csv")
-    assert len(rois) == 24 and y.sum() == 7 and len(set(groups)) == 11
+    assert len(rois) == 24 and y.sum() == 7 and len(set(groups)) == 15
     assert all(r.spacing == (0.07, 0.07) for r in rois)
     assert {r.meta["spacing_source"] for r in rois} == {"DICOM ImagerPixelSpacing"}
     assert sum("mask" in r.meta for r in rois) == sum("circle" in r.meta for r in rois) == 12
