@@ -32,6 +32,8 @@ _STRIP_ROWS = 256
 # Tile side of the sparse Hessian stage, and the fraction of tiles with a candidate above
 # which the whole plane is computed instead.
 _TILE = 64
+# Columns per block of the axis-0 Gaussian pass (run on the transposed image).
+_GAUSS_COLS = 16
 _DENSE_TILES = 0.5
 
 
@@ -252,37 +254,45 @@ def hdog_candidates(
     sigmas_mm = hdog_sigmas(min_sigma, max_sigma, sigma_ratio)
     sig_px = [tuple(float(v) for v in s_mm / sp) for s_mm in sigmas_mm]
 
-    img = _scale_to_unit_rows(image, bit_depth)
+    img_t = _scale_to_unit_transposed(image, bit_depth)
+    shape = image.shape
     del image
+    work = np.empty((_GAUSS_COLS, shape[0]), dtype=np.float32)
     n_dog = len(sigmas_mm) - 1
     factor = np.float32(1.0 / (sigma_ratio - 1.0))
     thr = np.float64(threshold)
 
-    out = np.zeros(img.shape, dtype=bool)
-    lo, hi = np.inf, -np.inf  # cube range, to spot a constant cube (no peaks)
-    # Four float32 planes at most: the image, DoG_{i-1}, DoG_i (made in G_i's buffer) and
-    # G_{i+1}. DoG_{i-1}'s buffer is reused for the int32 labels of DoG_i's Hessian mask, and
-    # then for G_{i+2}.
+    out = np.zeros(shape, dtype=bool)
+    # A constant cube has every voxel "equal to its maximum" but no peaks. It can only give
+    # candidates when every voxel is above the threshold, so the cube's range is only
+    # computed while that holds.
+    lo, hi = np.inf, -np.inf
+    all_above = True
+    # Four float32 planes at most: the (transposed) image, DoG_{i-1}, DoG_i (made in G_i's
+    # buffer) and G_{i+1}. DoG_{i-1}'s buffer is then free: the whole-plane Hessian path uses
+    # it for its int32 labels, and it receives G_{i+2}.
     spare: np.ndarray | None = None
-    g = _gaussian_into(img, sig_px[0], np.empty(img.shape, dtype=np.float32))
+    g = _gaussian_into(img_t, sig_px[0], np.empty(shape, dtype=np.float32), work)
     prev_dog: np.ndarray | None = None
     prev: _ScaleCandidates | None = None
     for i in range(n_dog):
-        buf = spare if spare is not None else np.empty(img.shape, dtype=np.float32)
+        buf = spare if spare is not None else np.empty(shape, dtype=np.float32)
         spare = None
-        g_next = _gaussian_into(img, sig_px[i + 1], buf)
+        g_next = _gaussian_into(img_t, sig_px[i + 1], buf, work)
         if i == n_dog - 1:
-            del img  # the last Gaussian is made
+            del img_t, work  # the last Gaussian is made
         dog = g
         dog -= g_next
         dog *= factor
         g = g_next
         del g_next
-        lo, hi = min(lo, float(dog.min())), max(hi, float(dog.max()))
 
         # Peaks: above threshold, then >= the 3x3 maximum of this and the adjacent scales.
         # Testing only the above-threshold pixels replaces the full 3x3x3 maximum filter.
         idx = np.flatnonzero(dog > thr)
+        all_above = all_above and idx.size == dog.size
+        if all_above:
+            lo, hi = min(lo, float(dog.min())), max(hi, float(dog.max()))
         vals = dog.ravel()[idx]
         keep = vals >= _neighbourhood_max(dog, idx)
         idx, vals = idx[keep], vals[keep]
@@ -292,8 +302,7 @@ def hdog_candidates(
             prev.grow_into(out, prev.vals >= _neighbourhood_max(dog, prev.idx))
             spare = prev_dog
         prev_dog = None
-        # The Hessian components that contain a candidate, kept sparse; the label plane
-        # borrows the free buffer.
+        # The Hessian components that contain a candidate, kept sparse.
         prev = _ScaleCandidates(idx, vals, dog, hessian_thr, spare)
         prev_dog = dog
         del dog
@@ -303,35 +312,46 @@ def hdog_candidates(
     del prev
 
     labels = np.zeros(out.shape, dtype=np.int32)
-    if lo < hi:  # a constant cube has every voxel "equal to its maximum": no peaks
+    if not all_above or lo < hi:
         ndi.label(out, structure=_FOUR, output=labels)
     return labels
 
 
-def _scale_to_unit_rows(image: np.ndarray, bit_depth: int | None) -> np.ndarray:
-    """:func:`scale_to_unit`, bit-identical, without its full-size float64 temporary.
+def _scale_to_unit_transposed(image: np.ndarray, bit_depth: int | None) -> np.ndarray:
+    """:func:`scale_to_unit` of ``image.T``, C-contiguous, bit-identical.
 
-    The same expression is evaluated on blocks of rows written into the float32 result.
+    The same expression is evaluated on blocks of columns, without a full-size float64
+    temporary. The transposed layout makes the column (axis-0) Gaussian pass contiguous.
     """
     bits = resolve_bit_depth(image, bit_depth)
-    if bits is None:
-        return image.astype(np.float32)
-    out = np.empty(image.shape, dtype=np.float32)
-    denom = float(2**bits - 1)
-    step = max(1, (1 << 16) // max(image.shape[1], 1))
-    for a in range(0, image.shape[0], step):
-        out[a : a + step] = image[a : a + step] / denom
+    out = np.empty(image.shape[::-1], dtype=np.float32)
+    denom = None if bits is None else float(2**bits - 1)
+    step = 64
+    for c in range(0, image.shape[1], step):
+        block = image[:, c : c + step]
+        out[c : c + step] = (block.astype(np.float32) if denom is None else block / denom).T
     return out
 
 
-def _gaussian_into(img: np.ndarray, sigma_px: tuple[float, float], out: np.ndarray) -> np.ndarray:
+def _gaussian_into(
+    img_t: np.ndarray, sigma_px: tuple[float, float], out: np.ndarray, work: np.ndarray
+) -> np.ndarray:
     """``gaussian_filter(img, sigma_px, output=float32, mode='reflect', truncate=4)`` into ``out``.
 
-    ``gaussian_filter`` filters axis 0 into its output and then axis 1 of that output; this
-    does the same into a reused buffer (the axis-1 pass in place, which is safe because each
-    row is buffered before it is written), so the result is bit-identical.
+    ``img_t`` is ``img.T`` (C-contiguous). ``gaussian_filter`` filters axis 0 into its float32
+    output and then axis 1 of that output. Here the axis-0 pass runs along the contiguous rows
+    of ``img_t``, a few columns at a time through ``work`` (each line is filtered by the same
+    code on the same values, so the result is the same), and the axis-1 pass runs in place
+    (each row is buffered before it is written): the result is bit-identical.
     """
-    ndi.gaussian_filter1d(img, sigma_px[0], axis=0, output=out, mode="reflect", truncate=4.0)
+    n_cols = out.shape[1]
+    step = work.shape[0]
+    for c in range(0, n_cols, step):
+        w = work[: min(step, n_cols - c)]
+        ndi.gaussian_filter1d(
+            img_t[c : c + step], sigma_px[0], axis=1, output=w, mode="reflect", truncate=4.0
+        )
+        out[:, c : c + step] = w.T
     ndi.gaussian_filter1d(out, sigma_px[1], axis=1, output=out, mode="reflect", truncate=4.0)
     return out
 
