@@ -411,10 +411,12 @@ class _ScaleCandidates:
         h = None if hessian_thr is None else np.float64(hessian_thr)
         done = np.zeros_like(want)
         slot = np.full(want.size, -1, dtype=np.intp)  # tile -> position in the stack
-        masks: list[np.ndarray] = []
         tiles: list[int] = []
+        lab = np.zeros((0, tile, tile), dtype=np.int32)  # labels of the computed tiles
+        n = 0
         struct = np.zeros((3, 3, 3), dtype=bool)
         struct[1] = _FOUR  # 4-connectivity within each tile only
+        masks: list[np.ndarray] = []
         while True:
             new = want & ~done
             if not new.any():
@@ -431,11 +433,21 @@ class _ScaleCandidates:
                         m = np.zeros((tile, tile), dtype=bool)
                         part = block[:, (tx - t0) * tile : (tx - t0 + 1) * tile]
                         m[: part.shape[0], : part.shape[1]] = part
-                        slot[ty * n_tx + tx] = len(masks)
+                        slot[ty * n_tx + tx] = len(tiles)
                         masks.append(m)
                         tiles.append(ty * n_tx + tx)
             done |= new
-            lab, n = ndi.label(np.stack(masks), structure=struct)
+            # Label the new tiles only, numbered after the earlier ones.
+            new_lab, n_new = ndi.label(np.stack(masks), structure=struct)
+            masks.clear()
+            new_lab[new_lab > 0] += n
+            n += n_new
+            if len(tiles) > lab.shape[0]:
+                grown = np.empty((2 * len(tiles), tile, tile), dtype=np.int32)
+                grown[: len(tiles) - len(new_lab)] = lab[: len(tiles) - len(new_lab)]
+                lab = grown
+            lab[len(tiles) - len(new_lab) : len(tiles)] = new_lab
+            del new_lab
             tid = np.asarray(tiles)
             ty_, tx_ = np.divmod(tid, n_tx)
             # Join labels across shared edges: right and lower neighbours.
@@ -474,12 +486,13 @@ class _ScaleCandidates:
                 if pos.size:
                     reach = hit[comp[lab[(pos, *edge)]]].any(axis=1)
                     want[tid[pos[reach]] + step] = True
-        if not masks:
+        if not tiles:
             self.peak_lbl = np.zeros(0, dtype=np.intp)
             self.pixels = np.zeros(0, dtype=np.intp)
             self.pixel_lbl = np.zeros(0, dtype=np.intp)
             self.n_labels = 1
             return
+        lab = lab[: len(tiles)]
         k, r, c = np.nonzero(hit[comp[lab]])
         ty_, tx_ = np.divmod(tid[k], n_tx)
         self.pixels = (ty_ * tile + r) * n_cols + (tx_ * tile + c)
