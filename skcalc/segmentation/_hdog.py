@@ -32,6 +32,9 @@ _STRIP_ROWS = 256
 # Tile side of the sparse Hessian stage, and the fraction of tiles with a candidate above
 # which the whole plane is computed instead.
 _TILE = 64
+# Above-threshold fraction of a DoG plane below which the next scale's comparison uses the
+# plane's 3x3 maxima near those pixels instead of the plane (one float32 plane less).
+_SPARSE_ABOVE = 1 / 64
 # Columns per block of the axis-0 Gaussian pass (run on the transposed image).
 _GAUSS_COLS = 16
 _DENSE_TILES = 0.5
@@ -268,12 +271,14 @@ def hdog_candidates(
     # computed while that holds.
     lo, hi = np.inf, -np.inf
     all_above = True
-    # Four float32 planes at most: the (transposed) image, DoG_{i-1}, DoG_i (made in G_i's
-    # buffer) and G_{i+1}. DoG_{i-1}'s buffer is then free: the whole-plane Hessian path uses
-    # it for its int32 labels, and it receives G_{i+2}.
+    # Float32 planes: the (transposed) image, DoG_i (made in G_i's buffer), G_{i+1}, and
+    # DoG_{i-1} only when many of its pixels are above the threshold (else its maxima near
+    # them are kept). A free plane takes the int32 labels of the whole-plane Hessian path,
+    # then G_{i+2}.
     spare: np.ndarray | None = None
     g = _gaussian_into(img_t, sig_px[0], np.empty(shape, dtype=np.float32), work)
     prev_dog: np.ndarray | None = None
+    prev_near = prev_near_max = np.zeros(0)
     prev: _ScaleCandidates | None = None
     for i in range(n_dog):
         buf = spare if spare is not None else np.empty(shape, dtype=np.float32)
@@ -289,22 +294,36 @@ def hdog_candidates(
 
         # Peaks: above threshold, then >= the 3x3 maximum of this and the adjacent scales.
         # Testing only the above-threshold pixels replaces the full 3x3x3 maximum filter.
-        idx = np.flatnonzero(dog > thr)
-        all_above = all_above and idx.size == dog.size
+        above = np.flatnonzero(dog > thr)
+        all_above = all_above and above.size == dog.size
         if all_above:
             lo, hi = min(lo, float(dog.min())), max(hi, float(dog.max()))
-        vals = dog.ravel()[idx]
-        keep = vals >= _neighbourhood_max(dog, idx)
-        idx, vals = idx[keep], vals[keep]
-        if prev_dog is not None and prev is not None:
-            keep = vals >= _neighbourhood_max(prev_dog, idx)
+        vals = dog.ravel()[above]
+        keep = vals >= _neighbourhood_max(dog, above)
+        idx, vals = above[keep], vals[keep]
+        if prev is not None:
+            if prev_dog is not None:
+                keep = vals >= _neighbourhood_max(prev_dog, idx)
+                spare = prev_dog  # free now
+            else:
+                keep = vals >= _lookup_max(prev_near, prev_near_max, idx)
             idx, vals = idx[keep], vals[keep]
             prev.grow_into(out, prev.vals >= _neighbourhood_max(dog, prev.idx))
-            spare = prev_dog
         prev_dog = None
+        # What the next scale needs of this one: the 3x3 maximum at its candidates. When few
+        # pixels are above the threshold, the maxima that can exceed it (those next to such a
+        # pixel) are kept instead of the plane; any other is <= threshold < the candidate.
+        sparse = i < n_dog - 1 and above.size <= _SPARSE_ABOVE * dog.size
+        if sparse:
+            prev_near = _dilate_flat(above, shape)
+            prev_near_max = _neighbourhood_max(dog, prev_near)
+        del above
         # The Hessian components that contain a candidate, kept sparse.
         prev = _ScaleCandidates(idx, vals, dog, hessian_thr, spare)
-        prev_dog = dog
+        if sparse or i == n_dog - 1:
+            spare = dog  # this DoG plane is no longer needed: its buffer takes G_{i+2}
+        else:
+            prev_dog = dog
         del dog
     del g, spare, prev_dog
     if prev is not None:
@@ -523,6 +542,28 @@ class _ScaleCandidates:
         keep[self.peak_lbl[final]] = True
         keep[0] = False
         out.ravel()[self.pixels[keep[self.pixel_lbl]]] = True
+
+
+def _dilate_flat(flat_idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sorted flat indices of the pixels within the 3x3 neighbourhood of any of ``flat_idx``."""
+    n_rows, n_cols = shape
+    rows, cols = np.divmod(flat_idx, n_cols)
+    near = [
+        np.clip(rows + dr, 0, n_rows - 1) * n_cols + np.clip(cols + dc, 0, n_cols - 1)
+        for dr in (-1, 0, 1)
+        for dc in (-1, 0, 1)
+    ]
+    return np.unique(np.concatenate(near))
+
+
+def _lookup_max(near: np.ndarray, near_max: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:
+    """``near_max`` at ``flat_idx`` where it is in the sorted ``near``, else ``-inf``."""
+    out = np.full(flat_idx.size, -np.inf, dtype=np.float32)
+    if near.size:
+        pos = np.minimum(np.searchsorted(near, flat_idx), near.size - 1)
+        found = near[pos] == flat_idx
+        out[found] = near_max[pos[found]]
+    return out
 
 
 def _neighbourhood_max(plane: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:

@@ -343,14 +343,19 @@ def _n_peaks(img, spacing=0.07):
         ((513, 450), 30, 0.02, 34, (0.07, 0.1)),
     ],
 )
-@pytest.mark.parametrize("tile, dense", [(None, None), (5, 1.0), (16, 1.0), (64, 0.01)])
+@pytest.mark.parametrize(
+    "tile, dense, sparse_above",
+    [(None, None, None), (5, 1.0, 1.0), (16, 1.0, 0.0), (64, 0.0, 1.0), (64, 0.0, 0.0)],
+)
 def test_matches_previous_implementation(shape, n_blobs, noise, seed, spacing, tile, dense,
-                                         monkeypatch):
-    # The tiled Hessian stage (sparse path, forced here with dense=1.0) and the whole-plane
-    # fallback (dense=0.01) give exactly the labels of the previous implementation.
+                                         sparse_above, monkeypatch):
+    # The tiled Hessian stage (forced here with dense=1.0) and the whole-plane one (dense=0),
+    # with the previous DoG plane kept (sparse_above=0) or only its maxima near the
+    # above-threshold pixels (sparse_above=1), give exactly the previous labels.
     if tile is not None:
         monkeypatch.setattr(_hdog, "_TILE", tile)
         monkeypatch.setattr(_hdog, "_DENSE_TILES", dense)
+        monkeypatch.setattr(_hdog, "_SPARSE_ABOVE", sparse_above)
     img = blob_image(shape, n_blobs, noise, seed)
     if noise >= 0.03 and tile is None:
         assert _n_peaks(img, spacing) > 10_000
@@ -367,6 +372,7 @@ def test_small_tiles_give_the_same_answer(tile, monkeypatch):
     img = img + 0.05 * np.exp(-((yy - 0.5 * xx - 10.0) ** 2) / 4.0)
     monkeypatch.setattr(_hdog, "_TILE", tile)
     monkeypatch.setattr(_hdog, "_DENSE_TILES", 1.0)
+    monkeypatch.setattr(_hdog, "_SPARSE_ABOVE", 1.0)
     np.testing.assert_array_equal(hdog_candidates(img) > 0, literal_hdog(img, 0.07))
     for kw in ({"hessian_thr": None}, {"threshold": 0.002}):
         ref = literal_hdog(img, 0.07, h=kw.get("hessian_thr", 1.4), thr=kw.get("threshold", 0.006))
