@@ -5,10 +5,13 @@ The candidate stage of HDoGReg, written from the description of the authors'
 (row, col, scale), each grown into the 4-connected component of its own scale's Hessian
 mask, the union labelled with 4-connectivity.
 
-Memory and speed: the Gaussians and DoGs are float32 and computed streaming, so at most three
-Gaussian/DoG planes and two int32 label planes are alive at a time; the 3x3x3 maximum is
-evaluated only at above-threshold pixels, and the Hessian is computed in row strips. A
-4096 x 3328 image needs a few hundred MB instead of the reference's ~2.3 GB.
+Memory and speed: the Gaussians and DoGs are float32 and computed streaming into reused
+buffers (the column pass on the transposed image, bit-identical to ``gaussian_filter``), so
+at most four float32 planes are alive (three when few pixels pass the DoG threshold); the
+3x3x3 maximum is evaluated only at above-threshold pixels; the Hessian mask is computed and
+labelled only on the tiles that the candidates' components reach (the whole plane, in row
+strips, when candidates are everywhere). A 4096 x 3328 image needs about 1 s and under
+200 MB of work memory instead of the reference's ~22 s and ~2.3 GB.
 """
 
 from __future__ import annotations
@@ -574,13 +577,27 @@ def _neighbourhood_max(plane: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:
     """
     n_rows, n_cols = plane.shape
     rows, cols = np.divmod(flat_idx, n_cols)
-    best = plane.ravel()[flat_idx].copy()
+    if not plane.flags.c_contiguous:
+        best = plane.ravel()[flat_idx].copy()
+        for dr in (-1, 0, 1):
+            rr = np.clip(rows + dr, 0, n_rows - 1)
+            for dc in (-1, 0, 1):
+                if dr == 0 and dc == 0:
+                    continue
+                np.maximum(best, plane[rr, np.clip(cols + dc, 0, n_cols - 1)], out=best)
+        return best
+    # The same neighbours in the same order, gathered by flat index (faster).
+    flat = plane.reshape(-1)
+    best = flat.take(flat_idx)
     for dr in (-1, 0, 1):
-        rr = np.clip(rows + dr, 0, n_rows - 1)
+        row_at = np.clip(rows + dr, 0, n_rows - 1)
+        row_at *= n_cols
         for dc in (-1, 0, 1):
             if dr == 0 and dc == 0:
                 continue
-            np.maximum(best, plane[rr, np.clip(cols + dc, 0, n_cols - 1)], out=best)
+            at = np.clip(cols + dc, 0, n_cols - 1)
+            at += row_at
+            np.maximum(best, flat.take(at), out=best)
     return best
 
 
