@@ -266,7 +266,7 @@ def hdog_candidates(
     work = np.empty((_GAUSS_COLS, shape[0]), dtype=np.float32)
     n_dog = len(sigmas_mm) - 1
     factor = np.float32(1.0 / (sigma_ratio - 1.0))
-    thr = np.float64(threshold)
+    thr = _float32_at_or_below(threshold)  # float32 x > thr  <=>  x > threshold, exactly
 
     out = np.zeros(shape, dtype=bool)
     # A constant cube has every voxel "equal to its maximum" but no peaks. It can only give
@@ -545,6 +545,19 @@ class _ScaleCandidates:
         keep[self.peak_lbl[final]] = True
         keep[0] = False
         out.ravel()[self.pixels[keep[self.pixel_lbl]]] = True
+
+
+def _float32_at_or_below(value: float) -> np.float32:
+    """The largest float32 <= ``value``.
+
+    For float32 ``x``, ``x > value`` (an exact comparison, as in float64) is then
+    ``x > _float32_at_or_below(value)``, without casting a plane to float64.
+    """
+    with np.errstate(over="ignore"):
+        out = np.float32(value)
+    if float(out) > value:
+        out = np.nextafter(out, np.float32(-np.inf))
+    return out
 
 
 def _dilate_flat(flat_idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

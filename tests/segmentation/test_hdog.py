@@ -377,3 +377,13 @@ def test_small_tiles_give_the_same_answer(tile, monkeypatch):
     for kw in ({"hessian_thr": None}, {"threshold": 0.002}):
         ref = literal_hdog(img, 0.07, h=kw.get("hessian_thr", 1.4), thr=kw.get("threshold", 0.006))
         np.testing.assert_array_equal(hdog_candidates(img, **kw) > 0, ref)
+
+
+@pytest.mark.parametrize("value", [0.006, 0.004, 0.002, 0.0, 1e-30, 0.1, 1 / 3, 2.5, 1e300])
+def test_float32_threshold_is_exact(value):
+    t = _hdog._float32_at_or_below(value)
+    assert t.dtype == np.float32 and float(t) <= value
+    x = np.float32(min(value, 1e30))
+    near = [np.nextafter(x, np.float32(np.inf)), x, np.nextafter(x, np.float32(-np.inf))]
+    x = np.array(near + [0.0, -1.0, np.inf, 1e-45], dtype=np.float32)
+    np.testing.assert_array_equal(x > t, x.astype(np.float64) > np.float64(value))
