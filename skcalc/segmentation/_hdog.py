@@ -41,6 +41,8 @@ _SPARSE_ABOVE = 1 / 64
 # Columns per block of the axis-0 Gaussian pass (run on the transposed image).
 _GAUSS_COLS = 16
 _DENSE_TILES = 0.5
+# Growth steps of the tiled stage after which the whole plane is computed instead.
+_MAX_GROWTH_STEPS = 64
 
 
 def hdog_sigmas(min_sigma: float, max_sigma: float, sigma_ratio: float) -> np.ndarray:
@@ -387,7 +389,8 @@ class _ScaleCandidates:
     labels joined across shared tile edges (a graph's connected components); every such
     component that reaches the edge of a tile whose neighbour is not computed yet adds that
     neighbour, until none does. Each component is then whole and equal to its whole-plane
-    counterpart. Otherwise the whole plane is computed and labelled.
+    counterpart. Otherwise, or when the growth needs more than ``_MAX_GROWTH_STEPS`` steps or
+    more than ``_DENSE_TILES`` of the tiles, the whole plane is computed and labelled.
 
     Parameters
     ----------
@@ -439,10 +442,14 @@ class _ScaleCandidates:
         struct = np.zeros((3, 3, 3), dtype=bool)
         struct[1] = _FOUR  # 4-connectivity within each tile only
         masks: list[np.ndarray] = []
-        while True:
+        for step_no in range(_MAX_GROWTH_STEPS + 1):
             new = want & ~done
             if not new.any():
                 break
+            if step_no == _MAX_GROWTH_STEPS or (want.sum() > _DENSE_TILES * want.size):
+                # Components that wind across the image: the whole plane is cheaper.
+                self._whole_plane(dog, hessian_thr, buf)
+                return
             grid = new.reshape(n_ty, n_tx)
             for ty in np.flatnonzero(grid.any(axis=1)):
                 r0, r1 = ty * tile, min((ty + 1) * tile, n_rows)

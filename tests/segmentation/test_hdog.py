@@ -374,6 +374,10 @@ def test_small_tiles_give_the_same_answer(tile, monkeypatch):
     monkeypatch.setattr(_hdog, "_DENSE_TILES", 1.0)
     monkeypatch.setattr(_hdog, "_SPARSE_ABOVE", 1.0)
     np.testing.assert_array_equal(hdog_candidates(img) > 0, literal_hdog(img, 0.07))
+    # growth cut short: the whole-plane fallback
+    monkeypatch.setattr(_hdog, "_MAX_GROWTH_STEPS", 2)
+    np.testing.assert_array_equal(hdog_candidates(img) > 0, literal_hdog(img, 0.07))
+    monkeypatch.setattr(_hdog, "_MAX_GROWTH_STEPS", 64)
     for kw in ({"hessian_thr": None}, {"threshold": 0.002}):
         ref = literal_hdog(img, 0.07, h=kw.get("hessian_thr", 1.4), thr=kw.get("threshold", 0.006))
         np.testing.assert_array_equal(hdog_candidates(img, **kw) > 0, ref)
