@@ -277,3 +277,117 @@ def test_both_branches_resolve_the_same_bit_depth():
     assert _bit_depth(crop, None) == 12
     assert _bit_depth(crop, 14) == 14
     assert scale_to_unit(crop, 14).max() == pytest.approx(900 / (2**14 - 1))
+
+
+def previous_hdog_candidates(image, spacing=0.07, min_sigma=0.0826, max_sigma=0.217,
+                             sigma_ratio=1.6, threshold=0.006, hessian_thr=1.4):
+    """The implementation before the tiled Hessian stage (commit dadc722), kept as a reference.
+
+    Whole-plane ``gaussian_filter``, whole-plane Hessian mask and int32 labels per scale.
+    """
+    sp = np.broadcast_to(np.asarray(spacing, dtype=float), (2,))
+    sigmas_mm = hdog_sigmas(min_sigma, max_sigma, sigma_ratio)
+    img = scale_to_unit(image)
+    factor = np.float32(1.0 / (sigma_ratio - 1.0))
+    thr = np.float64(threshold)
+
+    def gauss(s_mm):
+        return ndi.gaussian_filter(
+            img, sigma=tuple(s_mm / sp), output=np.float32, mode="reflect", truncate=4.0
+        )
+
+    out = np.zeros(img.shape, dtype=bool)
+    lo, hi = np.inf, -np.inf
+    g_prev = gauss(sigmas_mm[0])
+    prev = None
+    for i in range(len(sigmas_mm) - 1):
+        g_next = gauss(sigmas_mm[i + 1])
+        dog = (g_prev - g_next) * factor
+        g_prev = g_next
+        lo, hi = min(lo, float(dog.min())), max(hi, float(dog.max()))
+        idx = np.flatnonzero(dog > thr)
+        vals = dog.ravel()[idx]
+        keep = vals >= _hdog._neighbourhood_max(dog, idx)
+        idx, vals = idx[keep], vals[keep]
+        lbl = ndi.label(_hdog._hessian_mask(dog, hessian_thr), structure=_hdog._FOUR)[0]
+        if prev is not None:
+            p_dog, p_idx, p_vals, p_lbl = prev
+            keep = vals >= _hdog._neighbourhood_max(p_dog, idx)
+            idx, vals = idx[keep], vals[keep]
+            _hdog._grow(out, p_lbl, p_idx[p_vals >= _hdog._neighbourhood_max(dog, p_idx)])
+        prev = (dog, idx, vals, lbl)
+    _hdog._grow(out, prev[3], prev[1])
+    labels = np.zeros(out.shape, dtype=np.int32)
+    if lo < hi:
+        ndi.label(out, structure=_hdog._FOUR, output=labels)
+    return labels
+
+
+def _n_peaks(img, spacing=0.07):
+    """Number of DoG peaks of the authors' rule (before the Hessian test)."""
+    sp = np.broadcast_to(np.asarray(spacing, float), (2,))
+    img = scale_to_unit(img)
+    sig = hdog_sigmas(0.0826, 0.217, 1.6)
+    gs = [ndi.gaussian_filter(img, tuple(s / sp), output=np.float32) for s in sig]
+    cube = np.stack([(gs[i] - gs[i + 1]) * np.float32(1 / 0.6) for i in range(3)], -1)
+    return len(peak_local_max(cube.astype(np.float64), threshold_abs=0.006, threshold_rel=0.0,
+                              footprint=np.ones((3, 3, 3)), exclude_border=False))
+
+
+@pytest.mark.parametrize(
+    "shape, n_blobs, noise, seed, spacing",
+    [
+        ((700, 600), 60, 0.004, 31, 0.07),
+        ((640, 512), 40, 0.012, 32, 0.07),  # noisy
+        ((600, 700), 30, 0.03, 33, 0.07),  # very noisy: tens of thousands of peaks
+        ((513, 450), 30, 0.02, 34, (0.07, 0.1)),
+    ],
+)
+@pytest.mark.parametrize(
+    "tile, dense, sparse_above",
+    [(None, None, None), (5, 1.0, 1.0), (16, 1.0, 0.0), (64, 0.0, 1.0), (64, 0.0, 0.0)],
+)
+def test_matches_previous_implementation(shape, n_blobs, noise, seed, spacing, tile, dense,
+                                         sparse_above, monkeypatch):
+    # The tiled Hessian stage (forced here with dense=1.0) and the whole-plane one (dense=0),
+    # with the previous DoG plane kept (sparse_above=0) or only its maxima near the
+    # above-threshold pixels (sparse_above=1), give exactly the previous labels.
+    if tile is not None:
+        monkeypatch.setattr(_hdog, "_TILE", tile)
+        monkeypatch.setattr(_hdog, "_DENSE_TILES", dense)
+        monkeypatch.setattr(_hdog, "_SPARSE_ABOVE", sparse_above)
+    img = blob_image(shape, n_blobs, noise, seed)
+    if noise >= 0.03 and tile is None:
+        assert _n_peaks(img, spacing) > 10_000
+    expected = previous_hdog_candidates(img, spacing)
+    assert expected.any()
+    np.testing.assert_array_equal(hdog_candidates(img, spacing), expected)
+
+
+@pytest.mark.parametrize("tile", [1, 2, 3, 7])
+def test_small_tiles_give_the_same_answer(tile, monkeypatch):
+    # Components that cross many tiles, including an elongated ridge, grown tile by tile.
+    img = blob_image((70, 90), 8, 0.004, 12)
+    yy, xx = np.mgrid[:70, :90]
+    img = img + 0.05 * np.exp(-((yy - 0.5 * xx - 10.0) ** 2) / 4.0)
+    monkeypatch.setattr(_hdog, "_TILE", tile)
+    monkeypatch.setattr(_hdog, "_DENSE_TILES", 1.0)
+    monkeypatch.setattr(_hdog, "_SPARSE_ABOVE", 1.0)
+    np.testing.assert_array_equal(hdog_candidates(img) > 0, literal_hdog(img, 0.07))
+    # growth cut short: the whole-plane fallback
+    monkeypatch.setattr(_hdog, "_MAX_GROWTH_STEPS", 2)
+    np.testing.assert_array_equal(hdog_candidates(img) > 0, literal_hdog(img, 0.07))
+    monkeypatch.setattr(_hdog, "_MAX_GROWTH_STEPS", 64)
+    for kw in ({"hessian_thr": None}, {"threshold": 0.002}):
+        ref = literal_hdog(img, 0.07, h=kw.get("hessian_thr", 1.4), thr=kw.get("threshold", 0.006))
+        np.testing.assert_array_equal(hdog_candidates(img, **kw) > 0, ref)
+
+
+@pytest.mark.parametrize("value", [0.006, 0.004, 0.002, 0.0, 1e-30, 0.1, 1 / 3, 2.5, 1e300])
+def test_float32_threshold_is_exact(value):
+    t = _hdog._float32_at_or_below(value)
+    assert t.dtype == np.float32 and float(t) <= value
+    x = np.float32(min(value, 1e30))
+    near = [np.nextafter(x, np.float32(np.inf)), x, np.nextafter(x, np.float32(-np.inf))]
+    x = np.array(near + [0.0, -1.0, np.inf, 1e-45], dtype=np.float32)
+    np.testing.assert_array_equal(x > t, x.astype(np.float64) > np.float64(value))
