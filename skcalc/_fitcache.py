@@ -1,0 +1,190 @@
+"""Content-keyed memoisation of the tabular tail's fits.
+
+A grid search over K, the decision threshold and the LightGBM settings fits the pipeline
+once per candidate and fold, but most of what it fits does not depend on most of the
+candidate: the k-means bag of clusters depends on the fold and K only, SMOTE+ENN on its
+input (fold and K), LightGBM on its input and its own settings, never on the threshold.
+The tail's steps therefore memoise their fits in this process, keyed on
+
+* the **content** of their training data (SHA-1 of the arrays' bytes, shape and dtype),
+* all their parameters (``joblib.hash`` of ``get_params(deep=True)``, the cache's own
+  ``memory`` parameter left out), and the skcalc version,
+
+so a cache hit returns what the fit would have computed: results are identical with and
+without the cache. A fit is memoised only when it is deterministic: every ``random_state``
+among the (nested) parameters is an integer (``None`` or a ``RandomState`` draw different
+numbers at each fit, so they are never cached). Caching is on when the step's ``memory``
+parameter is not ``None`` (``"auto"`` pipelines pass :class:`skcalc.utils.InProcessMemory`).
+
+Cached fitted objects are shared, not copied: a cache hit's fitted sub-estimator (e.g.
+``ThresholdedClassifier.estimator_``) may be the very object another fit returned. They are
+only ever used for prediction; do not modify them in place.
+
+The cache is a bounded LRU in this process (``FIT_CACHE``); each joblib worker keeps its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+from joblib import hash as joblib_hash
+
+__all__ = ["FIT_CACHE", "cache_enabled", "data_key", "memoised"]
+
+
+class _LRU:
+    """A thread-safe, bounded least-recently-used mapping with hit/miss counters."""
+
+    def __init__(self, max_items: int = 512) -> None:
+        self.max_items = max_items
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> tuple[bool, Any]:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return True, self._data[key]
+            self.misses += 1
+            return False, None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_items:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+#: The process-wide cache of fitted tail results.
+FIT_CACHE = _LRU()
+
+
+def _update(h, value: Any) -> None:
+    if value is None:
+        h.update(b"<none>")
+        return
+    columns = getattr(value, "columns", None)
+    if columns is not None and hasattr(value, "to_numpy"):  # pandas DataFrame
+        h.update(b"<frame>" + repr([str(c) for c in columns]).encode())
+        value = value.to_numpy()
+    elif hasattr(value, "to_numpy") and not isinstance(value, np.ndarray):  # Series
+        value = value.to_numpy()
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):  # sparse: rare in the tail
+        h.update(joblib_hash(value).encode())
+        return
+    a = np.asarray(value)
+    if a.dtype == object:
+        h.update(b"<object>" + joblib_hash(a).encode())
+        return
+    h.update(f"{a.shape}|{a.dtype.str}|".encode())
+    h.update(np.ascontiguousarray(a).view(np.uint8).ravel() if a.size else b"")
+
+
+def data_key(*values: Any) -> str:
+    """SHA-1 of the content of arrays (shape, dtype and bytes; DataFrame columns too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> data_key(a, [0, 1]) == data_key(a.copy(), np.array([0, 1]))
+    True
+    >>> data_key(a) == data_key(a.reshape(3, 2))
+    False
+    """
+    h = hashlib.sha1()
+    for v in values:
+        h.update(b"|")
+        _update(h, v)
+    return h.hexdigest()
+
+
+def _all_params(estimator: Any) -> dict:
+    params = estimator.get_params(deep=True)
+    params.pop("memory", None)
+    return params
+
+
+def _deterministic(params: dict) -> bool:
+    for name, value in params.items():
+        if name == "random_state" or name.endswith("__random_state"):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                return False
+        if isinstance(value, (np.random.RandomState, np.random.Generator)):
+            return False
+    return True
+
+
+def cache_enabled(estimator: Any, params: dict | None = None) -> bool:
+    """Whether ``estimator`` memoises its fits: ``memory`` set and the fit is deterministic.
+
+    ``params`` (default: all of ``estimator``'s parameters) are those the fit depends on.
+    """
+    memory = getattr(estimator, "memory", None)
+    if memory is None or getattr(memory, "location", "") is None:
+        return False
+    return _deterministic(_all_params(estimator) if params is None else params)
+
+
+def memoised(
+    estimator: Any,
+    stage: str,
+    data: tuple,
+    compute: Callable[[], Any],
+    params: dict | None = None,
+) -> Any:
+    """``compute()``, or its memoised value for the same stage, parameters and data.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Supplies ``memory`` (caching is off when it is None).
+    stage : str
+        Name of the cached computation (distinguishes two computations of one estimator).
+    data : tuple
+        The data the computation reads (arrays, DataFrames, None); hashed by content.
+    compute : callable
+        Computes the value when it is not cached.
+    params : dict, optional
+        The parameters the computation depends on (default: all of ``estimator``'s, deep,
+        ``memory`` excepted). Leave out a parameter only if the result cannot depend on it
+        (e.g. the decision threshold for the fit of the thresholded classifier).
+    """
+    if params is None:
+        params = _all_params(estimator)
+    if not cache_enabled(estimator, params):
+        return compute()
+    from . import __version__
+
+    location = str(getattr(estimator.memory, "location", estimator.memory))
+    key = (
+        location,
+        type(estimator).__qualname__,
+        stage,
+        joblib_hash(params),
+        data_key(*data),
+        __version__,
+    )
+    found, value = FIT_CACHE.get(key)
+    if found:
+        return value
+    value = compute()
+    FIT_CACHE.put(key, value)
+    return value
