@@ -80,7 +80,8 @@ class SafeSMOTEENN(SMOTEENN):
     >>> Xr, yr = SafeSMOTEENN(random_state=0).fit_resample(X, y)
     >>> int((yr == 1).sum()) > 3
     True
-    >>> sampler = SafeSMOTEENN(smote=SMOTE(k_neighbors=3, random_state=0)).fit(X, y)
+    >>> sampler = SafeSMOTEENN(smote=SMOTE(k_neighbors=3, random_state=0))
+    >>> _ = sampler.fit_resample(X, y)
     >>> sampler.smote_.k_neighbors  # lowered to n_minority - 1
     2
     """
