@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -46,6 +46,8 @@ class _LRU:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        #: Number of computations (cache misses) per ``(estimator class, stage)``.
+        self.computed: Counter = Counter()
 
     def get(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
@@ -67,6 +69,7 @@ class _LRU:
         with self._lock:
             self._data.clear()
             self.hits = self.misses = 0
+            self.computed.clear()
 
     def __len__(self) -> int:
         return len(self._data)
@@ -187,4 +190,5 @@ def memoised(
         return value
     value = compute()
     FIT_CACHE.put(key, value)
+    FIT_CACHE.computed[(key[1], stage)] += 1
     return value
