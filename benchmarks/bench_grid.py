@@ -24,6 +24,9 @@ import time
 import warnings
 
 import numpy as np
+
+# This checkout's skcalc, not an installed one (the children run this file too).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import peak_rss_mb, write_results  # noqa: E402
 
 

@@ -181,7 +181,7 @@ def memoised(
         location,
         type(estimator).__qualname__,
         stage,
-        joblib_hash(params),
+        _params_key(params),
         data_key(*data),
         __version__,
     )
@@ -191,4 +191,114 @@ def memoised(
     value = compute()
     FIT_CACHE.put(key, value)
     FIT_CACHE.computed[(key[1], stage)] += 1
+    return value
+
+
+# --------------------------------------------------------------------- pipeline memory
+_OBJECT_KEYS = _LRU(max_items=50000)
+
+
+def _object_key(obj: Any) -> str:
+    """Content key of one record (an ROI), computed once per object.
+
+    Records are immutable (they own read-only arrays and stages return new records), so a
+    record's key is remembered by identity; the LRU holds the object, so its id cannot be
+    reused while the entry lives.
+    """
+    found, entry = _OBJECT_KEYS.get(id(obj))
+    if found and entry[0] is obj:
+        return entry[1]
+    key = obj.content_hash(_ROI_FIELDS) + joblib_hash(dict(obj.meta))
+    _OBJECT_KEYS.put(id(obj), (obj, key))
+    return key
+
+
+_ROI_FIELDS = ("image", "region", "calcifications", "reference", "masks")
+
+
+def input_key(X: Any) -> str:
+    """Content key of a pipeline input: a list of records (ROIs) or an array-like."""
+    if isinstance(X, (list, tuple)) and X and all(hasattr(x, "content_hash") for x in X):
+        h = hashlib.sha1(b"<records>")
+        for x in X:
+            h.update(_object_key(x).encode())
+        return h.hexdigest()
+    return data_key(X)
+
+
+def _params_key(params: dict) -> str:
+    """Key of a (deep) parameter dict: nested estimators by class (their parameters are
+    in the dict already), everything else by ``repr`` (exact for numbers and strings)."""
+    parts = []
+    for name in sorted(params):
+        value = params[name]
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            parts.append(f"{name}=<{type(value).__module__}.{type(value).__qualname__}>")
+        else:
+            parts.append(f"{name}={value!r}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+class PipelineMemory:
+    """``Pipeline(memory=PipelineMemory())``: in-process memoisation of the steps' fits.
+
+    scikit-learn's and imbalanced-learn's ``Pipeline(memory=...)`` wrap each step's
+    ``fit_transform`` (and a sampler's ``fit_resample``) in ``memory.cache``. This memory
+    keys those calls on the step's class and parameters and on the **content** of ``X``
+    (records by their content hash and metadata, remembered per object; arrays by their
+    bytes) and ``y``, and keeps the results in this process. In a grid search, the
+    candidates that share the steps' parameters on a fold (e.g. all thresholds and
+    LightGBM settings for one K) fit the segmentation-to-features prefix once: the
+    results are those the fit would compute (only deterministic steps, with integer
+    random states, are memoised).
+
+    The fitted step and its output are shared between the pipelines that hit the same
+    entry: use them read-only.
+
+    Examples
+    --------
+    >>> from skcalc._fitcache import PipelineMemory
+    >>> PipelineMemory().location
+    '<in-process-pipeline>'
+    """
+
+    location = "<in-process-pipeline>"
+
+    def cache(self, func: Callable, ignore: Any = None, verbose: int = 0, mmap_mode=None):
+        def cached(step, X, y=None, *args, **kwargs):
+            params = _all_params(step)
+            if not _deterministic(params):
+                return func(step, X, y, *args, **kwargs)
+            from . import __version__
+
+            extra = {k: v for k, v in kwargs.items() if k not in ("message_clsname", "message")}
+            key = (
+                self.location,
+                func.__name__,
+                type(step).__qualname__,
+                _params_key(params),
+                input_key(X),
+                data_key(y),
+                joblib_hash((args, extra)),
+                __version__,
+            )
+            found, value = FIT_CACHE.get(key)
+            if not found:
+                value = func(step, X, y, *args, **kwargs)
+                FIT_CACHE.put(key, value)
+                FIT_CACHE.computed[(type(step).__qualname__, func.__name__)] += 1
+            # Hand out a fresh container; arrays are copied, records are immutable.
+            return tuple(_fresh(v) for v in value)
+
+        return cached
+
+    def __repr__(self) -> str:
+        return "PipelineMemory()"
+
+
+def _fresh(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return list(value)
     return value

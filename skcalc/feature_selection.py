@@ -44,7 +44,7 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : estimator or None, default=None
         Supervised model exposing ``feature_importances_`` (or ``coef_``) after ``fit``;
-        cloned. None means ``ExtraTreesClassifier(n_estimators=200, random_state=
+        cloned. None means ``ExtraTreesClassifier(n_estimators=100, random_state=
         random_state)`` (impurity importances of randomised trees: stable on a few hundred
         samples, and fast).
     max_features : int or None, default=122
@@ -112,7 +112,7 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
     def _get_estimator(self):
         if self.estimator is not None:
             return self.estimator
-        return ExtraTreesClassifier(n_estimators=200, random_state=self.random_state, n_jobs=1)
+        return ExtraTreesClassifier(n_estimators=100, random_state=self.random_state, n_jobs=1)
 
     def _fit_model(self, X, y):
         est = clone(self._get_estimator()).fit(X, y)

@@ -13,6 +13,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import FeatureUnion
 
+from ._fitcache import PipelineMemory
 from .aggregation import BagOfClustersAggregator, MeanStdAggregator
 from .classification import ThresholdedClassifier, make_default_lightgbm
 from .feature_selection import ImportanceSelector, _importances
@@ -75,9 +76,12 @@ def make_calcification_pipeline(
         a folder or :class:`joblib.Memory` also shares results between processes and runs;
         ``None`` disables caching.
     cache_tail : bool, default=True
-        Memoise the tail's fits in this process (:mod:`skcalc._fitcache`): k-means once
-        per training fold and K, the topology selection once per fold, SMOTE+ENN once per
-        distinct input, LightGBM once per input and setting, whatever the threshold. The
+        Memoise fits in this process, keyed on the content of their data and on their
+        parameters (:mod:`skcalc._fitcache`): the pipeline's steps through its
+        ``memory`` (:class:`~skcalc._fitcache.PipelineMemory`: the segmentation-to-
+        features prefix once per training fold and K, SMOTE+ENN once per distinct
+        input), and inside the steps k-means once per fold and K, the topology selection
+        once per fold, LightGBM once per input and setting, whatever the threshold. The
         results are identical either way; only the time differs.
     n_jobs : int, optional
         Parallel jobs of the per-ROI loops.
@@ -156,7 +160,7 @@ def make_calcification_pipeline(
             ThresholdedClassifier(classifier, threshold=threshold, memory=tail_memory),
         ),
     ]
-    return Pipeline(steps)
+    return Pipeline(steps, memory=PipelineMemory() if cache_tail else None)
 
 
 #: Our LightGBM grid for ``paper_param_grid("paper")``: the paper names the five tuned

@@ -173,9 +173,19 @@ def test_paper_exclusions_drop_empty_rois_and_report_them_per_class(cohort):
     select = res.search.best_estimator_.named_steps["features"].transformer_list[1][1][-1]
     assert select.estimator_.estimators_[0].tree_.n_node_samples[0] == len(train)
     assert json.loads(json.dumps(res.to_dict()))["exclusions"]["n_excluded"] == n_few
+
+
+def test_protocol_reports_exclusions_and_can_turn_them_off(protocol, cohort):
+    rois, y, groups = cohort
+    ex = protocol.exclusions  # on by default
+    assert ex["n_input"] == len(rois)
+    few = [r.roi_id for r in protocol.search.best_estimator_.named_steps["masks"].transform(
+        protocol.search.best_estimator_.named_steps["segment"].transform(rois))
+        if r.masks.n_objects < 2]
+    assert ex["excluded_roi_ids"] == [str(i) for i in few]
+    assert not set(ex["excluded_roi_ids"]) & {str(rois[i].roi_id) for i in protocol.test_index}
     off = evaluate_protocol(
-        pipe, rois, y, groups, {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0,
-        random_state=0, exclude=False,
+        make_calcification_pipeline(n_clusters=4, n_jobs=1), rois, y, groups,
+        {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0, random_state=0, exclude=False,
     )  # fmt: skip
-    assert off.exclusions is None
-    assert len(off.test_index) + len(np.setdiff1d(np.arange(len(y)), off.test_index)) == len(y)
+    assert off.exclusions is None and off.to_dict()["exclusions"] is None

@@ -217,15 +217,27 @@ def _emptied(roi):
     return roi.replace(image=flat, reference=None)
 
 
-@pytest.mark.parametrize("aggregation", ["meanstd", "bag"])
-def test_roi_without_objects_does_not_crash(cohort, aggregation):
+_EMPTY_HASH_BUG = pytest.mark.xfail(
+    raises=TypeError,
+    strict=True,
+    reason="skcalc._arrays.array_digest cannot hash the empty arrays of an ROI without "
+    "objects (memoryview.cast on a zero-size array), so the per-ROI cache crashes: "
+    "outside the tail, reported to the lead",
+)
+
+
+@pytest.mark.parametrize(
+    "aggregation, memory",
+    [("meanstd", None), ("bag", None), pytest.param("meanstd", "auto", marks=_EMPTY_HASH_BUG)],
+)
+def test_roi_without_objects_does_not_crash(cohort, aggregation, memory):
     # issue 12.2: "meanstd" used to raise "Input X contains NaN" in SMOTE.
     rois, y, _ = cohort
     rois = list(rois[:30])
     y = y[:30]
     empty = int(np.flatnonzero(y == 1)[0])
     rois[empty] = _emptied(rois[empty])
-    pipe = make_calcification_pipeline(n_clusters=3, aggregation=aggregation)
+    pipe = make_calcification_pipeline(n_clusters=3, aggregation=aggregation, memory=memory)
     pipe.fit(rois, y)
     seg = pipe.named_steps["masks"].transform(pipe.named_steps["segment"].transform([rois[empty]]))
     assert seg[0].masks.n_objects == 0  # the ROI really is empty
