@@ -11,9 +11,18 @@ from typing import Any
 import numpy as np
 from imblearn.pipeline import Pipeline
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import FeatureUnion
+from sklearn.pipeline import FeatureUnion, _final_estimator_has
+from sklearn.utils.metaestimators import available_if
 
-from ._fitcache import PipelineMemory
+from ._fitcache import (
+    FIT_CACHE,
+    PipelineMemory,
+    _all_params,
+    _deterministic,
+    _params_key,
+    data_key,
+    input_key,
+)
 from .aggregation import BagOfClustersAggregator, MeanStdAggregator
 from .classification import ThresholdedClassifier, make_default_lightgbm
 from .feature_selection import ImportanceSelector, _importances
@@ -23,11 +32,106 @@ from .resampling import SafeSMOTEENN
 from .segmentation import HDoGRegSegmenter
 from .utils import InProcessMemory
 
-__all__ = ["feature_importances", "make_calcification_pipeline", "paper_param_grid"]
+__all__ = [
+    "CalcificationPipeline",
+    "feature_importances",
+    "make_calcification_pipeline",
+    "paper_param_grid",
+]
 
 #: Columns of :class:`~skcalc.features.TopologyFeatures` that are not graph features (the
 #: three handcrafted features it appends): always kept by the topology selection.
 HANDCRAFTED_COLUMNS = (-3, -2, -1)
+
+
+class CalcificationPipeline(Pipeline):
+    """An imbalanced-learn ``Pipeline`` that, with a :class:`~skcalc._fitcache.PipelineMemory`,
+    also memoises the transformation of prediction inputs.
+
+    With ``memory=PipelineMemory()`` the fits of the steps are memoised by the memory (a
+    scikit-learn mechanism); this class adds the same for ``predict``, ``predict_proba``,
+    ``predict_log_proba`` and ``decision_function``: the output of the steps before the
+    classifier is memoised in this process, keyed on the content of the training data and
+    the steps' parameters at fit, and on the content of ``X``. In a grid search, the
+    candidates that differ only in the classifier (its settings, the decision threshold)
+    then transform each validation fold once. The results are identical: the memo is only
+    used when the steps are deterministic (integer random states), no metadata is passed,
+    the steps' parameters are unchanged since fit and no ``set_output`` container is
+    configured; otherwise this is imbalanced-learn's ``Pipeline``.
+    """
+
+    def _prefix_params_key(self) -> str | None:
+        keys = []
+        for _, step in self.steps[:-1]:
+            if step is None or isinstance(step, str):
+                keys.append(repr(step))
+                continue
+            params = _all_params(step)
+            if not _deterministic(params):
+                return None
+            for value in (step, *params.values()):
+                if getattr(value, "_sklearn_output_config", None):
+                    return None
+            keys.append(f"{type(step).__qualname__}:{_params_key(params)}")
+        return "|".join(keys)
+
+    def _fit(self, X, y=None, routed_params=None, raw_params=None):
+        self.__dict__.pop("_prefix_key_", None)
+        out = super()._fit(X, y, routed_params=routed_params, raw_params=raw_params)
+        if isinstance(self.memory, PipelineMemory) and not raw_params:
+            params_key = self._prefix_params_key()
+            if params_key is not None:
+                self._prefix_key_ = (params_key, input_key(X), data_key(y))
+        return out
+
+    def _memoised_prefix(self, X, params):
+        from sklearn import get_config
+
+        key = getattr(self, "_prefix_key_", None)
+        if key is None or params or get_config()["transform_output"] != "default":
+            return None
+        if self._prefix_params_key() != key[0]:  # parameters changed since fit
+            return None
+        full = ("predict-prefix", *key, input_key(X))
+        found, Xt = FIT_CACHE.get(full)
+        if not found:
+            Xt = X
+            for _, _, transform in self._iter(with_final=False):
+                Xt = transform.transform(Xt)
+            FIT_CACHE.put(full, Xt)
+        return Xt.copy() if hasattr(Xt, "copy") else Xt
+
+    @available_if(_final_estimator_has("predict"))
+    def predict(self, X, **params):
+        """Transform ``X`` with the steps (memoised, see the class) and predict."""
+        Xt = self._memoised_prefix(X, params)
+        if Xt is None:
+            return super().predict(X, **params)
+        return self.steps[-1][1].predict(Xt)
+
+    @available_if(_final_estimator_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Transform ``X`` with the steps (memoised, see the class); class probabilities."""
+        Xt = self._memoised_prefix(X, params)
+        if Xt is None:
+            return super().predict_proba(X, **params)
+        return self.steps[-1][1].predict_proba(Xt)
+
+    @available_if(_final_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X, **params):
+        """Transform ``X`` with the steps (memoised, see the class); log probabilities."""
+        Xt = self._memoised_prefix(X, params)
+        if Xt is None:
+            return super().predict_log_proba(X, **params)
+        return self.steps[-1][1].predict_log_proba(Xt)
+
+    @available_if(_final_estimator_has("decision_function"))
+    def decision_function(self, X, **params):
+        """Transform ``X`` with the steps (memoised, see the class); decision values."""
+        Xt = self._memoised_prefix(X, params)
+        if Xt is None:
+            return super().decision_function(X, **params)
+        return self.steps[-1][1].decision_function(Xt)
 
 
 def make_calcification_pipeline(
@@ -90,8 +194,9 @@ def make_calcification_pipeline(
 
     Returns
     -------
-    imblearn.pipeline.Pipeline
-        Steps ``segment``, ``masks``, ``features`` (a FeatureUnion of ``local`` =
+    CalcificationPipeline
+        An imbalanced-learn Pipeline (memoising predictions' transforms when
+        ``cache_tail``). Steps ``segment``, ``masks``, ``features`` (a FeatureUnion of ``local`` =
         Pipeline(``extract``, ``bag``[, ``impute``]) and ``global`` =
         Pipeline(``topology``, ``select``)), ``resample``, ``classify``. Grid-search e.g.
         ``features__local__bag__n_clusters`` and ``classify__threshold``.
@@ -160,7 +265,7 @@ def make_calcification_pipeline(
             ThresholdedClassifier(classifier, threshold=threshold, memory=tail_memory),
         ),
     ]
-    return Pipeline(steps, memory=PipelineMemory() if cache_tail else None)
+    return CalcificationPipeline(steps, memory=PipelineMemory() if cache_tail else None)
 
 
 #: Our LightGBM grid for ``paper_param_grid("paper")``: the paper names the five tuned

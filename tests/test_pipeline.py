@@ -186,14 +186,20 @@ def test_tail_memoisation_keeps_cv_results_identical_and_fits_each_thing_once(co
     FIT_CACHE.clear()
     cached = search(True)
     computed = {f"{c}.{s}": n for (c, s), n in FIT_CACHE.computed.items()}
-    # 3 folds (+1 refit on all ROIs): k-means per (fold, K), the selection per fold,
-    # SMOTE+ENN per (fold, K), LightGBM per (fold, K, n_estimators), never per threshold.
+    # 3 folds (+1 refit on all ROIs): the image stages per fold, the features (k-means)
+    # per (fold, K), the selection per fold, SMOTE+ENN per (fold, K), LightGBM per
+    # (fold, K, n_estimators), never per threshold.
     assert computed == {
+        "HDoGRegSegmenter._fit_transform_one": 3 + 1,
+        "MaskBuilder._fit_transform_one": 3 + 1,
+        "FeatureUnion._fit_transform_one": 3 * 2 + 1,
         "BagOfClustersAggregator.fit": 3 * 2 + 1,
         "ImportanceSelector.fit": 3 + 1,
+        "SafeSMOTEENN._fit_resample_one": 3 * 2 + 1,
         "SafeSMOTEENN.fit_resample": 3 * 2 + 1,
         "ThresholdedClassifier.fit": 3 * 2 * 2 + 1,
     }
+    assert type(cached.best_estimator_).__name__ == "CalcificationPipeline"
     FIT_CACHE.clear()
     plain = search(False)
     assert FIT_CACHE.computed == {}  # the optimisation was really off
