@@ -125,6 +125,19 @@ def _all_params(estimator: Any) -> dict:
     return params
 
 
+def _output_key(estimator: Any, params: dict) -> str:
+    """The ``set_output`` containers configured on an estimator and its sub-estimators (and
+    globally): not parameters, yet they change what ``fit_transform`` returns."""
+    from sklearn import get_config
+
+    parts = [get_config()["transform_output"]]
+    for value in (estimator, *params.values()):
+        config = getattr(value, "_sklearn_output_config", None)
+        if config:
+            parts.append(f"{type(value).__qualname__}:{sorted(config.items())!r}")
+    return "|".join(parts)
+
+
 def _deterministic(params: dict) -> bool:
     for name, value in params.items():
         if name == "random_state" or name.endswith("__random_state"):
@@ -182,6 +195,7 @@ def memoised(
         type(estimator).__qualname__,
         stage,
         _params_key(params),
+        _output_key(estimator, params),
         data_key(*data),
         __version__,
     )
@@ -277,6 +291,7 @@ class PipelineMemory:
                 func.__name__,
                 type(step).__qualname__,
                 _params_key(params),
+                _output_key(step, params),
                 input_key(X),
                 data_key(y),
                 joblib_hash((args, extra)),

@@ -275,3 +275,39 @@ def test_feature_names_pandas_output_and_importances(cohort):
     assert list(frame.columns) == list(names)
     np.testing.assert_allclose(frame.to_numpy(), X)
     np.testing.assert_allclose(pd_pipe.predict_proba(rois), pipe.predict_proba(rois))
+
+
+def test_calcification_pipeline_memo_is_never_stale():
+    # Tabular steps: the memo mechanics without the image stages.
+    from imblearn.pipeline import Pipeline as ImbPipeline
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    from skcalc._fitcache import PipelineMemory
+    from skcalc.classification import ThresholdedClassifier, make_default_lightgbm
+    from skcalc.pipeline import CalcificationPipeline
+
+    X, y = make_classification(n_samples=80, n_features=6, random_state=0)
+    X = X * 3 + 5
+    steps = [("scale", StandardScaler()),
+             ("classify", ThresholdedClassifier(make_default_lightgbm(n_estimators=20)))]
+    FIT_CACHE.clear()
+    memo = CalcificationPipeline(steps, memory=PipelineMemory()).fit(X, y)
+    plain = ImbPipeline(steps).fit(X, y)
+    np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
+    hits = FIT_CACHE.hits
+    np.testing.assert_array_equal(memo.predict(X), plain.predict(X))
+    assert FIT_CACHE.hits == hits + 1  # the transform of X was memoised
+    # a parameter changed after fit changes the transform: never served from the memo
+    memo.set_params(scale__with_mean=False)
+    plain.set_params(scale__with_mean=False)
+    np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
+    # a new fit on other data forgets the old key
+    memo.set_params(scale__with_mean=True).fit(X[:60], y[:60])
+    plain.set_params(scale__with_mean=True).fit(X[:60], y[:60])
+    np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
+    # pandas output configured after fit: the memo steps aside
+    memo.set_output(transform="pandas")
+    plain.set_output(transform="pandas")
+    np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
+    FIT_CACHE.clear()
