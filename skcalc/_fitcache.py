@@ -222,7 +222,13 @@ def _object_key(obj: Any) -> str:
     found, entry = _OBJECT_KEYS.get(id(obj))
     if found and entry[0] is obj:
         return entry[1]
-    key = obj.content_hash(_ROI_FIELDS) + joblib_hash(dict(obj.meta))
+    try:
+        key = obj.content_hash(_ROI_FIELDS)
+    except (TypeError, ValueError):
+        # skcalc._arrays.array_digest cannot digest zero-size arrays (an ROI without
+        # objects): hash the whole record instead.
+        key = "pickle:" + joblib_hash(obj)
+    key += joblib_hash(dict(obj.meta))
     _OBJECT_KEYS.put(id(obj), (obj, key))
     return key
 

@@ -178,7 +178,8 @@ def make_calcification_pipeline(
         features). With a cache, a grid search runs each image stage once per ROI.
         ``"auto"`` caches in this process only (:class:`~skcalc.utils.InProcessMemory`);
         a folder or :class:`joblib.Memory` also shares results between processes and runs;
-        ``None`` disables caching.
+        ``None`` disables caching (the pipeline then has no ``memory`` either: every fit
+        runs the image stages).
     cache_tail : bool, default=True
         Memoise fits in this process, keyed on the content of their data and on their
         parameters (:mod:`skcalc._fitcache`): the pipeline's steps through its
@@ -265,7 +266,9 @@ def make_calcification_pipeline(
             ThresholdedClassifier(classifier, threshold=threshold, memory=tail_memory),
         ),
     ]
-    return CalcificationPipeline(steps, memory=PipelineMemory() if cache_tail else None)
+    # memory=None means "recompute the image stages": no pipeline-level memo of them either.
+    pipeline_memory = PipelineMemory() if cache_tail and memory is not None else None
+    return CalcificationPipeline(steps, memory=pipeline_memory)
 
 
 #: Our LightGBM grid for ``paper_param_grid("paper")``: the paper names the five tuned
