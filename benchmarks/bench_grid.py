@@ -9,6 +9,12 @@ image stages run once per ROI thanks to that cache, and the tail fits each disti
 once (k-means per fold and K, the topology selection per fold, SMOTE+ENN per distinct
 input, LightGBM per input and setting, never per threshold).
 
+Measured on the shared 2-core machine (1-minute load 4-7, other jobs running), paper grid
+(384 candidates, 1921 fits): 60 ROIs, fit 70.9 s, grid 136.1 s, ratio 1.92; 120 ROIs, fit
+153.5 s, grid 303.6 s, ratio 1.98. The grid's tail overhead grows with the cohort about
+as fast as the image stages, so the ratio sits near 2; most of what is left is per-ROI
+cache look-ups of the image stages during scoring and 641 LightGBM fits.
+
 Run: ``python benchmarks/bench_grid.py [--n-rois 276] [--cv 5] [--grid paper]
 [--no-tail-cache]``. Prints ``name: value`` lines (the two wall times and their ratio)
 and writes ``benchmarks/results/grid.json``. ``--phase fit|grid`` runs one measurement
