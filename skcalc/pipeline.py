@@ -33,7 +33,6 @@ from .segmentation import HDoGRegSegmenter
 from .utils import InProcessMemory
 
 __all__ = [
-    "CalcificationPipeline",
     "feature_importances",
     "make_calcification_pipeline",
     "paper_param_grid",
@@ -44,9 +43,12 @@ __all__ = [
 HANDCRAFTED_COLUMNS = (-3, -2, -1)
 
 
-class CalcificationPipeline(Pipeline):
+class _CalcificationPipeline(Pipeline):
     """An imbalanced-learn ``Pipeline`` that, with a :class:`~skcalc._fitcache.PipelineMemory`,
     also memoises the transformation of prediction inputs.
+
+    Private: what :func:`make_calcification_pipeline` returns (the common estimator checks
+    skip it: a pipeline has no default steps).
 
     With ``memory=PipelineMemory()`` the fits of the steps are memoised by the memory (a
     scikit-learn mechanism); this class adds the same for ``predict``, ``predict_proba``,
@@ -195,11 +197,12 @@ def make_calcification_pipeline(
 
     Returns
     -------
-    CalcificationPipeline
-        An imbalanced-learn Pipeline (memoising predictions' transforms when
-        ``cache_tail``). Steps ``segment``, ``masks``, ``features`` (a FeatureUnion of ``local`` =
-        Pipeline(``extract``, ``bag``[, ``impute``]) and ``global`` =
-        Pipeline(``topology``, ``select``)), ``resample``, ``classify``. Grid-search e.g.
+    imblearn.pipeline.Pipeline
+        An imbalanced-learn Pipeline (of a private subclass that also memoises the
+        transformation of prediction inputs when ``cache_tail``). Steps ``segment``,
+        ``masks``, ``features`` (a FeatureUnion of ``local`` = Pipeline(``extract``,
+        ``bag``[, ``impute``]) and ``global`` = Pipeline(``topology``, ``select``)),
+        ``resample``, ``classify``. Grid-search e.g.
         ``features__local__bag__n_clusters`` and ``classify__threshold``.
 
     Examples
@@ -268,7 +271,7 @@ def make_calcification_pipeline(
     ]
     # memory=None means "recompute the image stages": no pipeline-level memo of them either.
     pipeline_memory = PipelineMemory() if cache_tail and memory is not None else None
-    return CalcificationPipeline(steps, memory=pipeline_memory)
+    return _CalcificationPipeline(steps, memory=pipeline_memory)
 
 
 #: Our LightGBM grid for ``paper_param_grid("paper")``: the paper names the five tuned

@@ -199,7 +199,7 @@ def test_tail_memoisation_keeps_cv_results_identical_and_fits_each_thing_once(co
         "SafeSMOTEENN.fit_resample": 3 * 2 + 1,
         "ThresholdedClassifier.fit": 3 * 2 * 2 + 1,
     }
-    assert type(cached.best_estimator_).__name__ == "CalcificationPipeline"
+    assert type(cached.best_estimator_).__name__ == "_CalcificationPipeline"
     FIT_CACHE.clear()
     plain = search(False)
     assert FIT_CACHE.computed == {}  # the optimisation was really off
@@ -285,14 +285,14 @@ def test_calcification_pipeline_memo_is_never_stale():
 
     from skcalc._fitcache import PipelineMemory
     from skcalc.classification import ThresholdedClassifier, make_default_lightgbm
-    from skcalc.pipeline import CalcificationPipeline
+    from skcalc.pipeline import _CalcificationPipeline
 
     X, y = make_classification(n_samples=80, n_features=6, random_state=0)
     X = X * 3 + 5
     steps = [("scale", StandardScaler()),
              ("classify", ThresholdedClassifier(make_default_lightgbm(n_estimators=20)))]
     FIT_CACHE.clear()
-    memo = CalcificationPipeline(steps, memory=PipelineMemory()).fit(X, y)
+    memo = _CalcificationPipeline(steps, memory=PipelineMemory()).fit(X, y)
     plain = ImbPipeline(steps).fit(X, y)
     np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
     hits = FIT_CACHE.hits
