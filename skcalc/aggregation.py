@@ -31,15 +31,29 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
+from ._fitcache import memoised
 from .exceptions import SkcalcWarning
 
 __all__ = ["BagOfClustersAggregator", "MeanStdAggregator"]
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_thread():
+    """``threadpool_limits(1)`` without re-scanning the loaded libraries at every call."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
+
 
 #: Set name used when an ROI's table is a plain array rather than a mapping of sets.
 SINGLE_SET = "objects"
@@ -196,9 +210,11 @@ class BagOfClustersAggregator(_BaseAggregator):
     """Bag of clusters: per-ROI histograms of k-means cluster fractions, one per feature set.
 
     For each feature set, the training objects of all ROIs are imputed, standardised and
-    clustered with k-means; each ROI is then described by the fraction of its objects that
-    fall in each of the ``n_clusters`` clusters (the paper's Figure 5). The vectors of the
-    sets are concatenated.
+    clustered with k-means (one :class:`~sklearn.pipeline.Pipeline` of
+    :class:`~sklearn.impute.SimpleImputer`, :class:`~sklearn.preprocessing.StandardScaler`
+    and :class:`~sklearn.cluster.KMeans` per set); each ROI is then described by the
+    fraction of its objects that fall in each of the ``n_clusters`` clusters (the paper's
+    Figure 5). The vectors of the sets are concatenated.
 
     Parameters
     ----------
@@ -214,8 +230,9 @@ class BagOfClustersAggregator(_BaseAggregator):
     nan_strategy : {"impute_mean", "drop_objects", "error"}, default="impute_mean"
         Missing feature values (NaN, e.g. texture features of one-pixel objects):
 
-        - ``"impute_mean"``: replaced by the training mean of that feature; a feature that
-          is NaN for every training object is set to 0 (it then carries no information);
+        - ``"impute_mean"``: replaced by the training mean of that feature
+          (``SimpleImputer(keep_empty_features=True)``); a feature that is NaN for every
+          training object is set to 0 (it then carries no information);
         - ``"drop_objects"``: objects with any NaN are ignored (in fit and transform);
         - ``"error"``: raise a ``ValueError``.
 
@@ -224,6 +241,12 @@ class BagOfClustersAggregator(_BaseAggregator):
         Number of k-means initialisations (:class:`sklearn.cluster.KMeans`).
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means of every set (one seed drawn per set).
+    memory : None or object with a ``location``, default=None
+        When set (e.g. :class:`skcalc.utils.InProcessMemory`), the fitted models are
+        memoised in this process, keyed on the content of the training objects and on the
+        parameters: a grid search fits k-means once per fold and K, whatever the other
+        candidates' parameters. Only deterministic fits (integer ``random_state``) are
+        memoised; results are identical with and without it (see :mod:`skcalc._fitcache`).
 
     Attributes
     ----------
@@ -233,12 +256,15 @@ class BagOfClustersAggregator(_BaseAggregator):
         Number of per-object features of each set.
     feature_names_ : dict of str -> list of str
         Per-object feature names of each set.
+    pipelines_ : dict of str -> Pipeline or None
+        Fitted ``Pipeline(impute, scale, kmeans)`` of each set (None when the set had no
+        training object; ``scale`` is ``"passthrough"`` when ``scale=False``).
     impute_values_ : dict of str -> ndarray
-        Training mean of each feature (0 where it is undefined).
+        Training mean of each feature (0 where it is undefined): the imputers' statistics.
     scalers_ : dict of str -> StandardScaler or None
-        Fitted scalers (None when ``scale=False`` or the set had no training object).
+        The pipelines' fitted scalers (None when ``scale=False`` or no training object).
     kmeans_ : dict of str -> KMeans or None
-        Fitted k-means models (None when the set had no training object).
+        The pipelines' fitted k-means models (None when the set had no training object).
     n_features_in_ : int
         Only when fitted on a 2-D array.
     feature_names_in_ : ndarray of str
@@ -265,6 +291,8 @@ class BagOfClustersAggregator(_BaseAggregator):
     ((3, 2), [1.0, 1.0, 0.0])
     >>> bag.get_feature_names_out().tolist()
     ['fg_cluster_00', 'fg_cluster_01']
+    >>> [name for name, _ in bag.pipelines_["fg"].steps]
+    ['impute', 'scale', 'kmeans']
     """
 
     _parameter_constraints: dict = {
@@ -273,20 +301,25 @@ class BagOfClustersAggregator(_BaseAggregator):
         "nan_strategy": [StrOptions({"impute_mean", "drop_objects", "error"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "memory": [None, HasMethods(["cache"])],
     }
 
     def __init__(
         self, n_clusters=15, *, scale=True, nan_strategy="impute_mean", n_init=10,
-        random_state=None,
+        random_state=None, memory=None,
     ):
         self.n_clusters = n_clusters
         self.scale = scale
         self.nan_strategy = nan_strategy
         self.n_init = n_init
         self.random_state = random_state
+        self.memory = memory
 
-    def _clean(self, key: str, objs: _Objects, fitting: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _filter(self, key: str, objs: _Objects) -> tuple[np.ndarray, np.ndarray]:
+        """Objects left after the NaN policy (imputation happens in the pipeline)."""
         values, owner = objs.values, objs.owner
+        if self.nan_strategy == "impute_mean":
+            return values, owner
         nan = np.isnan(values)
         if not nan.any():
             return values, owner
@@ -296,19 +329,50 @@ class BagOfClustersAggregator(_BaseAggregator):
                 f"feature set {key!r}: NaN values in ROI(s) {rois[:10].tolist()}; "
                 "use nan_strategy='impute_mean' or 'drop_objects'"
             )
-        if self.nan_strategy == "drop_objects":
-            keep = ~nan.any(axis=1)
-            return values[keep], owner[keep]
-        if fitting:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-                means = np.nanmean(values, axis=0)
-            self.impute_values_[key] = np.where(np.isnan(means), 0.0, means)
-        return np.where(nan, self.impute_values_[key], values), owner
+        keep = ~nan.any(axis=1)
+        return values[keep], owner[keep]
+
+    def _make_pipeline(self, k: int, seed: int) -> Pipeline:
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(keep_empty_features=True)),
+                ("scale", StandardScaler() if self.scale else "passthrough"),
+                ("kmeans", KMeans(n_clusters=k, n_init=self.n_init, random_state=seed)),
+            ]
+        )
+
+    def _fit_pipelines(self, objects: dict[str, _Objects]) -> dict:
+        rng = check_random_state(self.random_state)
+        pipelines: dict[str, Pipeline | None] = {}
+        for key, objs in objects.items():
+            values, _ = self._filter(key, objs)
+            seed = rng.randint(np.iinfo(np.int32).max)
+            if values.shape[0] == 0:
+                warnings.warn(
+                    f"feature set {key!r} has no training object; its "
+                    f"{self.n_clusters} cluster fractions will always be 0",
+                    SkcalcWarning, stacklevel=3,
+                )
+                pipelines[key] = None
+                continue
+            k = self.n_clusters
+            if values.shape[0] < k:
+                warnings.warn(
+                    f"feature set {key!r} has {values.shape[0]} training objects, fewer than "
+                    f"n_clusters={k}; fitting {values.shape[0]} clusters (the remaining "
+                    "fractions are always 0)",
+                    SkcalcWarning, stacklevel=3,
+                )
+                k = values.shape[0]
+            # A few thousand objects: BLAS/OpenMP threads cost far more than they save here
+            # (70x slower measured on a busy 2-core machine), so k-means runs on one.
+            with _one_thread():
+                pipelines[key] = self._make_pipeline(k, seed).fit(values)
+        return pipelines
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Fit the scaler and k-means model of every feature set on the training objects.
+        """Fit the imputer, scaler and k-means model of every feature set.
 
         Parameters
         ----------
@@ -322,42 +386,24 @@ class BagOfClustersAggregator(_BaseAggregator):
         self : BagOfClustersAggregator
         """
         objects = self._fit_sets(X)
-        rng = check_random_state(self.random_state)
+        keys = list(objects)
+        self.pipelines_ = memoised(
+            self,
+            "fit",
+            (repr(keys), *(objects[k].values for k in keys)),
+            lambda: self._fit_pipelines(objects),
+        )
         self.impute_values_, self.scalers_, self.kmeans_ = {}, {}, {}
-        for key, objs in objects.items():
-            d = objs.values.shape[1]
-            self.impute_values_[key] = np.zeros(d)
-            values, _ = self._clean(key, objs, fitting=True)
-            seed = rng.randint(np.iinfo(np.int32).max)
-            if values.shape[0] == 0:
-                warnings.warn(
-                    f"feature set {key!r} has no training object; its "
-                    f"{self.n_clusters} cluster fractions will always be 0",
-                    SkcalcWarning, stacklevel=2,
-                )
+        for key in keys:
+            pipe = self.pipelines_[key]
+            if pipe is None:
+                self.impute_values_[key] = np.zeros(self.n_features_per_set_[key])
                 self.scalers_[key] = self.kmeans_[key] = None
                 continue
-            if self.scale:
-                scaler = StandardScaler().fit(values)
-                values = scaler.transform(values)
-            else:
-                scaler = None
-            k = self.n_clusters
-            if values.shape[0] < k:
-                warnings.warn(
-                    f"feature set {key!r} has {values.shape[0]} training objects, fewer than "
-                    f"n_clusters={k}; fitting {values.shape[0]} clusters (the remaining "
-                    "fractions are always 0)",
-                    SkcalcWarning, stacklevel=2,
-                )
-                k = values.shape[0]
-            self.scalers_[key] = scaler
-            # A few thousand objects: BLAS/OpenMP threads cost far more than they save here
-            # (70x slower measured on a busy 2-core machine), so k-means runs on one.
-            with threadpool_limits(limits=1):
-                self.kmeans_[key] = KMeans(
-                    n_clusters=k, n_init=self.n_init, random_state=seed
-                ).fit(values)
+            self.impute_values_[key] = pipe.named_steps["impute"].statistics_
+            scaler = pipe.named_steps["scale"]
+            self.scalers_[key] = None if scaler == "passthrough" else scaler
+            self.kmeans_[key] = pipe.named_steps["kmeans"]
         return self
 
     def transform(self, X):
@@ -377,14 +423,12 @@ class BagOfClustersAggregator(_BaseAggregator):
         K = self.n_clusters
         out = np.zeros((n_rois, K * len(self.feature_sets_)), dtype=np.float64)
         for s, key in enumerate(self.feature_sets_):
-            km = self.kmeans_[key]
-            values, owner = self._clean(key, objects[key], fitting=False)
-            if km is None or values.shape[0] == 0:
+            pipe = self.pipelines_[key]
+            values, owner = self._filter(key, objects[key])
+            if pipe is None or values.shape[0] == 0:
                 continue
-            if self.scalers_[key] is not None:
-                values = self.scalers_[key].transform(values)
-            with threadpool_limits(limits=1):
-                labels = km.predict(values)
+            with _one_thread():
+                labels = pipe.predict(values)
             counts = np.zeros((n_rois, K))
             np.add.at(counts, (owner, labels), 1.0)
             totals = counts.sum(axis=1, keepdims=True)
@@ -405,7 +449,7 @@ class BagOfClustersAggregator(_BaseAggregator):
         -------
         names : ndarray of str
         """
-        check_is_fitted(self, "kmeans_")
+        check_is_fitted(self, "pipelines_")
         self._check_input_features(input_features)
         width = max(2, len(str(self.n_clusters - 1)))
         return np.asarray(

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin, clone
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.utils import get_tags
-from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+
+from ._fitcache import memoised
 
 __all__ = ["ThresholdedClassifier", "make_default_lightgbm"]
 
@@ -84,7 +87,7 @@ class ThresholdedClassifier(FixedThresholdClassifier):
     estimator : estimator instance or None, default=None
         Binary classifier with ``predict_proba`` or ``decision_function``, fitted or not.
         ``None`` means :func:`make_default_lightgbm`, built (fresh) at each ``fit``; the
-        parameter itself stays ``None`` so that ``clone``/``get_params`` are unchanged.
+        parameter itself is never modified, so ``clone``/``get_params`` are unchanged.
     threshold : "auto" or float, default=0.4
         Decision threshold on the positive-class score (paper: 0.4 on LightGBM's
         probability). ``"auto"`` means 0.5 for probabilities and 0 for decision values.
@@ -92,11 +95,19 @@ class ThresholdedClassifier(FixedThresholdClassifier):
         The positive class (``None``: 1 for {0, 1} or {-1, 1} labels).
     response_method : {"auto", "decision_function", "predict_proba"}, default="auto"
         Score used for thresholding; ``"auto"`` tries ``predict_proba`` first.
+    memory : None or object with a ``location``, default=None
+        When set (e.g. :class:`skcalc.utils.InProcessMemory`), the fitted classifier is
+        memoised in this process, keyed on the content of ``X``, ``y`` and the fit
+        metadata and on the classifier's parameters, **not** on ``threshold``: a grid
+        search over thresholds fits the classifier once per fold and setting and only
+        re-thresholds its scores. Results are identical with and without it (only
+        deterministic fits, with an integer ``random_state``, are memoised; see
+        :mod:`skcalc._fitcache`).
 
     Attributes
     ----------
     estimator_ : estimator instance
-        The fitted classifier.
+        The fitted classifier (possibly shared with other memoised fits: read-only).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -104,10 +115,13 @@ class ThresholdedClassifier(FixedThresholdClassifier):
 
     Notes
     -----
-    With ``estimator=None``, the prediction methods delegate to a
-    ``FixedThresholdClassifier`` over the fitted ``estimator_`` (scikit-learn's own code
-    path for prefitted estimators), so nothing of the thresholding is reimplemented here.
-    The ``allow_nan`` tag is copied from the wrapped classifier (LightGBM handles NaN).
+    ``fit`` is scikit-learn's (validation, routing); only the hook that fits the
+    classifier (``_fit``) is overridden, to resolve ``estimator=None`` without writing the
+    parameter and to memoise. With ``estimator=None`` the prediction methods go through a
+    ``FixedThresholdClassifier`` over the fitted ``estimator_`` (scikit-learn's own code path
+    for prefitted estimators): scikit-learn's fitted check reads the ``estimator``
+    parameter, and ``None`` is not an estimator. The ``allow_nan`` tag is copied from the
+    wrapped classifier (LightGBM handles NaN).
 
     Examples
     --------
@@ -124,21 +138,53 @@ class ThresholdedClassifier(FixedThresholdClassifier):
     _parameter_constraints: dict = {
         **FixedThresholdClassifier._parameter_constraints,
         "estimator": [*FixedThresholdClassifier._parameter_constraints["estimator"], None],
+        "memory": [None, HasMethods(["cache"])],
     }
 
-    def __init__(self, estimator=None, *, threshold=0.4, pos_label=None, response_method="auto"):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        threshold=0.4,
+        pos_label=None,
+        response_method="auto",
+        memory=None,
+    ):
         super().__init__(
             estimator=estimator,
             threshold=threshold,
             pos_label=pos_label,
             response_method=response_method,
         )
+        self.memory = memory
 
     def _get_estimator(self):
+        """The classifier to fit: ``estimator``, or a new default LightGBM when None."""
         return make_default_lightgbm() if self.estimator is None else self.estimator
 
-    def _delegate(self):
-        # Only used with estimator=None: scikit-learn's path for a prefitted estimator.
+    def _fit(self, X, y, **params):
+        # scikit-learn's FixedThresholdClassifier._fit, with the resolved estimator and the
+        # threshold-independent memoisation of the fitted classifier.
+        routed = process_routing(self, "fit", **params)
+        fit_params = dict(routed.estimator.fit)
+        estimator = self._get_estimator()
+        names = sorted(fit_params)
+        key_params = {
+            "estimator_class": type(estimator),
+            "estimator": estimator.get_params(deep=True),
+            "fit_params": names,
+        }
+        self.estimator_ = memoised(
+            self,
+            "fit",
+            (X, y, *(fit_params[k] for k in names)),
+            lambda: clone(estimator).fit(X, y, **fit_params),
+            params=key_params,
+        )
+        return self
+
+    def _prefitted(self):
+        # estimator=None only: scikit-learn's path for a prefitted estimator.
         check_is_fitted(self, "estimator_")
         return FixedThresholdClassifier(
             self.estimator_,
@@ -147,32 +193,8 @@ class ThresholdedClassifier(FixedThresholdClassifier):
             response_method=self.response_method,
         )
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, **params):
-        """Fit the wrapped classifier (a fresh default LightGBM when ``estimator=None``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Binary targets.
-        **params : dict
-            Passed to the wrapped classifier's ``fit`` (with metadata routing enabled,
-            only what it requests).
-
-        Returns
-        -------
-        self : ThresholdedClassifier
-        """
-        if self.estimator is not None:
-            return super().fit(X, y, **params)
-        # The parent's fit reads ``self.estimator``; expose the default for the duration of
-        # fit only, and restore the parameter so get_params()/clone() never see it.
-        self.estimator = make_default_lightgbm()
-        try:
-            return super().fit(X, y, **params)
-        finally:
-            self.estimator = None
+    def _thresholder(self):
+        return super() if self.estimator is not None else self._prefitted()
 
     def predict(self, X):
         """Positive class iff the score is ``>= threshold``.
@@ -185,9 +207,7 @@ class ThresholdedClassifier(FixedThresholdClassifier):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        if self.estimator is None:
-            return self._delegate().predict(X)
-        return super().predict(X)
+        return self._thresholder().predict(X)
 
     @available_if(_resolved_has("predict_proba"))
     def predict_proba(self, X):
@@ -201,9 +221,7 @@ class ThresholdedClassifier(FixedThresholdClassifier):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        if self.estimator is None:
-            return self._delegate().predict_proba(X)
-        return super().predict_proba(X)
+        return self._thresholder().predict_proba(X)
 
     @available_if(_resolved_has("predict_log_proba"))
     def predict_log_proba(self, X):
@@ -217,9 +235,7 @@ class ThresholdedClassifier(FixedThresholdClassifier):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        if self.estimator is None:
-            return self._delegate().predict_log_proba(X)
-        return super().predict_log_proba(X)
+        return self._thresholder().predict_log_proba(X)
 
     @available_if(_resolved_has("decision_function"))
     def decision_function(self, X):
@@ -233,9 +249,7 @@ class ThresholdedClassifier(FixedThresholdClassifier):
         -------
         scores : ndarray of shape (n_samples,)
         """
-        if self.estimator is None:
-            return self._delegate().decision_function(X)
-        return super().decision_function(X)
+        return self._thresholder().decision_function(X)
 
     @property
     def classes_(self):

@@ -10,7 +10,7 @@ through scikit-learn's metadata routing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 
-from .metrics import clinical_report, make_clinical_scorers
+from .metrics import clinical_report, make_clinical_scorers, sensitivity_then_specificity
 
 __all__ = [
     "ProtocolResult",
@@ -27,6 +27,7 @@ __all__ = [
     "grid_search",
     "grouped_train_test_split",
     "nested_cross_validate",
+    "paper_exclusions",
 ]
 
 # Metrics reported per outer fold of the nested CV (threshold-dependent ones use the
@@ -84,7 +85,7 @@ def grid_search(
     param_grid: dict | list,
     *,
     cv: int = 5,
-    refit: str = "sensitivity_first",
+    refit: str | Callable = sensitivity_then_specificity,
     n_jobs: int | None = None,
     random_state: Any = None,
     verbose: int = 0,
@@ -92,11 +93,12 @@ def grid_search(
 ) -> GridSearchCV:
     """Grouped, stratified grid search scored sensitivity-first, then refit on all data.
 
-    ``refit="sensitivity_first"`` picks the candidate with the best mean cross-validated
-    sensitivity and breaks ties by specificity (see
-    :func:`skcalc.metrics.make_clinical_scorers`), as the paper tuned "to obtain the best
-    possible sensitivity". Every scorer of ``make_clinical_scorers`` is recorded in
-    ``cv_results_``.
+    The default ``refit`` (:func:`skcalc.metrics.sensitivity_then_specificity`) picks the
+    candidate with the best mean cross-validated sensitivity and, among those, the best
+    specificity, as the paper tuned "to obtain the best possible sensitivity" (a callable
+    ``refit`` leaves ``best_score_`` unset). A scorer name (e.g. ``"sensitivity_first"``,
+    sensitivity + 1e-3 * specificity) works too. Every scorer of
+    ``make_clinical_scorers`` is recorded in ``cv_results_``.
     """
     search = _paper_search(
         pipeline, param_grid, cv, refit, random_state, n_jobs, verbose, error_score
@@ -115,7 +117,7 @@ def nested_cross_validate(
     *,
     n_outer: int = 4,
     n_inner: int = 5,
-    refit: str = "sensitivity_first",
+    refit: str | Callable = sensitivity_then_specificity,
     n_jobs: int | None = None,
     random_state: Any = None,
     verbose: int = 0,
@@ -185,6 +187,10 @@ class ProtocolResult:
         :func:`nested_cross_validate` output when asked for.
     timings : dict
         Wall times in seconds.
+    exclusions : dict or None
+        What :func:`paper_exclusions` dropped before the split (None when off): ``rule``,
+        ``min_objects``, ``n_input``, ``n_excluded``, ``excluded_per_class`` (label ->
+        count), ``excluded_roi_ids``.
     """
 
     best_params: dict
@@ -196,6 +202,7 @@ class ProtocolResult:
     search: Any = None
     nested: dict | None = None
     timings: dict = field(default_factory=dict)
+    exclusions: dict | None = None
 
     def to_frame(self):
         """Tidy pandas table: one row per (evaluation, metric) with value and interval.
@@ -241,9 +248,62 @@ class ProtocolResult:
                 "y_test": self.y_test,
                 "y_score": self.y_score,
                 "nested_cv": self.nested,
+                "exclusions": self.exclusions,
                 "timings_s": self.timings,
             }
         )
+
+
+def paper_exclusions(
+    pipeline: Any, rois: Sequence, y: Sequence, *, min_objects: int = 2
+) -> tuple[np.ndarray, dict]:
+    """The paper's exclusions: samples with fewer than ``min_objects`` segmented objects.
+
+    Marathe et al. excluded ROIs overlapping no segmented calcification and images with
+    0 or 1 of them (their graph and handcrafted features are undefined). skcalc's sample
+    is the ROI: an ROI is excluded when the pipeline's own ``segment`` and ``masks`` steps
+    find fewer than ``min_objects`` calcifications in it. Those steps are per-ROI and
+    stateless (cached per ROI with the pipeline's ``memory``), so the grid search that
+    follows reuses their output.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Has steps named ``segment`` and ``masks`` (:func:`make_calcification_pipeline`).
+    rois : sequence of ROI
+    y : array-like of shape (n_rois,)
+    min_objects : int, default=2
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_rois,)
+    summary : dict
+        ``rule``, ``min_objects``, ``n_input``, ``n_excluded``, ``excluded_per_class``
+        (label -> count, every label present), ``excluded_roi_ids``.
+    """
+    steps = dict(getattr(pipeline, "named_steps", {}))
+    if "segment" not in steps or "masks" not in steps:
+        raise ValueError(
+            "the exclusions need the pipeline's 'segment' and 'masks' steps; pass "
+            "exclude=False for a pipeline without them"
+        )
+    rois = list(rois)
+    y = np.asarray(y)
+    # Clones keep the steps' parameters, ``memory`` included: the per-ROI cache is shared.
+    seg, masks = clone(steps["segment"]), clone(steps["masks"])
+    out = masks.fit_transform(seg.fit_transform(rois))
+    n_objects = np.array([r.masks.n_objects for r in out])
+    keep = n_objects >= min_objects
+    labels = [v.item() if isinstance(v, np.generic) else v for v in np.unique(y)]
+    summary = {
+        "rule": f"ROIs with fewer than {min_objects} segmented calcifications",
+        "min_objects": int(min_objects),
+        "n_input": int(len(rois)),
+        "n_excluded": int((~keep).sum()),
+        "excluded_per_class": {str(c): int(((y == c) & ~keep).sum()) for c in labels},
+        "excluded_roi_ids": [str(r.roi_id) for r, k in zip(rois, keep) if not k],
+    }
+    return keep, summary
 
 
 def evaluate_protocol(
@@ -257,25 +317,36 @@ def evaluate_protocol(
     cv: int = 5,
     nested: bool = False,
     n_outer: int = 4,
-    refit: str = "sensitivity_first",
+    refit: str | Callable = sensitivity_then_specificity,
     n_bootstrap: int = 1000,
     n_jobs: int | None = None,
     random_state: Any = 0,
     verbose: int = 0,
+    exclude: bool = True,
 ) -> ProtocolResult:
     """Run the paper's protocol on any list of ROIs.
 
-    Exam-level 75/25 split, grouped 5-fold grid search on the training exams (scored
-    sensitivity-first), refit, held-out clinical report with bootstrap intervals over exams,
-    and optionally nested CV (``n_outer`` grouped stratified outer splits) on all data.
+    Exclusions (``exclude=True``, the paper's: ROIs with fewer than two segmented
+    calcifications, see :func:`paper_exclusions`; what was dropped, per class, is in
+    ``ProtocolResult.exclusions``), then an exam-level 75/25 split, grouped 5-fold grid
+    search on the training exams (best sensitivity, then specificity), refit, held-out
+    clinical report with bootstrap intervals over exams, and optionally nested CV
+    (``n_outer`` grouped stratified outer splits) on all kept data. ``test_index`` indexes
+    the input ``rois``.
     """
     rois = list(rois)
     y = np.asarray(y)
     groups = np.asarray(groups)
     timings: dict[str, float] = {}
+    exclusions = None
+    kept = np.arange(len(rois))
+    if exclude:
+        keep, exclusions = paper_exclusions(pipeline, rois, y)
+        kept = np.flatnonzero(keep)
     train, test = grouped_train_test_split(
-        y, groups, test_size=test_size, random_state=random_state
+        y[kept], groups[kept], test_size=test_size, random_state=random_state
     )
+    train, test = kept[train], kept[test]
     t0 = time.perf_counter()
     search = grid_search(
         clone(pipeline),
@@ -308,9 +379,9 @@ def evaluate_protocol(
         t0 = time.perf_counter()
         nested_res = nested_cross_validate(
             clone(pipeline),
-            rois,
-            y,
-            groups,
+            _take(rois, kept),
+            y[kept],
+            groups[kept],
             param_grid,
             n_outer=n_outer,
             n_inner=cv,
@@ -330,4 +401,5 @@ def evaluate_protocol(
         search=search,
         nested=nested_res,
         timings=timings,
+        exclusions=exclusions,
     )

@@ -191,3 +191,33 @@ def test_dataframe_tables_and_object_array_input():
 def test_feature_names_and_set_output_checks(est, check):
     # scikit-learn 1.9 no longer yields these from parametrize_with_checks.
     check(type(est).__name__, est)
+
+
+def test_bag_is_one_sklearn_pipeline_per_set_and_memoised_identically():
+    from skcalc._fitcache import FIT_CACHE
+    from skcalc.utils import InProcessMemory
+
+    rng = np.random.default_rng(5)
+    X = _tables(rng, [6, 4, 0, 9, 7])
+    X[0]["fg"][1, 2] = np.nan
+    bag = BagOfClustersAggregator(n_clusters=3, random_state=0).fit(X)
+    for key in ("fg", "bg"):
+        pipe = bag.pipelines_[key]
+        assert [n for n, _ in pipe.steps] == ["impute", "scale", "kmeans"]
+        assert pipe.named_steps["impute"].keep_empty_features
+        assert bag.kmeans_[key] is pipe.named_steps["kmeans"]
+    no_scale = BagOfClustersAggregator(n_clusters=3, scale=False, random_state=0).fit(X)
+    assert no_scale.scalers_["fg"] is None
+    assert no_scale.pipelines_["fg"].named_steps["scale"] == "passthrough"
+    FIT_CACHE.clear()
+    cached = BagOfClustersAggregator(n_clusters=3, random_state=0, memory=InProcessMemory())
+    a = cached.fit(X).transform(X)
+    b = clone_fit = BagOfClustersAggregator(
+        n_clusters=3, random_state=0, memory=InProcessMemory()).fit([dict(t) for t in X])
+    assert FIT_CACHE.hits == 1 and FIT_CACHE.misses == 1  # same objects: k-means once
+    np.testing.assert_array_equal(a, bag.transform(X))
+    np.testing.assert_array_equal(clone_fit.transform(X), a)
+    assert b.kmeans_["fg"] is cached.kmeans_["fg"]
+    cached.set_params(n_clusters=2).fit(X)  # another K: fitted anew
+    assert FIT_CACHE.misses == 2
+    FIT_CACHE.clear()

@@ -13,6 +13,7 @@ from skcalc.model_selection import (
     evaluate_protocol,
     grouped_train_test_split,
     nested_cross_validate,
+    paper_exclusions,
 )
 from skcalc.pipeline import make_calcification_pipeline
 
@@ -145,3 +146,46 @@ def test_protocol_with_nested_fills_frame(cohort):
     assert nested.loc["sensitivity", "ci_low"] == pytest.approx(m["mean"] - m["std"])
     json.dumps(res.to_dict())
     assert "nested_cv" in res.timings
+
+
+def test_paper_exclusions_drop_empty_rois_and_report_them_per_class(cohort):
+    rois, y, groups = cohort
+    rois = list(rois)
+    emptied = int(np.flatnonzero(y == 1)[0])
+    flat = np.full_like(rois[emptied].image, int(np.median(rois[emptied].image)))
+    rois[emptied] = rois[emptied].replace(image=flat, reference=None)
+    pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1)
+    keep, summary = paper_exclusions(pipe, rois, y)
+    assert not keep[emptied]
+    n_few = int((~keep).sum())
+    assert summary["n_excluded"] == n_few and summary["n_input"] == len(rois)
+    assert summary["excluded_per_class"]["1"] >= 1
+    assert sum(summary["excluded_per_class"].values()) == n_few
+    assert rois[emptied].roi_id in summary["excluded_roi_ids"]
+    res = evaluate_protocol(
+        pipe, rois, y, groups, {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0,
+        random_state=0,
+    )  # fmt: skip
+    assert res.exclusions == summary
+    train = np.setdiff1d(np.flatnonzero(keep), res.test_index)
+    assert keep[res.test_index].all()  # excluded ROIs are neither tested ...
+    # ... nor trained on: the refitted topology selection saw the kept training ROIs only
+    select = res.search.best_estimator_.named_steps["features"].transformer_list[1][1][-1]
+    assert select.estimator_.estimators_[0].tree_.n_node_samples[0] == len(train)
+    assert json.loads(json.dumps(res.to_dict()))["exclusions"]["n_excluded"] == n_few
+
+
+def test_protocol_reports_exclusions_and_can_turn_them_off(protocol, cohort):
+    rois, y, groups = cohort
+    ex = protocol.exclusions  # on by default
+    assert ex["n_input"] == len(rois)
+    few = [r.roi_id for r in protocol.search.best_estimator_.named_steps["masks"].transform(
+        protocol.search.best_estimator_.named_steps["segment"].transform(rois))
+        if r.masks.n_objects < 2]
+    assert ex["excluded_roi_ids"] == [str(i) for i in few]
+    assert not set(ex["excluded_roi_ids"]) & {str(rois[i].roi_id) for i in protocol.test_index}
+    off = evaluate_protocol(
+        make_calcification_pipeline(n_clusters=4, n_jobs=1), rois, y, groups,
+        {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0, random_state=0, exclude=False,
+    )  # fmt: skip
+    assert off.exclusions is None and off.to_dict()["exclusions"] is None

@@ -8,6 +8,7 @@ from ._clinical import (
     negative_predictive_value,
     positive_predictive_value,
     sensitivity_score,
+    sensitivity_then_specificity,
     spared_biopsy_fraction,
     specificity_score,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "negative_predictive_value",
     "positive_predictive_value",
     "sensitivity_score",
+    "sensitivity_then_specificity",
     "spared_biopsy_fraction",
     "specificity_score",
 ]

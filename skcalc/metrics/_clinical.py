@@ -28,6 +28,7 @@ __all__ = [
     "negative_predictive_value",
     "positive_predictive_value",
     "sensitivity_score",
+    "sensitivity_then_specificity",
     "spared_biopsy_fraction",
     "specificity_score",
 ]
@@ -198,6 +199,52 @@ def _sensitivity_first(y_true, y_pred, *, pos_label=1, weight=1e-3):
     ) + weight * specificity_score(y_true, y_pred, pos_label=pos_label, zero_division=0.0)
 
 
+def sensitivity_then_specificity(cv_results: dict) -> int:
+    """``refit`` rule of the paper's grid search: best sensitivity, then best specificity.
+
+    The paper tuned "to obtain the best possible sensitivity"; many candidates reach the
+    same sensitivity (every threshold low enough to call all actionable samples positive
+    scores 1.0), so among those with the best mean cross-validated sensitivity this picks
+    the best mean specificity, then the first candidate. Pass it as
+    ``GridSearchCV(refit=sensitivity_then_specificity)`` with ``scoring`` holding
+    ``"sensitivity"`` and ``"specificity"`` (:func:`make_clinical_scorers`). Candidates
+    whose fits failed (NaN scores) rank last.
+
+    Unlike the ``"sensitivity_first"`` scorer (sensitivity + 1e-3 * specificity, a single
+    number that ``GridSearchCV`` can rank), the order is exactly lexicographic whatever
+    the number of samples. As with any callable ``refit``, ``GridSearchCV`` then sets no
+    ``best_score_``; read ``cv_results_["mean_test_sensitivity"][best_index_]``.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_``.
+
+    Returns
+    -------
+    best_index : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = {"mean_test_sensitivity": np.array([0.8, 1.0, 1.0, np.nan]),
+    ...        "mean_test_specificity": np.array([0.9, 0.2, 0.4, 1.0])}
+    >>> sensitivity_then_specificity(res)
+    2
+    """
+    for key in ("mean_test_sensitivity", "mean_test_specificity"):
+        if key not in cv_results:
+            raise ValueError(
+                f"cv_results has no {key!r}: score the search with make_clinical_scorers() "
+                "(or a dict holding 'sensitivity' and 'specificity')"
+            )
+    sens = np.nan_to_num(np.asarray(cv_results["mean_test_sensitivity"], float), nan=-np.inf)
+    spec = np.nan_to_num(np.asarray(cv_results["mean_test_specificity"], float), nan=-np.inf)
+    # np.lexsort sorts by the last key first; negate for "largest first", stable on index.
+    order = np.lexsort((np.arange(len(sens)), -spec, -sens))
+    return int(order[0])
+
+
 def _count(y_true, y_pred, *, which, pos_label=1):
     return confusion_counts(y_true, y_pred, pos_label=pos_label)[which]
 
@@ -218,12 +265,13 @@ def make_clinical_scorers(*, pos_label=1, tie_break_weight=1e-3, zero_division=0
     pos_label : int, float, bool or str, default=1
         The actionable class.
     tie_break_weight : float, default=1e-3
-        Weight ``w`` of specificity in ``"sensitivity_first"`` = sensitivity + w *
+        Weight ``w`` of specificity in the ``"sensitivity_first"`` score = sensitivity + w *
         specificity. Pure sensitivity ties for every threshold low enough to call all
         positives positive (all of them score 1.0), so the tie is broken by specificity. The
         ranking is lexicographic (sensitivity first) as long as any two candidates' mean
         sensitivities differ by more than ``w``, i.e. with fewer than ``1 / w`` positive
-        samples over all folds.
+        samples over all folds. To choose by best sensitivity then best specificity
+        exactly, pass :func:`sensitivity_then_specificity` as ``refit`` instead.
     zero_division : float in [0, 1], nan or "warn", default=0.0
         Value of sensitivity/specificity/PPV/NPV on folds where they are undefined.
 

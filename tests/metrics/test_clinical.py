@@ -164,3 +164,30 @@ def test_scorers():
     assert sc["sensitivity_first"](clf, X, y) == 1.0
     assert [sc[k](clf, X, y) for k in ("tn", "fp", "fn", "tp")] == [0, 3, 0, 3]
     assert set(sc) >= {"ppv", "npv", "f1", "accuracy", "roc_auc", "balanced_accuracy"}
+
+
+def test_sensitivity_then_specificity_is_lexicographic():
+    from skcalc.metrics import sensitivity_then_specificity
+
+    # sensitivities closer than 1e-3 (many positives): the composite score
+    # sens + 1e-3 * spec picks index 0 (1.0005 > 1.0003), the lexicographic rule does not
+    res = {
+        "mean_test_sensitivity": np.array([0.9995, 1.0, 1.0, 1.0, np.nan]),
+        "mean_test_specificity": np.array([1.0, 0.1, 0.3, 0.3, 1.0]),
+    }
+    assert sensitivity_then_specificity(res) == 2  # best spec among best sens, first wins
+    composite = res["mean_test_sensitivity"] + 1e-3 * res["mean_test_specificity"]
+    assert int(np.nanargmax(composite)) == 0  # what the composite score would have chosen
+    with pytest.raises(ValueError, match="mean_test_specificity"):
+        sensitivity_then_specificity({"mean_test_sensitivity": np.ones(2)})
+
+
+def test_sensitivity_and_specificity_agree_with_imblearn():
+    from imblearn.metrics import sensitivity_score as imb_sens
+    from imblearn.metrics import specificity_score as imb_spec
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        yt, yp = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
+        assert sensitivity_score(yt, yp) == pytest.approx(imb_sens(yt, yp))
+        assert specificity_score(yt, yp) == pytest.approx(imb_spec(yt, yp))
