@@ -33,7 +33,7 @@ _LAZY = {
     "DeepFeatureExtractor": "deep",
     "make_deep_pipeline": "deep",
     "pool_by_image": "samples",
-    "paper_exclusions": "samples",
+    "paper_exclusions": "model_selection",
 }
 
 __all__ = [

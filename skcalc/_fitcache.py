@@ -119,7 +119,7 @@ def data_key(*values: Any) -> str:
     return h.hexdigest()
 
 
-def _all_params(estimator: Any) -> dict:
+def all_params(estimator: Any) -> dict:
     params = estimator.get_params(deep=True)
     params.pop("memory", None)
     return params
@@ -138,7 +138,7 @@ def _output_key(estimator: Any, params: dict) -> str:
     return "|".join(parts)
 
 
-def _deterministic(params: dict) -> bool:
+def deterministic(params: dict) -> bool:
     for name, value in params.items():
         if name == "random_state" or name.endswith("__random_state"):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -156,7 +156,7 @@ def cache_enabled(estimator: Any, params: dict | None = None) -> bool:
     memory = getattr(estimator, "memory", None)
     if memory is None or getattr(memory, "location", "") is None:
         return False
-    return _deterministic(_all_params(estimator) if params is None else params)
+    return deterministic(all_params(estimator) if params is None else params)
 
 
 def memoised(
@@ -184,7 +184,7 @@ def memoised(
         (e.g. the decision threshold for the fit of the thresholded classifier).
     """
     if params is None:
-        params = _all_params(estimator)
+        params = all_params(estimator)
     if not cache_enabled(estimator, params):
         return compute()
     from . import __version__
@@ -194,7 +194,7 @@ def memoised(
         location,
         type(estimator).__qualname__,
         stage,
-        _params_key(params),
+        params_key(params),
         _output_key(estimator, params),
         data_key(*data),
         __version__,
@@ -246,7 +246,7 @@ def input_key(X: Any) -> str:
     return data_key(X)
 
 
-def _params_key(params: dict) -> str:
+def params_key(params: dict) -> str:
     """Key of a (deep) parameter dict: nested estimators by class (their parameters are
     in the dict already), everything else by ``repr`` (exact for numbers and strings)."""
     parts = []
@@ -286,8 +286,8 @@ class PipelineMemory:
 
     def cache(self, func: Callable, ignore: Any = None, verbose: int = 0, mmap_mode=None):
         def cached(step, X, y=None, *args, **kwargs):
-            params = _all_params(step)
-            if not _deterministic(params):
+            params = all_params(step)
+            if not deterministic(params):
                 return func(step, X, y, *args, **kwargs)
             from . import __version__
 
@@ -296,7 +296,7 @@ class PipelineMemory:
                 self.location,
                 func.__name__,
                 type(step).__qualname__,
-                _params_key(params),
+                params_key(params),
                 _output_key(step, params),
                 input_key(X),
                 data_key(y),

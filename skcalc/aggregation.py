@@ -206,6 +206,22 @@ class _BaseAggregator(TransformerMixin, BaseEstimator):
         return tags
 
 
+class _LegacySetModel:
+    """The fitted pieces of a bag-of-clusters set saved by skcalc 0.1 (before ``pipelines_``):
+    training-mean imputation, optional scaler, k-means; predicts as it did."""
+
+    def __init__(self, impute_values, scaler, kmeans) -> None:
+        self.impute_values = np.asarray(impute_values, float)
+        self.scaler = scaler
+        self.kmeans = kmeans
+
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        values = np.where(np.isnan(values), self.impute_values, values)
+        if self.scaler is not None:
+            values = self.scaler.transform(values)
+        return self.kmeans.predict(values)
+
+
 class BagOfClustersAggregator(_BaseAggregator):
     """Bag of clusters: per-ROI histograms of k-means cluster fractions, one per feature set.
 
@@ -369,6 +385,18 @@ class BagOfClustersAggregator(_BaseAggregator):
             with _one_thread():
                 pipelines[key] = self._make_pipeline(k, seed).fit(values)
         return pipelines
+
+    def __setstate__(self, state):
+        # Models saved by skcalc 0.1 hold the set models as separate dicts.
+        if "kmeans_" in state and "pipelines_" not in state:
+            state = dict(state)
+            state["pipelines_"] = {
+                key: None if km is None else _LegacySetModel(
+                    state["impute_values_"][key], state["scalers_"][key], km
+                )
+                for key, km in state["kmeans_"].items()
+            }
+        super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -25,7 +25,7 @@ from ._fitcache import memoised
 __all__ = ["ImportanceSelector"]
 
 
-def _importances(estimator) -> np.ndarray:
+def model_importances(estimator) -> np.ndarray:
     imp = getattr(estimator, "feature_importances_", None)
     if imp is None:
         coef = getattr(estimator, "coef_", None)
@@ -64,8 +64,6 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
 
     Attributes
     ----------
-    estimator_ : estimator
-        The fitted model (possibly shared with other memoised fits: read-only).
     importances_ : ndarray of shape (n_features_in_,)
         Importance of every input column.
     support_ : ndarray of bool of shape (n_features_in_,)
@@ -116,7 +114,7 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _fit_model(self, X, y):
         est = clone(self._get_estimator()).fit(X, y)
-        return est, _importances(est)
+        return est, model_importances(est)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
@@ -141,7 +139,9 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
             keep[idx] = True
         estimator = self._get_estimator()
         key_params = {"estimator_class": type(estimator), **estimator.get_params(deep=True)}
-        self.estimator_, self.importances_ = memoised(
+        # Only the importances are kept: a fitted forest would make model files carry tree
+        # objects that skops rebuilds by calling a type with arguments from the file.
+        _, self.importances_ = memoised(
             self, "fit", (X, y), lambda: self._fit_model(X, y), params=key_params
         )
         support = keep.copy()

@@ -301,6 +301,14 @@ def paper_exclusions(
         "n_input": int(len(rois)),
         "n_excluded": int((~keep).sum()),
         "excluded_per_class": {str(c): int(((y == c) & ~keep).sum()) for c in labels},
+        # The paper names both reasons: no segmented object, and a single one.
+        "excluded_per_reason": {
+            reason: {str(c): int(((y == c) & sel).sum()) for c in labels}
+            for reason, sel in (
+                ("no segmented object", n_objects == 0),
+                ("fewer than min_objects", (n_objects > 0) & ~keep),
+            )
+        },
         "excluded_roi_ids": [str(r.roi_id) for r, k in zip(rois, keep) if not k],
     }
     return keep, summary

@@ -62,6 +62,8 @@ TRUSTED_TYPES = (
     "skcalc.segmentation.HDoGRegSegmenter",
     # the regression CNN as plain arrays (never a pickled torch module)
     "skcalc.segmentation.RegressorWeights",
+    # the candidate filter as plain data (a LightGBM model text and calibration arrays)
+    "skcalc.segmentation.CandidateFilter",
     "skcalc.masks.MaskBuilder",
     "skcalc.features.LocalFeatureExtractor",
     "skcalc.features.TopologyFeatures",
@@ -70,6 +72,10 @@ TRUSTED_TYPES = (
     "skcalc.classification.ThresholdedClassifier",
     "skcalc.resampling.SafeSMOTEENN",
     "skcalc.utils.InProcessMemory",
+    "skcalc.pipeline._CalcificationPipeline",
+    "skcalc._fitcache.PipelineMemory",
+    "skcalc.feature_selection.ImportanceSelector",
+    "skcalc.calibration.CalibratedClassifier",
     # the deep baselines hold their networks as plain arrays (never a torch module)
     "skcalc.deep.DeepROIClassifier",
     "skcalc.deep.DeepFeatureExtractor",
@@ -78,6 +84,8 @@ TRUSTED_TYPES = (
     "imblearn.over_sampling.SMOTE",
     "imblearn.under_sampling.EditedNearestNeighbours",
     "lightgbm.LGBMClassifier",
+    # SimpleImputer records its input dtype (a dtype, no code)
+    "numpy.dtype",
     "collections.OrderedDict",
 )
 
@@ -228,6 +236,9 @@ def _prepare_schema(schema: dict, path: Path, allowed: set[str]) -> None:
                 }
             )
             continue
+        # A dtype is rebuilt from its type string alone (numpy.dtype("<f8")): data, no code.
+        if name == "numpy.dtype" and loader == "DTypeNode":
+            continue
         if name in allowed and loader not in ("ObjectNode", "TypeNode", "DictNode"):
             raise ModelFileError(
                 f"{path}: {name} is stored as a {loader}; skcalc never calls a type with "
@@ -300,16 +311,30 @@ def _looks_like_path(value: Any) -> bool:
 
 def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> None:
     """Reset cache locations and refuse parameters that name files, on one loaded object."""
+    from ._fitcache import PipelineMemory
     from .segmentation import HDoGRegSegmenter, RegressorWeights
     from .utils import InProcessMemory
 
     attrs = vars(est)
+    if type(est).__module__.startswith("skcalc.") and hasattr(type(est), "_get_param_names"):
+        # Parameters added since the file was written take their defaults, which keep the
+        # saved behaviour (e.g. the segmenter's calibrated-detection settings only act with
+        # threshold="auto", which older files cannot hold).
+        import inspect
+
+        for name, param in inspect.signature(type(est).__init__).parameters.items():
+            if name != "self" and name not in attrs and param.default is not param.empty:
+                attrs[name] = param.default
     if "memory" in attrs and attrs["memory"] is not None:
         old = attrs["memory"]
         skcalc_owned = type(est).__module__.startswith("skcalc.")
-        attrs["memory"] = InProcessMemory() if skcalc_owned else None
-        if not isinstance(old, InProcessMemory):
-            found["memory"].append(f"{where}.memory={old!r}")
+        if isinstance(old, PipelineMemory) and skcalc_owned:
+            # In-process memo of a skcalc pipeline: no location; a fresh one is equivalent.
+            attrs["memory"] = PipelineMemory()
+        else:
+            attrs["memory"] = InProcessMemory() if skcalc_owned else None
+            if not isinstance(old, InProcessMemory):
+                found["memory"].append(f"{where}.memory={old!r}")
     if isinstance(est, RegressorWeights):
         # The digest keys the per-process network cache: recompute it from the arrays.
         import hashlib
@@ -322,8 +347,20 @@ def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> Non
             h.update(np.ascontiguousarray(est.state[k]).tobytes())
         est.digest = h.hexdigest()
     if isinstance(est, HDoGRegSegmenter):
+        filt = attrs.get("candidate_filter")
+        if isinstance(filt, os.PathLike) or (isinstance(filt, str) and filt != "default"):
+            if "candidate_filter_" not in attrs:
+                raise ModelFileError(
+                    f"{path}: {where}.candidate_filter names a model file ({os.fspath(filt)!r}); "
+                    "a model file never chooses which files skcalc opens. Pass "
+                    "candidate_filter=... when you build the segmenter instead"
+                )
+            attrs["candidate_filter"] = attrs["candidate_filter_"]
+            found["regressor"].append(f"{where}.candidate_filter={os.fspath(filt)!r}")
         reg = attrs.get("regressor")
-        if isinstance(reg, os.PathLike) or (isinstance(reg, str) and reg != "default"):
+        if isinstance(reg, os.PathLike) or (
+            isinstance(reg, str) and reg not in ("default", "auto")
+        ):
             if "regressor_" not in attrs:
                 raise ModelFileError(
                     f"{path}: {where}.regressor names a weights file ({os.fspath(reg)!r}); "

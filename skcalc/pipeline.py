@@ -17,15 +17,15 @@ from sklearn.utils.metaestimators import available_if
 from ._fitcache import (
     FIT_CACHE,
     PipelineMemory,
-    _all_params,
-    _deterministic,
-    _params_key,
+    all_params,
     data_key,
+    deterministic,
     input_key,
+    params_key,
 )
 from .aggregation import BagOfClustersAggregator, MeanStdAggregator
 from .classification import ThresholdedClassifier, make_default_lightgbm
-from .feature_selection import ImportanceSelector, _importances
+from .feature_selection import ImportanceSelector, model_importances
 from .features import LocalFeatureExtractor, TopologyFeatures
 from .masks import MaskBuilder
 from .resampling import SafeSMOTEENN
@@ -68,13 +68,13 @@ class _CalcificationPipeline(Pipeline):
             if step is None or isinstance(step, str):
                 keys.append(repr(step))
                 continue
-            params = _all_params(step)
-            if not _deterministic(params):
+            params = all_params(step)
+            if not deterministic(params):
                 return None
             for value in (step, *params.values()):
                 if getattr(value, "_sklearn_output_config", None):
                     return None
-            keys.append(f"{type(step).__qualname__}:{_params_key(params)}")
+            keys.append(f"{type(step).__qualname__}:{params_key(params)}")
         return "|".join(keys)
 
     def _fit(self, X, y=None, routed_params=None, raw_params=None):
@@ -385,7 +385,7 @@ def feature_importances(pipeline: Any, *, normalize: bool = False):
 
     last = pipeline.steps[-1][1]
     model = getattr(last, "estimator_", last)
-    values = _importances(model)
+    values = model_importances(model)
     names = pipeline[:-1].get_feature_names_out()
     if names is None or len(names) != len(values):
         raise ValueError(

@@ -9,20 +9,19 @@ that the same estimators, ``GridSearchCV`` and nested CV run unchanged on images
 analysis is simply not pooling.
 
 The paper also drops ROIs that overlap no segmented object and images with 0 or 1 segmented
-objects (Data Preparation; Discussion, second limitation): :func:`paper_exclusions`.
+objects (Data Preparation; Discussion, second limitation):
+:func:`skcalc.model_selection.paper_exclusions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from .roi import ROI, as_roi_list
 
-__all__ = ["ExclusionReport", "paper_exclusions", "pool_by_image"]
+__all__ = ["pool_by_image"]
 
 
 def _image_key(roi: ROI) -> str:
@@ -171,100 +170,3 @@ def pool_by_image(
         None if y is None else np.asarray(y_out, dtype=int),
         None if groups is None else np.asarray(g_out),
     )
-
-
-@dataclass
-class ExclusionReport:
-    """What :func:`paper_exclusions` dropped, per reason and class."""
-
-    n_in: int
-    n_out: int
-    dropped: dict[str, list[str]] = field(default_factory=dict)
-    dropped_by_class: dict[str, dict[int, int]] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        lines = [f"kept {self.n_out} of {self.n_in} samples"]
-        for reason, ids in self.dropped.items():
-            by_class = sorted(self.dropped_by_class[reason].items())
-            per = ", ".join(f"class {k}: {v}" for k, v in by_class)
-            lines.append(f"dropped {len(ids)} ({reason}){': ' + per if per else ''}")
-        return "; ".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_in": self.n_in,
-            "n_out": self.n_out,
-            "dropped": {k: list(v) for k, v in self.dropped.items()},
-            "dropped_by_class": {
-                k: {str(c): n for c, n in v.items()} for k, v in self.dropped_by_class.items()
-            },
-        }
-
-
-def paper_exclusions(
-    rois: Sequence[ROI],
-    y: Sequence,
-    groups: Sequence | None = None,
-    *,
-    segmenter: Any = None,
-    mask_builder: Any = None,
-    min_objects: int = 2,
-) -> tuple[list[ROI], np.ndarray, np.ndarray | None, ExclusionReport]:
-    """Drop the samples the paper excluded: no segmented object in the region, or < 2.
-
-    The paper omitted 14 ROIs (13 images, 10 exams) that overlapped no segmented
-    calcification, and images in which the segmentation found 0 or 1 object. Here a sample
-    (an ROI or a pooled image) is dropped when fewer than ``min_objects`` segmented objects
-    overlap its annotated region; the reason "no object" and "one object" are counted
-    separately, per class.
-
-    Parameters
-    ----------
-    rois : list of ROI
-        Samples; segmented here with ``segmenter`` unless they carry ``calcifications``.
-    y : array-like
-    groups : array-like, optional
-    segmenter : transformer, optional
-        Default :class:`skcalc.HDoGRegSegmenter` (its results are memoised per ROI, so the
-        pipeline later reuses them when it uses the same settings and cache).
-    mask_builder : transformer, optional
-        Default :class:`skcalc.MaskBuilder` (counts objects overlapping the region).
-    min_objects : int, default=2
-
-    Returns
-    -------
-    rois, y, groups : the kept samples (the input records, not the segmented ones)
-    report : ExclusionReport
-    """
-    from .masks import MaskBuilder
-    from .segmentation import HDoGRegSegmenter
-    from .utils import InProcessMemory
-
-    rois = as_roi_list(rois)
-    y = np.asarray(y)
-    if len(y) != len(rois):
-        raise ValueError(f"y has {len(y)} labels for {len(rois)} samples")
-    seg = rois if all(r.calcifications is not None for r in rois) else (
-        segmenter if segmenter is not None else HDoGRegSegmenter(memory=InProcessMemory())
-    ).fit(rois).transform(rois)
-    builder = mask_builder if mask_builder is not None else MaskBuilder(memory=InProcessMemory())
-    import warnings
-
-    from .exceptions import SkcalcWarning
-
-    with warnings.catch_warnings():
-        # The report below says it once, with counts per class.
-        warnings.simplefilter("ignore", SkcalcWarning)
-        counts = np.array([m.masks.n_objects for m in builder.fit(seg).transform(seg)])
-    keep = counts >= min_objects
-    report = ExclusionReport(n_in=len(rois), n_out=int(keep.sum()))
-    for reason, sel in (("no segmented object", counts == 0),
-                        ("one segmented object", (counts > 0) & (counts < min_objects))):
-        idx = np.flatnonzero(sel)
-        if idx.size:
-            report.dropped[reason] = [rois[i].roi_id for i in idx]
-            classes, n = np.unique(y[idx], return_counts=True)
-            report.dropped_by_class[reason] = {int(c): int(k) for c, k in zip(classes, n)}
-    kept = [r for r, k in zip(rois, keep) if k]
-    g = None if groups is None else np.asarray(groups)[keep]
-    return kept, y[keep], g, report

@@ -5,7 +5,7 @@ import pytest
 
 from skcalc import ROI, LocalFeatureExtractor, MaskBuilder
 from skcalc.aggregation import BagOfClustersAggregator
-from skcalc.samples import paper_exclusions, pool_by_image
+from skcalc.samples import pool_by_image
 
 
 def _blobs(shape, centres, value=3000):
@@ -72,16 +72,22 @@ def test_pooling_refuses_what_it_cannot_do():
 
 
 def test_paper_exclusions_count_what_was_dropped_per_class():
+    from imblearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skcalc.model_selection import paper_exclusions
+
     rois, y = [], []
     for k, (n_obj, label) in enumerate([(0, 0), (1, 1), (1, 0), (3, 0), (2, 1), (0, 1)]):
         img, lab = _blobs((40, 40), [(8 + 10 * i, 8 + 10 * i) for i in range(n_obj)])
         rois.append(ROI(img, calcifications=lab, spacing=0.1, meta={"roi_id": f"r{k}"}))
         y.append(label)
-    kept, y_kept, g_kept, report = paper_exclusions(rois, y, groups=list("aabbcc"))
-    assert [r.roi_id for r in kept] == ["r3", "r4"] and y_kept.tolist() == [0, 1]
-    assert g_kept.tolist() == ["b", "c"]
-    assert report.n_in == 6 and report.n_out == 2
-    assert report.dropped["no segmented object"] == ["r0", "r5"]
-    assert report.dropped_by_class["no segmented object"] == {0: 1, 1: 1}
-    assert report.dropped_by_class["one segmented object"] == {0: 1, 1: 1}
-    assert "kept 2 of 6" in str(report)
+    # A pipeline whose segmenter keeps the given calcifications.
+    pipe = Pipeline([("segment", FunctionTransformer()), ("masks", MaskBuilder())])
+    keep, summary = paper_exclusions(pipe, rois, y)
+    assert keep.tolist() == [False, False, False, True, True, False]
+    assert summary["n_input"] == 6 and summary["n_excluded"] == 4
+    assert summary["excluded_roi_ids"] == ["r0", "r1", "r2", "r5"]
+    assert summary["excluded_per_class"] == {"0": 2, "1": 2}
+    assert summary["excluded_per_reason"]["no segmented object"] == {"0": 1, "1": 1}
+    assert summary["excluded_per_reason"]["fewer than min_objects"] == {"0": 1, "1": 1}
