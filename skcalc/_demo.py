@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -164,7 +165,10 @@ def _run_demo(
         f"({t_gen:.1f} s)"
     )
 
-    cache = out / "cache"
+    # Shared by the parallel workers of the image stages; removed at the end (it is not an
+    # output).
+    cache_dir = tempfile.TemporaryDirectory(prefix="skcalc-demo-cache-")
+    cache = Path(cache_dir.name)
     memory = joblib.Memory(cache, verbose=0)
     bag = make_calcification_pipeline(memory=memory, n_jobs=n_jobs, random_state=random_state)
     meanstd = make_calcification_pipeline(
@@ -207,6 +211,7 @@ def _run_demo(
             n_jobs=1,
             random_state=random_state,
             verbose=1,
+            unit="image",
         )
         res.timings["total"] = time.perf_counter() - t0
         _say(f"    best: {res.best_params} ({res.timings['total']:.1f} s)")
@@ -214,7 +219,7 @@ def _run_demo(
 
     _say("[5/5] reports")
     reports = {name: r.report for name, r in results.items()}
-    table = format_comparison(reports)
+    table = format_table1(results["bag of clusters"].split) + "\n\n" + format_comparison(reports)
     _say("")
     _say(table)
     _say("")
@@ -233,7 +238,10 @@ def _run_demo(
     # An overlay of one held-out actionable ROI, as the pipeline segmented it.
     bag_res = results["bag of clusters"]
     model = bag_res.search.best_estimator_
-    test_rois = [rois[i] for i in bag_res.test_index]
+    from .samples import pool_by_image
+
+    images, _, image_groups = pool_by_image(rois, None, groups)
+    test_rois = [images[i] for i in bag_res.test_index]
     pick = int(np.argmax(bag_res.y_test)) if bag_res.y_test.any() else 0
     shown = model.named_steps["masks"].transform(
         model.named_steps["segment"].transform([test_rois[pick]])
@@ -281,5 +289,39 @@ def _run_demo(
     _say(f"wrote {table_path}")
     _say(f"wrote {roc_path}")
     _say(f"wrote {overlay_path}")
-    _say(f"cache of the image stages: {cache}")
+    from .reporting import write_protocol_report
+
+    html_path = out / "report.html"
+    write_protocol_report(
+        html_path,
+        results["bag of clusters"],
+        groups=image_groups,
+        rois=images,
+        other_results={"mean/std baseline": results["mean/std baseline"]},
+        title="skcalc demo: held-out images",
+        overwrite=True,
+    )
+    _say(f"wrote {html_path}")
+    cache_dir.cleanup()
     return 0
+
+
+def format_table1(split: dict) -> str:
+    """The paper's Table 1: ROIs (images) per class in the training and test sets."""
+    lines = [
+        f"Table 1: split by exam, unit = {split.get('unit', 'roi')}",
+        f"{'':14s}{'train ROIs (images)':>22s}{'test ROIs (images)':>22s}",
+    ]
+    for name in ("benign", "actionable"):
+        cells = []
+        for side in ("train", "test"):
+            e = split[side][name]
+            cells.append(f"{e.get('rois', e['samples'])} ({e['samples']} images)")
+        lines.append(f"{name:14s}{cells[0]:>22s}{cells[1]:>22s}")
+    tot = []
+    for side in ("train", "test"):
+        r = sum(split[side][n].get("rois", split[side][n]["samples"]) for n in split[side])
+        i = sum(split[side][n]["samples"] for n in split[side])
+        tot.append(f"{r} ({i} images)")
+    lines.append(f"{'total':14s}{tot[0]:>22s}{tot[1]:>22s}")
+    return "\n".join(lines)

@@ -187,6 +187,9 @@ class ProtocolResult:
         :func:`nested_cross_validate` output when asked for.
     timings : dict
         Wall times in seconds.
+    split : dict or None
+        The paper's Table 1: per side (``train``/``test``) and class, the number of samples
+        (images with ``unit="image"``), their ROIs and exams.
     exclusions : dict or None
         What :func:`paper_exclusions` dropped before the split (None when off): ``rule``,
         ``min_objects``, ``n_input``, ``n_excluded``, ``excluded_per_class`` (label ->
@@ -203,6 +206,7 @@ class ProtocolResult:
     nested: dict | None = None
     timings: dict = field(default_factory=dict)
     exclusions: dict | None = None
+    split: dict | None = None
 
     def to_frame(self):
         """Tidy pandas table: one row per (evaluation, metric) with value and interval.
@@ -249,6 +253,7 @@ class ProtocolResult:
                 "y_score": self.y_score,
                 "nested_cv": self.nested,
                 "exclusions": self.exclusions,
+                "split": self.split,
                 "timings_s": self.timings,
             }
         )
@@ -331,8 +336,13 @@ def evaluate_protocol(
     random_state: Any = 0,
     verbose: int = 0,
     exclude: bool = True,
+    unit: str = "roi",
 ) -> ProtocolResult:
     """Run the paper's protocol on any list of ROIs.
+
+    ``unit="image"`` analyses images as the paper does: the ROIs of each image are pooled
+    into one sample first (:func:`skcalc.samples.pool_by_image`; ``test_index`` then indexes
+    the pooled images); ``unit="roi"`` classifies each ROI.
 
     Exclusions (``exclude=True``, the paper's: ROIs with fewer than two segmented
     calcifications, see :func:`paper_exclusions`; what was dropped, per class, is in
@@ -345,6 +355,16 @@ def evaluate_protocol(
     rois = list(rois)
     y = np.asarray(y)
     groups = np.asarray(groups)
+    if unit not in ("roi", "image"):
+        raise ValueError(f"unit must be 'roi' or 'image', got {unit!r}")
+    counts_in = {"n_rois": len(rois)}
+    n_rois_per = None
+    if unit == "image":
+        # The paper's sample: all ROIs of one image pooled, actionable if any ROI is.
+        from .samples import pool_by_image
+
+        rois, y, groups = pool_by_image(rois, y, groups)
+        n_rois_per = np.array([len(r.meta.get("pooled_roi_ids", [r.roi_id])) for r in rois])
     timings: dict[str, float] = {}
     exclusions = None
     kept = np.arange(len(rois))
@@ -355,6 +375,8 @@ def evaluate_protocol(
         y[kept], groups[kept], test_size=test_size, random_state=random_state
     )
     train, test = kept[train], kept[test]
+    split = _split_table(y, groups, train, test, n_rois_per)
+    split.update(unit=unit, **counts_in)
     t0 = time.perf_counter()
     search = grid_search(
         clone(pipeline),
@@ -373,7 +395,9 @@ def evaluate_protocol(
     t0 = time.perf_counter()
     y_score = model.predict_proba(_take(rois, test))[:, 1]
     timings["predict_test"] = time.perf_counter() - t0
-    threshold = float(model.steps[-1][1].threshold)
+    # A pipeline's last step holds the threshold; a wrapper (calibration) holds its own.
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    threshold = float(getattr(last, "threshold", 0.5))
     report = clinical_report(
         y[test],
         y_score,
@@ -410,4 +434,20 @@ def evaluate_protocol(
         nested=nested_res,
         timings=timings,
         exclusions=exclusions,
+        split=split,
     )
+
+
+def _split_table(y, groups, train, test, rois_per_sample) -> dict:
+    """The paper's Table 1: samples (and ROIs) per class on each side of the split."""
+    table = {}
+    for side, idx in (("train", train), ("test", test)):
+        row = {}
+        for label, name in ((0, "benign"), (1, "actionable")):
+            sel = idx[y[idx] == label]
+            entry = {"samples": int(sel.size), "exams": int(len(set(groups[sel])))}
+            if rois_per_sample is not None:
+                entry["rois"] = int(rois_per_sample[sel].sum())
+            row[name] = entry
+        table[side] = row
+    return table

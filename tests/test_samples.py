@@ -91,3 +91,21 @@ def test_paper_exclusions_count_what_was_dropped_per_class():
     assert summary["excluded_per_class"] == {"0": 2, "1": 2}
     assert summary["excluded_per_reason"]["no segmented object"] == {"0": 1, "1": 1}
     assert summary["excluded_per_reason"]["fewer than min_objects"] == {"0": 1, "1": 1}
+
+
+def test_protocol_on_images_reports_the_papers_table_1():
+    from skcalc.datasets import make_calcification_cohort
+    from skcalc.model_selection import evaluate_protocol
+    from skcalc.pipeline import make_calcification_pipeline, paper_param_grid
+
+    rois, y, groups = make_calcification_cohort(n_rois=40, roi_size_mm=8, random_state=2)
+    pipe = make_calcification_pipeline(n_clusters=3)
+    res = evaluate_protocol(pipe, rois, y, groups, paper_param_grid("quick"), cv=2,
+                            n_bootstrap=10, unit="image", exclude=False)  # fmt: skip
+    n_images = len({r.meta["image_id"] for r in rois})
+    t = res.split
+    assert t["unit"] == "image" and t["n_rois"] == 40
+    samples = sum(t[s][c]["samples"] for s in ("train", "test") for c in ("benign", "actionable"))
+    rois_total = sum(t[s][c]["rois"] for s in ("train", "test") for c in ("benign", "actionable"))
+    assert samples == n_images and rois_total == 40
+    assert len(res.y_test) == t["test"]["benign"]["samples"] + t["test"]["actionable"]["samples"]
