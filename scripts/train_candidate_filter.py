@@ -9,9 +9,9 @@ other patches (seeds ``[2*random_state + 12, k]``). No real image is used; the s
 ranges (power-law exponent, noise level) were set from summary statistics measured on the NYU
 GMIC sample (``benchmarks/bench_real_background.py`` prints them).
 
-Usage (about 5 min on 2 CPU cores)::
+Usage (about 6 min on 2 loaded CPU cores)::
 
-    python scripts/train_candidate_filter.py --n-train 300 --n-calib 150
+    python scripts/train_candidate_filter.py --n-train 600 --n-calib 150
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from skcalc.segmentation._filter import DEFAULT_FILTER, filter_summary, train_ca
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-train", type=int, default=300)
+    ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--n-calib", type=int, default=150)
     ap.add_argument("--cnr-threshold", type=float, default=4.0)
     ap.add_argument("--random-state", type=int, default=0)

@@ -241,3 +241,52 @@ def test_changing_the_detection_threshold_warns_that_the_calibration_is_lost():
     roi = ROI(np.full((40, 40), 900, np.uint16), spacing=0.1, meta={"roi_id": "a"})
     with pytest.warns(UserWarning, match="calibrated with cnr_threshold"):
         HDoGRegSegmenter(cnr_threshold=3.0).fit([roi])
+
+
+def test_extra_scales_continue_the_authors_stack_without_changing_it():
+    from skcalc.segmentation._hdog import hdog_sigmas
+
+    rng = np.random.default_rng(19)
+    img = 0.4 + rng.normal(0, 0.01, (200, 200))
+    _, i0 = calibrated_candidates(img, 0.07, extra_scales=0)
+    _, i2 = calibrated_candidates(img, 0.07, extra_scales=2)
+    authors = hdog_sigmas(0.0826, 0.217, 1.6)
+    np.testing.assert_allclose(i0["_sigmas_mm"], authors)
+    np.testing.assert_allclose(i2["_sigmas_mm"][: len(authors)], authors)
+    np.testing.assert_allclose(i2["_sigmas_mm"][len(authors):],
+                               authors[-1] * 1.6 ** np.arange(1, 3))
+    for a, b in zip(i0["_norms"], i2["_norms"]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="extra_scales"):
+        calibrated_candidates(img, 0.07, extra_scales=-1)
+
+
+@pytest.mark.parametrize("spacing", [0.07, 0.1])
+def test_bright_calcifications_are_kept(spacing):
+    # Brighter must never be harder: 0.3 mm discs (blurred by 0.05 mm) whose peak is 8-40
+    # times the pixel noise are all kept at the default operating point.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(23)
+    n = int(round(30 / spacing))
+    noise = 40.0
+    yy, xx = np.mgrid[:n, :n]
+    r_px = 0.15 / spacing
+
+    def disc(y, x):
+        return np.sqrt(np.clip(1 - ((yy - y) ** 2 + (xx - x) ** 2) / r_px**2, 0, None))
+
+    unit = ndimage.gaussian_filter(disc(n // 2, n // 2), 0.05 / spacing).max()
+    canvas = np.zeros((n, n))
+    centres = []
+    for k, c in enumerate((8.0, 12.0, 20.0, 40.0)):
+        for j in range(3):
+            y, x = (4 + 6 * k) / spacing, (6 + 8 * j) / spacing
+            canvas += disc(y, x) * c * noise / unit
+            centres.append((int(round(y)), int(round(x))))
+    img = 2000 + rng.normal(0, noise, (n, n)) + ndimage.gaussian_filter(canvas, 0.05 / spacing)
+    img = np.clip(np.rint(img), 0, 4095).astype(np.uint16)
+    lab, _ = segment_calibrated(img, spacing, candidate_filter=load_default_filter(),
+                                bit_depth=12)
+    near = ndimage.binary_dilation(lab > 0)
+    assert all(near[r, c] for r, c in centres)
