@@ -42,6 +42,7 @@ from ._radiomics import (
     radiomics_feature_names,
     radiomics_settings,
 )
+from ._radiomics_reference import quiet_radiomics
 from ._regionprops import REGIONPROPS_FEATURES, regionprops_features_batch
 
 __all__ = [
@@ -563,7 +564,7 @@ def _roi_local_features(roi: ROI, **params: Any) -> LocalFeatureTables:
     _check_masks(roi)
     # The warnings travel with the result, so that transform re-emits them in the caller's
     # process, also from joblib workers and from the cache.
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, quiet_radiomics():
         warnings.simplefilter("always")
         tables = local_features(roi.image, roi.masks, roi_id=roi.roi_id, **params)
     tables.notes = [(w.category, str(w.message)) for w in caught]

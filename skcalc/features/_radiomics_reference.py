@@ -9,10 +9,11 @@ constructor and ``execute``. This is what the batched path
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -38,10 +39,25 @@ _CLASS_PATHS = {
 def feature_class(name: str):
     """The pyradiomics feature class ``name`` (imported lazily; its chatter silenced)."""
     module, cls = _CLASS_PATHS[name]
-    cls = getattr(importlib.import_module(f"radiomics.{module}"), cls)
-    # After the import: importing radiomics sets its logger's level itself.
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-    return cls
+    return getattr(importlib.import_module(f"radiomics.{module}"), cls)
+
+
+@contextlib.contextmanager
+def quiet_radiomics() -> Iterator[None]:
+    """pyradiomics' logger at ERROR inside the block, back at the user's level after it.
+
+    pyradiomics logs a message per tiny object; skcalc reports those conditions itself, once
+    per call. Other libraries' logging is left as the user set it.
+    """
+    import radiomics  # noqa: F401  (its import sets the logger up; do that first)
+
+    logger = logging.getLogger("radiomics")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 @functools.cache
@@ -94,9 +110,9 @@ def pyradiomics_execute(
     ex.disableAllFeatures()
     for c in classes:
         ex.enableFeatureClassByName(c)
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
     img, msk = to_sitk(image, mask, spacing)
-    out = ex.execute(img, msk)
+    with quiet_radiomics():
+        out = ex.execute(img, msk)
     return np.array(
         [float(out[f"original_{c}_{f}"]) for c in classes for f in class_feature_names(c)]
     )

@@ -288,3 +288,26 @@ def test_single_pixel_objects_only_give_nan_radiomics_without_warning():
         warnings.simplefilter("error")
         t = LocalFeatureExtractor(feature_sets=("fg_radiomics", "fg_regionprops")).transform([roi])
     assert np.isnan(t[0]["fg_radiomics"]).all() and np.isfinite(t[0]["fg_regionprops"]).all()
+
+
+def test_the_users_radiomics_logger_level_is_left_as_set():
+    # issue 14.2: fitting changed the user's radiomics logger level (DEBUG -> ERROR) for good.
+    import logging
+
+    import numpy as np
+
+    from skcalc import ROI, LocalFeatureExtractor, MaskBuilder
+
+    logger = logging.getLogger("radiomics")
+    old = logger.level
+    try:
+        logger.setLevel(logging.DEBUG)
+        img = np.full((30, 30), 1000, np.uint16)
+        lab = np.zeros((30, 30), np.int32)
+        img[10:14, 10:14] = 1400
+        lab[10:14, 10:14] = 1
+        [m] = MaskBuilder().fit_transform([ROI(img, calcifications=lab, spacing=0.1)])
+        LocalFeatureExtractor().fit_transform([m])
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(old)
