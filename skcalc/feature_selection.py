@@ -64,6 +64,8 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
 
     Attributes
     ----------
+    n_samples_fit_ : int
+        Number of training rows the importances were computed on.
     importances_ : ndarray of shape (n_features_in_,)
         Importance of every input column.
     support_ : ndarray of bool of shape (n_features_in_,)
@@ -141,6 +143,7 @@ class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
         key_params = {"estimator_class": type(estimator), **estimator.get_params(deep=True)}
         # Only the importances are kept: a fitted forest would make model files carry tree
         # objects that skops rebuilds by calling a type with arguments from the file.
+        self.n_samples_fit_ = X.shape[0]
         _, self.importances_ = memoised(
             self, "fit", (X, y), lambda: self._fit_model(X, y), params=key_params
         )

@@ -171,7 +171,7 @@ def test_paper_exclusions_drop_empty_rois_and_report_them_per_class(cohort):
     assert keep[res.test_index].all()  # excluded ROIs are neither tested ...
     # ... nor trained on: the refitted topology selection saw the kept training ROIs only
     select = res.search.best_estimator_.named_steps["features"].transformer_list[1][1][-1]
-    assert select.estimator_.estimators_[0].tree_.n_node_samples[0] == len(train)
+    assert select.n_samples_fit_ == len(train)
     assert json.loads(json.dumps(res.to_dict()))["exclusions"]["n_excluded"] == n_few
 
 

@@ -727,8 +727,15 @@ class TopologyFeatures(ImageStage):
         return None
 
     def _assemble(self, rois, rows):
-        """The global features, shape ``(n_rois, 8 * n_scales [+ 3])``."""
         return np.vstack(rows).astype(float, copy=False)
+
+    def transform(self, X):
+        """The global features of every ROI, shape ``(n_rois, 8 * n_scales [+ 3])``.
+
+        Defined here (not only inherited) so that scikit-learn's ``set_output`` wraps it:
+        this stage returns a table, with names from :meth:`get_feature_names_out`.
+        """
+        return super().transform(X)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``topo_<feature>_r<radius>mm`` per scale, then ``hand_<feature>``."""
