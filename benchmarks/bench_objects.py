@@ -10,7 +10,7 @@ for 3000, i.e. about one object per 64 px²):
 * ``topology``: :class:`~skcalc.features.TopologyFeatures` (65 scales + handcrafted) on
   those masks;
 * ``topology_networkx``: the slow reference of the graph features (networkx on the graph of
-  each of the 65 scales, :func:`skcalc.utils._testing.networkx_graph_features`), for the
+  each of the 65 scales, :func:`skcalc.testing.networkx_graph_features`), for the
   speed-up; the features are checked equal to ``topology``'s;
 * ``local``: :class:`~skcalc.features.LocalFeatureExtractor` (three feature sets) on those
   masks, on a noisy image;
@@ -155,7 +155,7 @@ def run_stage(fn, tracemalloc_too: bool) -> tuple[object, dict]:
 def networkx_topology(merge_index: np.ndarray, n_scales: int) -> np.ndarray:
     import networkx as nx
 
-    from skcalc.utils._testing import networkx_graph_features
+    from skcalc.testing import networkx_graph_features
 
     n = merge_index.shape[0]
     iu, ju = np.nonzero(np.triu(merge_index < n_scales, 1))

@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from skcalc import ROI
 from skcalc.features import TopologyFeatures, handcrafted_features
 from skcalc.masks import DEFAULT_SCALES, MaskBuilder, dilate_disk, disk_footprint
-from skcalc.utils._testing import networkx_graph_features
+from skcalc.testing import networkx_graph_features
 
 
 def cohort_rois(n_rois, seed=0):

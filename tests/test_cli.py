@@ -17,7 +17,7 @@ from skcalc.datasets import make_calcification_cohort
 from skcalc.io import load_manifest, write_image_atomic
 from skcalc.persistence import load_model
 from skcalc.pipeline import make_calcification_pipeline
-from skcalc.utils._testing import write_dicom as _write_dicom
+from skcalc.testing import write_dicom as _write_dicom
 
 MG_SOP = "1.2.840.10008.5.1.4.1.1.1.2"
 N_CLUSTERS = "5"

@@ -81,7 +81,7 @@ def test_segment_implausible_spacing_is_refused_before_reading(tmp_path, capsys,
 
 
 def test_segment_implausible_header_spacing_names_the_option(tmp_path, capsys):
-    from skcalc.utils._testing import write_dicom
+    from skcalc.testing import write_dicom
 
     src = write_dicom(tmp_path / "a.dcm", np.zeros((40, 40), np.uint16), "MONOCHROME2", 12,
                       ImagerPixelSpacing=[5.0, 5.0])  # fmt: skip

@@ -1,6 +1,6 @@
 """Common estimator checks: scikit-learn's suite on tabular estimators, data-free checks +
 skcalc's image checks on image estimators. Expected failures come from the one table in
-``skcalc/utils/_test_common/instance_generator.py``."""
+``skcalc/testing/_instance_generator.py``."""
 
 from numbers import Real
 
@@ -11,14 +11,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcalc import ROI
 from skcalc.roi import as_roi_list
-from skcalc.utils._test_common.instance_generator import (
+from skcalc.testing._instance_generator import (
     PER_ESTIMATOR_XFAIL_CHECKS,
     _get_expected_failed_checks,
     _tested_estimators,
     make_rois,
 )
-from skcalc.utils.discovery import all_estimators
-from skcalc.utils.estimator_checks import (
+from skcalc.testing.discovery import all_estimators
+from skcalc.testing.estimator_checks import (
     assert_outputs_equal,
     check_image_order_invariance,
     parametrize_with_image_checks,
@@ -107,7 +107,7 @@ def test_image_checks_catch_broken_estimators():
     rois = [r.replace(meta=dict(r.meta)) for r in make_rois(4)]
     with pytest.raises(AssertionError):
         check_image_order_invariance("Broken", OrderDependentTransformer(), rois)
-    from skcalc.utils.estimator_checks import check_image_no_input_mutation
+    from skcalc.testing.estimator_checks import check_image_no_input_mutation
 
     with pytest.raises(AssertionError):
         check_image_no_input_mutation("Broken", MutatingTransformer(), rois)

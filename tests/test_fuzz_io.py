@@ -20,7 +20,7 @@ from PIL import Image
 
 from skcalc.exceptions import UnreadableImageError
 from skcalc.io import read_image_shape, read_mammogram
-from skcalc.utils._testing import make_dicom_dataset
+from skcalc.testing import make_dicom_dataset
 
 IMAGE = (np.arange(8 * 9, dtype=np.uint16).reshape(8, 9) * 50) % 4096
 

@@ -45,7 +45,7 @@ objects):
   (Algorithms, 2013).
 
 Every step is exact integer arithmetic on the same graphs, so the features equal the
-networkx reference (:func:`skcalc.utils._testing.networkx_graph_features`). The updates
+networkx reference (:func:`skcalc.testing.networkx_graph_features`). The updates
 cost about ``n**2`` per ROI in all; each search costs ``n**2 / 64`` word operations, and a
 scale typically needs a few percent of the nodes as sources.
 """

@@ -8,7 +8,7 @@ import pytest
 
 from skcalc.datasets import load_cbis_ddsm, load_inbreast
 from skcalc.exceptions import SkcalcWarning
-from skcalc.utils._testing import write_dicom as _write_dicom
+from skcalc.testing import write_dicom as _write_dicom
 
 SHAPE = (60, 50)
 

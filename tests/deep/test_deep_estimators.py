@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skcalc.datasets import make_calcification_cohort
 from skcalc.deep import DeepFeatureExtractor, DeepROIClassifier, make_deep_pipeline
 from skcalc.deep._estimators import _exam_groups
-from skcalc.utils.estimator_checks import DATA_FREE_CHECKS, parametrize_with_image_checks
+from skcalc.testing.estimator_checks import DATA_FREE_CHECKS, parametrize_with_image_checks
 
 SMALL = {"input_size": 32, "random_state": 0}
 
@@ -109,7 +109,7 @@ def test_classifier_passes_the_image_checks_classifier_analogues(cohort, fitted)
     # skcalc's image checks fit without y and call transform: these are their analogues
     import copy
 
-    from skcalc.utils.estimator_checks import assert_outputs_equal
+    from skcalc.testing.estimator_checks import assert_outputs_equal
 
     rois, y, _ = cohort
     proba = fitted.predict_proba(rois)

@@ -17,7 +17,7 @@ from skcalc import ROI, ROIValidationError, SkcalcWarning
 from skcalc.features import TopologyFeatures, handcrafted_features, topology_features
 from skcalc.features._topology import GRAPH_FEATURE_NAMES, graph_features
 from skcalc.masks import MaskBuilder
-from skcalc.utils._testing import networkx_graph_features
+from skcalc.testing import networkx_graph_features
 
 
 def nx_features(adj):

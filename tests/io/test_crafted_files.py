@@ -15,8 +15,8 @@ import pytest
 import skcalc.io
 from skcalc.exceptions import UnreadableImageError
 from skcalc.io import load_manifest, read_image_shape, read_mammogram, write_image_atomic
-from skcalc.utils._testing import make_dicom_dataset
-from skcalc.utils._testing import write_dicom as _write_dicom
+from skcalc.testing import make_dicom_dataset
+from skcalc.testing import write_dicom as _write_dicom
 
 HUGE = 100_000
 

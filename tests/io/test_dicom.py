@@ -10,7 +10,7 @@ from pydicom.uid import UID, JPEG2000Lossless, RLELossless
 
 from skcalc.exceptions import SkcalcWarning, UnreadableImageError
 from skcalc.io import display_image, read_dicom_header, read_mammogram, read_spacing
-from skcalc.utils._testing import make_dicom_dataset
+from skcalc.testing import make_dicom_dataset
 
 MG_SOP = "1.2.840.10008.5.1.4.1.1.1.2"
 

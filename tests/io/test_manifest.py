@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skcalc.io import load_manifest, parse_label, write_image_atomic
-from skcalc.utils._testing import write_dicom as _write_dicom
+from skcalc.testing import write_dicom as _write_dicom
 
 RNG = np.random.default_rng(3)
 IMAGE = RNG.integers(0, 4096, size=(60, 80)).astype(np.uint16)

@@ -12,7 +12,7 @@ from sklearn.utils import get_tags
 
 __all__ = ["all_estimators"]
 
-_SKIP_MODULES = {"tests", "_test_common", "estimator_checks", "discovery", "cli", "__main__"}
+_SKIP_MODULES = {"tests", "testing", "cli", "__main__"}
 _TYPES = ("classifier", "transformer", "image", "tabular")
 
 
@@ -43,7 +43,7 @@ def all_estimators(type_filter=None) -> list[tuple[str, type]]:
 
     Examples
     --------
-    >>> from skcalc.utils.discovery import all_estimators
+    >>> from skcalc.testing.discovery import all_estimators
     >>> names = [name for name, _ in all_estimators(type_filter="tabular")]
     >>> "BagOfClustersAggregator" in names
     True

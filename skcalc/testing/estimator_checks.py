@@ -6,7 +6,7 @@ scikit-learn's suite skips every data-driven check of an estimator whose
 * :data:`DATA_FREE_CHECKS`: the scikit-learn checks that need no data (API conventions);
 * skcalc's image checks (``check_image_*(name, estimator, rois)``), run on a few small ROIs
   prepared for the estimator (see
-  :func:`skcalc.utils._test_common.instance_generator.make_rois_for`).
+  :func:`skcalc.testing._instance_generator.make_rois_for`).
 
 Use :func:`parametrize_with_image_checks` in a test module, or iterate
 :func:`yield_image_checks` by hand. Tabular estimators (2-D input) run scikit-learn's
@@ -234,7 +234,7 @@ def check_image_few_objects(name: str, estimator, rois: list[ROI]) -> None:
     """
     import warnings
 
-    from ._test_common.instance_generator import _prepare_rois_for
+    from ._instance_generator import _prepare_rois_for
 
     few = _prepare_rois_for(estimator, _few_object_rois(rois))
     est = clone(estimator)
@@ -314,7 +314,7 @@ def parametrize_with_image_checks(
     rois_factory : callable, optional
         ``rois_factory(estimator) -> list of ROI`` prepared for that estimator, called when
         a check runs (not at collection). Default:
-        :func:`skcalc.utils._test_common.instance_generator.make_rois_for`.
+        :func:`skcalc.testing._instance_generator.make_rois_for`.
     expected_failed_checks : callable, optional
         ``estimator -> {check_name: reason}``; those checks are marked ``xfail``.
     xfail_strict : bool, optional
@@ -327,7 +327,7 @@ def parametrize_with_image_checks(
     import pytest
 
     if rois_factory is None:
-        from ._test_common.instance_generator import make_rois_for as rois_factory
+        from ._instance_generator import make_rois_for as rois_factory
 
     def bind(check, name):
         def run(estimator):

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import ndimage as ndi
 
-from ...roi import ROI
-from ..discovery import all_estimators
+from ..roi import ROI
+from .discovery import all_estimators
 
 __all__ = [
     "INIT_PARAMS",
@@ -120,7 +120,7 @@ def _handmade_rois(n_rois: int, shape=(40, 40), random_state=0) -> list[ROI]:
 
 @functools.lru_cache(maxsize=4)
 def _cached_rois(n_rois: int, random_state: int) -> tuple[ROI, ...]:
-    from ...datasets import make_calcification_cohort
+    from ..datasets import make_calcification_cohort
 
     try:
         rois, _, _ = make_calcification_cohort(
@@ -160,7 +160,7 @@ def _prepare_rois_for(estimator, rois: list[ROI]) -> list[ROI]:
 
             rois = HDoGRegSegmenter().fit_transform(rois)
     if "masks" in needs and any(r.masks is None for r in rois):
-        from ...masks import MaskBuilder
+        from ..masks import MaskBuilder
 
         rois = MaskBuilder().fit_transform(rois)
     return list(rois)

@@ -1,1 +1,0 @@
-"""Instances, ROI fixtures and expected failures for the common estimator tests."""
