@@ -114,9 +114,8 @@ def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> int:
         )
     if n_few:
         _say(
-            f"    {n_few} ROI(s) have fewer than two segmented calcifications: their graph "
-            "and handcrafted features take the documented default values (the paper "
-            "excluded such ROIs; skcalc keeps them)"
+            f"    {n_few} ROI(s) have fewer than two segmented calcifications; the protocol "
+            "excludes such samples, as the paper did (counts per class in report.json)"
         )
     return n_few
 
