@@ -18,7 +18,6 @@ __all__ = [
     "plausible_spacing",
     "PLAUSIBLE_SPACING_MM",
     "check_spacing",
-    "mm_to_px",
     "resolve_bit_depth",
 ]
 
@@ -119,18 +118,6 @@ def check_spacing(
                 f"[{lo}, {hi}] mm; is it in um or cm? (pass plausible=False to accept it)"
             )
     return sp
-
-
-def mm_to_px(size_mm: float, spacing: Sequence[float]) -> tuple[float, float]:
-    """A physical size in mm as pixels along (row, col).
-
-    Examples
-    --------
-    >>> mm_to_px(1.75, (0.07, 0.07))
-    (25.0, 25.0)
-    """
-    sy, sx = check_spacing(spacing, plausible=False)
-    return (round(size_mm / sy, 9), round(size_mm / sx, 9))
 
 
 def resolve_bit_depth(image: Any, declared: Any = None) -> int | None:

@@ -107,9 +107,6 @@ def object_band(
 
 
 # ---------------------------------------------------------------------------- disks
-def _check_spacing(spacing) -> tuple[float, float]:
-    return check_spacing(spacing, plausible=False)
-
 
 def check_scales(scales) -> np.ndarray:
     """Validate dilation radii (mm): 1-D, finite, >= 0, strictly increasing.
@@ -175,7 +172,7 @@ def disk_footprint(radius: float, spacing: Sequence[float] = (1.0, 1.0)) -> np.n
            [1, 1, 1, 1, 1],
            [0, 0, 1, 0, 0]])
     """
-    sy, sx = _check_spacing(spacing)
+    sy, sx = check_spacing(spacing, plausible=False)
     if not np.isfinite(radius) or radius < 0:
         raise ValueError(f"radius must be a finite value >= 0 mm, got {radius!r}")
     h = int(np.floor(radius / sy)) + 1
@@ -278,7 +275,7 @@ def merge_lookup_table(spacing: Sequence[float], scales=None) -> np.ndarray:
     >>> int(t[1, 1]), int(t[2, 2]), int(t[3, 3])
     (1, 2, 3)
     """
-    sy, sx = _check_spacing(spacing)
+    sy, sx = check_spacing(spacing, plausible=False)
     s = check_scales(scales)
     return _merge_table_cached(sy, sx, tuple(float(v) for v in s))
 
@@ -341,7 +338,7 @@ def multiscale_merge_index(
            [4, 3, 0]], dtype=int32)
     """
     labels = check_label_image(labels, "labels", nonnegative=True).astype(np.int64, copy=False)
-    sp = _check_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     s = check_scales(scales)
     n_s = len(s)
     n = int(labels.max(initial=0))
@@ -529,7 +526,7 @@ def build_masks(
            [3, 3, 0]], dtype=int32)
     """
     calc = check_label_image(calcifications, "calcifications")
-    sp = _check_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     s = check_scales(scales)
     comp, n = ndi.label(calc > 0, structure=_CROSS)
     keep = np.ones(n + 1, bool)

@@ -21,9 +21,6 @@ __all__ = ["breast_area_cm2", "delineate_breast", "erode_breast"]
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
 
-def _as_spacing(spacing) -> tuple[float, float]:
-    return check_spacing(spacing, plausible=False)
-
 
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     image = np.asarray(image)
@@ -130,7 +127,7 @@ def delineate_breast(
     image = _check_image(image)
     if not 0 < otsu_percent:
         raise ValueError(f"otsu_percent must be positive, got {otsu_percent}")
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     min_size = max(1, int(round(min_area_mm2 / (sp[0] * sp[1]))))
     img = image.astype(np.float32, copy=False)
     lo = float(img.min())
@@ -191,7 +188,7 @@ def erode_breast(
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     if size_mm < 0:
         raise ValueError(f"size_mm must be >= 0, got {size_mm}")
     out = mask.astype(np.uint8)
@@ -211,5 +208,5 @@ def breast_area_cm2(mask: np.ndarray, spacing: float | Sequence[float] = (0.07, 
     >>> breast_area_cm2(np.ones((100, 100), bool), 0.1)
     1.0
     """
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     return float(np.count_nonzero(mask)) * sp[0] * sp[1] / 100.0

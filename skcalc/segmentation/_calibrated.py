@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._units import resolve_bit_depth
-from ._breast import _as_spacing, erode_breast
+from .._units import check_spacing, resolve_bit_depth
+from ._breast import erode_breast
 from ._hdog import (
     _FOUR,
     _check_sigmas,
@@ -284,7 +284,7 @@ def calibrated_candidates(
         raise TypeError(f"image must be numeric, got dtype {image.dtype}")
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise ValueError("image has NaN or infinite pixels")
-    sp = np.asarray(_as_spacing(spacing))
+    sp = np.asarray(check_spacing(spacing, plausible=False))
     if not (np.isfinite(cnr_threshold) and cnr_threshold >= 0):
         raise ValueError(f"cnr_threshold must be a finite value >= 0, got {cnr_threshold!r}")
     if not (np.isfinite(window_mm) and window_mm > 0):

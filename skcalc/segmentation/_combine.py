@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from .._units import resolve_bit_depth
-from ._breast import _as_spacing, erode_breast
+from .._units import check_spacing, resolve_bit_depth
+from ._breast import erode_breast
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
 
@@ -102,7 +102,7 @@ def combine(
             raise ValueError(
                 f"breast_mask shape {breast.shape} does not match candidates shape {cand.shape}"
             )
-        eroded = erode_breast(breast != 0, spacing=_as_spacing(spacing), size_mm=erosion_mm)
+        eroded = erode_breast(breast != 0, spacing=spacing, size_mm=erosion_mm)
         cand &= eroded
         pred &= eroded
 
@@ -190,7 +190,7 @@ def segment_hdogreg(
     from ._hdog import hdog_candidates
     from ._regression import predict_proximity
 
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     breast = delineate_breast(image, spacing=sp) if breast_mask is None else breast_mask
@@ -253,7 +253,7 @@ def segment_calibrated(
     from ._breast import breast_area_cm2
     from ._calibrated import calibrated_candidates, candidate_features
 
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask
     breast = np.asarray(breast, bool)
     hp = {k: v for k, v in (hdog_params or {}).items()

@@ -41,8 +41,8 @@ from scipy import ndimage
 from torch import nn
 from torch.nn import functional as F
 
-from .._units import resolve_bit_depth
-from ._breast import _as_spacing, _check_image
+from .._units import check_spacing, resolve_bit_depth
+from ._breast import _check_image
 
 __all__ = [
     "ProximityUNet",
@@ -111,7 +111,7 @@ def proximity_target(
     mask = np.asarray(mask, bool)
     if not mask.any():
         return np.zeros(mask.shape, np.float32)
-    d = ndimage.distance_transform_edt(~mask, sampling=_as_spacing(spacing))
+    d = ndimage.distance_transform_edt(~mask, sampling=check_spacing(spacing, plausible=False))
     return proximity_function(d, xi_mm, alpha).astype(np.float32)
 
 
@@ -326,7 +326,7 @@ def predict_proximity(
     ((200, 240), True)
     """
     image = _check_image(image)
-    sp = _as_spacing(spacing)
+    sp = check_spacing(spacing, plausible=False)
     if model is None:
         model = load_default_weights()
     period = 2 ** getattr(model, "depth", 3)
@@ -608,7 +608,7 @@ def train_regressor(
         if ref.shape != img.shape:
             raise ValueError(f"ROI {roi.roi_id!r}: reference shape does not match the image")
         x01 = (_normalise(img, _bit_depth(img, bit_depth)) + 1.0) / 2.0
-        sp = _as_spacing(roi.spacing)
+        sp = check_spacing(roi.spacing, plausible=False)
         if not np.allclose(sp, MODEL_SPACING, rtol=0.02):
             # the network works at MODEL_SPACING; predict_proximity resamples the same way
             from skimage.transform import resize
