@@ -26,57 +26,20 @@ The cache is a bounded LRU in this process (``FIT_CACHE``); each joblib worker k
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from joblib import hash as joblib_hash
 
+from ._arrays import array_digest
+from .utils._lru import LRUCache
+
 __all__ = ["FIT_CACHE", "cache_enabled", "data_key", "memoised"]
 
 
-class _LRU:
-    """A thread-safe, bounded least-recently-used mapping with hit/miss counters."""
-
-    def __init__(self, max_items: int = 512) -> None:
-        self.max_items = max_items
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        #: Number of computations (cache misses) per ``(estimator class, stage)``.
-        self.computed: Counter = Counter()
-
-    def get(self, key: Hashable) -> tuple[bool, Any]:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return True, self._data[key]
-            self.misses += 1
-            return False, None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_items:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self.hits = self.misses = 0
-            self.computed.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 #: The process-wide cache of fitted tail results.
-FIT_CACHE = _LRU()
+FIT_CACHE = LRUCache(max_items=512)
 
 
 def _update(h, value: Any) -> None:
@@ -96,8 +59,7 @@ def _update(h, value: Any) -> None:
     if a.dtype == object:
         h.update(b"<object>" + joblib_hash(a).encode())
         return
-    h.update(f"{a.shape}|{a.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(a).view(np.uint8).ravel() if a.size else b"")
+    h.update(array_digest(a))
 
 
 def data_key(*values: Any) -> str:
@@ -209,7 +171,7 @@ def memoised(
 
 
 # --------------------------------------------------------------------- pipeline memory
-_OBJECT_KEYS = _LRU(max_items=50000)
+_OBJECT_KEYS = LRUCache(max_items=50000)
 
 
 def _object_key(obj: Any) -> str:
@@ -222,13 +184,7 @@ def _object_key(obj: Any) -> str:
     found, entry = _OBJECT_KEYS.get(id(obj))
     if found and entry[0] is obj:
         return entry[1]
-    try:
-        key = obj.content_hash(_ROI_FIELDS)
-    except (TypeError, ValueError):
-        # skcalc._arrays.array_digest cannot digest zero-size arrays (an ROI without
-        # objects): hash the whole record instead.
-        key = "pickle:" + joblib_hash(obj)
-    key += joblib_hash(dict(obj.meta))
+    key = obj.content_hash(_ROI_FIELDS) + joblib_hash(dict(obj.meta))
     _OBJECT_KEYS.put(id(obj), (obj, key))
     return key
 

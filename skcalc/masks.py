@@ -415,11 +415,19 @@ class CalcificationMasks:
         object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
 
     def content_hash(self) -> str:
-        """SHA-1 of everything the record holds (the per-ROI cache keys on it)."""
-        h = hashlib.sha1(repr((float(self.band_width), self.spacing)).encode())
-        for a in (self.foreground, np.asarray(self.scales, float), self.merge_index):
-            h.update(array_digest(a))
-        return h.hexdigest()
+        """SHA-1 of everything the record holds (the per-ROI cache keys on it).
+
+        Computed once: the record is immutable, and cache look-ups ask for it per ROI,
+        stage, candidate and fold.
+        """
+        digest = self.__dict__.get("_content_hash")
+        if digest is None:
+            h = hashlib.sha1(repr((float(self.band_width), self.spacing)).encode())
+            for a in (self.foreground, np.asarray(self.scales, float), self.merge_index):
+                h.update(array_digest(a))
+            digest = h.hexdigest()
+            object.__setattr__(self, "_content_hash", digest)
+        return digest
 
     @property
     def n_objects(self) -> int:

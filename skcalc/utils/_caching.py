@@ -8,8 +8,6 @@ content hash of the ROI's inputs, the stage's parameters and the skcalc version.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +17,7 @@ from sklearn.utils.validation import check_memory
 
 from .._arrays import freeze
 from ..roi import ROI
+from ._lru import LRUCache
 
 __all__ = ["InProcessMemory", "cached_call", "resolve_memory", "roi_content_hash"]
 
@@ -40,39 +39,10 @@ def roi_content_hash(roi: ROI, fields: Iterable[str] = ("image",)) -> str:
     return roi.content_hash(tuple(fields))
 
 
-_LOCK = threading.Lock()
-
-
-class _MemoryFront:
-    """Bounded in-process LRU in front of the on-disk joblib cache.
-
-    Reading a result back from disk costs about a millisecond; a grid search asks for each
-    ROI's result once per candidate and fold, so repeated look-ups are served from here.
-    """
-
-    def __init__(self, max_items: int = 20000) -> None:
-        self.max_items = max_items
-        self._data: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        with _LOCK:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return True, self._data[key]
-        return False, None
-
-    def put(self, key, value) -> None:
-        with _LOCK:
-            self._data[key] = value
-            while len(self._data) > self.max_items:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with _LOCK:
-            self._data.clear()
-
-
-MEMORY_FRONT = _MemoryFront()
+#: Per-ROI results in this process, in front of the on-disk joblib cache: reading a result
+#: back from disk costs about a millisecond, and a grid search asks for each ROI's result once
+#: per candidate and fold.
+MEMORY_FRONT = LRUCache(max_items=20000)
 
 
 class InProcessMemory:
