@@ -312,7 +312,7 @@ def _looks_like_path(value: Any) -> bool:
 def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> None:
     """Reset cache locations and refuse parameters that name files, on one loaded object."""
     from ._fitcache import PipelineMemory
-    from .segmentation import HDoGRegSegmenter, RegressorWeights
+    from .segmentation import CandidateFilter, HDoGRegSegmenter, RegressorWeights
     from .utils import InProcessMemory
 
     attrs = vars(est)
@@ -335,41 +335,23 @@ def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> Non
             attrs["memory"] = InProcessMemory() if skcalc_owned else None
             if not isinstance(old, InProcessMemory):
                 found["memory"].append(f"{where}.memory={old!r}")
-    if isinstance(est, RegressorWeights):
-        # The digest keys the per-process network cache: recompute it from the arrays.
-        import hashlib
-
-        import numpy as np
-
-        h = hashlib.sha1(repr(sorted(dict(est.config).items())).encode())
-        for k in sorted(est.state):
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(est.state[k]).tobytes())
-        est.digest = h.hexdigest()
+    if isinstance(est, (RegressorWeights, CandidateFilter)):
+        # Their digest keys a per-process cache of built models: derive it from the content.
+        est.refresh_digest()
     if isinstance(est, HDoGRegSegmenter):
-        filt = attrs.get("candidate_filter")
-        if isinstance(filt, os.PathLike) or (isinstance(filt, str) and filt != "default"):
-            if "candidate_filter_" not in attrs:
-                raise ModelFileError(
-                    f"{path}: {where}.candidate_filter names a model file ({os.fspath(filt)!r}); "
-                    "a model file never chooses which files skcalc opens. Pass "
-                    "candidate_filter=... when you build the segmenter instead"
-                )
-            attrs["candidate_filter"] = attrs["candidate_filter_"]
-            found["regressor"].append(f"{where}.candidate_filter={os.fspath(filt)!r}")
-        reg = attrs.get("regressor")
-        if isinstance(reg, os.PathLike) or (
-            isinstance(reg, str) and reg not in ("default", "auto")
-        ):
-            if "regressor_" not in attrs:
-                raise ModelFileError(
-                    f"{path}: {where}.regressor names a weights file ({os.fspath(reg)!r}); "
-                    "a model file never chooses which files skcalc opens. Pass "
-                    "regressor=... when you build the segmenter instead"
-                )
-            # Fitted: the weights are in the file; keep them, forget the path.
-            attrs["regressor"] = attrs["regressor_"]
-            found["regressor"].append(f"{where}.regressor={os.fspath(reg)!r}")
+        # A path names a file to open; the fitted model is stored in the file: keep it.
+        for name, words, kind in (("regressor", ("default", "auto"), "weights file"),
+                                  ("candidate_filter", ("default",), "model file")):
+            value = attrs.get(name)
+            if isinstance(value, os.PathLike) or (isinstance(value, str) and value not in words):
+                if name + "_" not in attrs:
+                    raise ModelFileError(
+                        f"{path}: {where}.{name} names a {kind} ({os.fspath(value)!r}); a "
+                        f"model file never chooses which files skcalc opens. Pass {name}=... "
+                        "when you build the segmenter instead"
+                    )
+                attrs[name] = attrs[name + "_"]
+                found["regressor"].append(f"{where}.{name}={os.fspath(value)!r}")
         training = attrs.get("training_params")
         if isinstance(training, dict):
             bad = {k: v for k, v in training.items() if _looks_like_path(v)}

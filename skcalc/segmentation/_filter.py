@@ -61,11 +61,16 @@ class CandidateFilter:
         self.calib_tpr = None if calib_tpr is None else np.asarray(calib_tpr, float)
         self.feature_names = tuple(feature_names)
         self.meta = dict(meta or {})
+        self.refresh_digest()
+
+    def refresh_digest(self) -> None:
+        """Set ``digest`` from the model text and calibration (it keys the per-process booster
+        cache; a loaded model file recomputes it rather than trusting the file's)."""
         import hashlib
 
         self.digest = hashlib.sha1(
-            (model_str + repr(self.calib_thresholds.tolist())
-             + repr(self.calib_fp_per_cm2.tolist())).encode()
+            (self.model_str + repr(np.asarray(self.calib_thresholds).tolist())
+             + repr(np.asarray(self.calib_fp_per_cm2).tolist())).encode()
         ).hexdigest()
 
     # ----------------------------------------------------------------- model

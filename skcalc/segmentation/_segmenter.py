@@ -31,7 +31,12 @@ class RegressorWeights:
     def __init__(self, model) -> None:
         self.config = dict(model.config)
         self.state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
-        h = hashlib.sha1(repr(sorted(self.config.items())).encode())
+        self.refresh_digest()
+
+    def refresh_digest(self) -> None:
+        """Set ``digest`` from the settings and arrays (it keys the per-process network cache;
+        a loaded model file recomputes it rather than trusting the file's)."""
+        h = hashlib.sha1(repr(sorted(dict(self.config).items())).encode())
         for k in sorted(self.state):
             h.update(k.encode())
             h.update(np.ascontiguousarray(self.state[k]).tobytes())
