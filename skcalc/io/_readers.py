@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -231,6 +233,24 @@ def _read_npy(path: str, meta: dict[str, Any]) -> np.ndarray:
 _READERS = {"png": _read_png, "tiff": _read_tiff, "pgm": _read_pgm, "npy": _read_npy}
 
 
+@contextlib.contextmanager
+def _damage_named(path: str, what: str) -> Iterator[None]:
+    """Any library error while reading becomes an UnreadableImageError naming the file.
+
+    pydicom, Pillow, tifffile and numpy report truncation and corruption with OSError,
+    ValueError, EOFError, SyntaxError, struct/zlib errors, MemoryError, ...
+    """
+    try:
+        yield
+    except UnreadableImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damage shows as any exception type
+        raise UnreadableImageError(
+            f"{path}: could not read as {what}, the file may be truncated or corrupt "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def read_mammogram(
     path: str | os.PathLike, *, apply_voi_lut: bool = False, warn_spacing: bool = True
 ):
@@ -296,27 +316,11 @@ def read_mammogram(
         raise UnreadableImageError(f"{path}: is a directory, not an image file")
     kind = _kind(path)
     if kind == "dicom":
-        try:
+        with _damage_named(path, "DICOM"):
             return read_dicom(path, apply_voi_lut=apply_voi_lut, warn_spacing=warn_spacing)
-        except UnreadableImageError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - damage shows as any exception type
-            raise UnreadableImageError(
-                f"{path}: could not read as DICOM, the file may be truncated or corrupt "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
     meta: dict[str, Any] = {"source": path, "format": kind, "inverted": False}
-    try:
+    with _damage_named(path, kind.upper()):
         image = _READERS[kind](path, meta)
-    except UnreadableImageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - libraries report damage with many types
-        # Pillow, tifffile and numpy report truncation and corruption with OSError,
-        # ValueError, EOFError, SyntaxError, struct/zlib errors, MemoryError, ...
-        raise UnreadableImageError(
-            f"{path}: could not read as {kind.upper()}, the file may be truncated or "
-            f"corrupt ({type(exc).__name__}: {exc})"
-        ) from exc
     meta["dtype"] = str(image.dtype)
     meta["shape"] = tuple(image.shape)
     return image, None, meta
