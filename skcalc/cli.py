@@ -4,6 +4,8 @@
 ``skcalc train MANIFEST --out MODEL``        fit the method on a manifest, save a safe model file
 ``skcalc predict MODEL MANIFEST --out CSV``  probabilities and the model's decisions per ROI
 ``skcalc evaluate MANIFEST --out DIR``       the paper's protocol on a manifest, with its report
+``skcalc features MANIFEST --out CSV``       one row per segmented calcification (pyradiomics
+                                             batch style: ids, position, size, every feature)
 ``skcalc segment IMAGE --out DIR``           label image, overlay and counts of one image
 ``skcalc segment-demo``                      segment one synthetic ROI, write an overlay PNG
 
@@ -15,13 +17,16 @@ model, the manifest, its images, a weights file; compared after resolving symbol
 links), an existing output is replaced only with ``--overwrite``, and the output folder is
 checked to be writable before any work starts. Temporary files that a killed run left next
 to an output are removed by the next run. ``predict`` reports the model's own decisions
-(``model.predict``), whatever score and threshold the model uses.
+(``model.predict``), whatever score and threshold the model uses. Its CSV has the columns
+``roi_id, probability, decision, threshold`` and, when the manifest has labels, ``label``:
+decision and label are both the words ``benign`` / ``actionable``
+(:func:`skcalc.io.parse_label` reads them back as 0/1).
 
 Every command takes ``-q`` (errors only) and ``-v`` (step durations on stdout, every
 warning). Progress of the long steps goes to stderr when it is a terminal (never with
-``-q``). ``train``, ``predict`` and ``evaluate`` take ``--spacing MM`` for images whose
-spacing is neither in the manifest nor in a DICOM header; ``train`` needs exam ids only with
-``--tune``.
+``-q``). ``train``, ``predict``, ``evaluate`` and ``features`` take ``--spacing MM`` for
+images whose spacing is neither in the manifest nor in a DICOM header; ``train`` needs exam
+ids only with ``--tune``.
 
 Exit codes: 0 success, 1 bad input or a failed step (the message, on stderr, says which),
 2 usage error. ``SKCALC_DEBUG=1`` shows the traceback of an error.
@@ -45,6 +50,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 #: Verbosity of the running command: -1 quiet (-q), 0 normal, >= 1 verbose (-v, -vv).
 _STATE = {"verbosity": 0}
+
+#: Words for 0/1 in every CSV skcalc writes (decisions and labels alike).
+_LABEL_WORDS = {0: "benign", 1: "actionable"}
 
 
 def _say(msg: str, *, level: int = 0) -> None:
@@ -319,6 +327,74 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .features import LocalFeatureExtractor, local_features_table
+    from .features._local import FEATURE_SETS
+    from .io import load_manifest, write_text_atomic
+    from .masks import MaskBuilder
+    from .segmentation import HDoGRegSegmenter
+
+    out = _out_file(args.out)
+    _check_outputs([out], [args.manifest], overwrite=args.overwrite)
+    feature_sets = tuple(s.strip() for s in args.feature_sets.split(",") if s.strip())
+    unknown = sorted(set(feature_sets) - set(FEATURE_SETS))
+    if unknown or not feature_sets:
+        raise ValueError(
+            f"--feature-sets: unknown {unknown or 'empty list'}; choose among "
+            f"{','.join(FEATURE_SETS)}"
+        )
+    with _step(f"reading the manifest {args.manifest}"):
+        rois, y, groups = load_manifest(args.manifest, spacing=_spacing_arg(args))
+    _check_outputs([out], sorted({r.path for r in rois if r.path}), overwrite=True)
+    t0 = time.perf_counter()
+    # The stages and defaults of make_calcification_pipeline, so that the table describes
+    # the objects the model sees. The stages name the ROI (and file) of any bad input.
+    with _step(f"segmenting {len(rois)} ROIs"):
+        segmented = HDoGRegSegmenter(n_jobs=args.n_jobs).fit_transform(rois)
+    with _step("building the masks"):
+        masked = MaskBuilder(n_jobs=args.n_jobs).fit_transform(segmented)
+    n_objects = sum(int(r.masks.foreground.max()) for r in masked)
+    with _step(f"measuring {n_objects} calcifications"):
+        tables = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs).fit_transform(
+            masked
+        )
+    frame = local_features_table(tables)
+    # Positions in the image file's pixel grid (what a viewer shows), not in the crop the
+    # ROI was cut to: shift by the crop's origin, in pixels and in mm.
+    origin = {r.roi_id: (r.box[0], r.box[2]) if r.box is not None else (0, 0) for r in rois}
+    spacing = {r.roi_id: r.spacing for r in rois}
+    rows0 = frame["roi_id"].map(lambda i: origin[i][0]).to_numpy(dtype=float)
+    cols0 = frame["roi_id"].map(lambda i: origin[i][1]).to_numpy(dtype=float)
+    srow = frame["roi_id"].map(lambda i: spacing[i][0]).to_numpy(dtype=float)
+    scol = frame["roi_id"].map(lambda i: spacing[i][1]).to_numpy(dtype=float)
+    for axis, shift, step in (("row", rows0, srow), ("col", cols0, scol)):
+        for col in (f"centroid_{axis}", f"bbox_{axis}_min", f"bbox_{axis}_max"):
+            px = frame[f"{col}_px"] + shift.astype(frame[f"{col}_px"].dtype)
+            frame[f"{col}_px"] = px
+            frame[f"{col}_mm"] = px.to_numpy(dtype=float) * step
+    extra = {"image": {r.roi_id: r.meta.get("source", "") for r in rois}}
+    if groups is not None:
+        extra["exam_id"] = {r.roi_id: str(g) for r, g in zip(rois, groups)}
+    if y is not None:
+        extra["roi_label"] = {r.roi_id: _LABEL_WORDS[int(v)] for r, v in zip(rois, y)}
+    for pos, (name, values) in enumerate(extra.items(), start=1):
+        frame.insert(pos, name, frame["roi_id"].map(values))
+    write_text_atomic(out, frame.to_csv(index=False, float_format="%.17g"))
+    empty = [t.roi_id for t in tables if t.n_objects == 0]
+    _say(
+        f"{len(rois)} ROIs, {len(frame)} calcifications, {frame.shape[1]} columns "
+        f"in {time.perf_counter() - t0:.1f} s"
+        + (f"; {len(empty)} ROI(s) without calcification (no rows): {empty[:5]}" if empty else "")
+    )
+    if len(frame):
+        per_roi = np.array([t.n_objects for t in tables])
+        _say(f"calcifications per ROI: median {np.median(per_roi):g}, max {per_roi.max()}", level=1)
+    _say(f"per-calcification table written to {out}")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
@@ -500,10 +576,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         row = [
             roi.roi_id,
             repr(float(proba[i])) if proba is not None else "",
-            "actionable" if int(decisions[i]) == 1 else "benign",
+            _LABEL_WORDS[int(decisions[i])],
             threshold,
         ]
-        writer.writerow(row + ([int(y[i])] if y is not None else []))
+        # The manifest's truth in the same words as the decision (parse_label reads it back).
+        writer.writerow(row + ([_LABEL_WORDS[int(y[i])]] if y is not None else []))
     write_text_atomic(out, buf.getvalue())
     n_pos = int((decisions == 1).sum())
     _say(
@@ -708,7 +785,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="score the ROIs of a manifest with a model file",
     )
     p.add_argument("model", help="model file written by 'skcalc train'")
-    p.add_argument("manifest", help="CSV manifest (a label column is copied if present)")
+    p.add_argument(
+        "manifest", help="CSV manifest (a label column is copied, as benign/actionable, if present)"
+    )
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_cmd_predict)
 
@@ -736,6 +815,27 @@ def _build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     add_grid_args(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = add_parser(
+        "features",
+        parents=(common, writes, spacing),
+        help="one CSV row per segmented calcification of a manifest (pyradiomics batch style)",
+        description="Segment the ROIs of a manifest as the model does and write one row per "
+        "calcification: roi_id, image, exam_id and roi_label (when in the manifest), object "
+        "label, centroid and bounding box in the image's pixels and in mm (half-open boxes, "
+        "pixel centres at integer coordinates), area in pixels and mm2, then every feature "
+        "with its pyradiomics name (fg_original_*, rp_*, bg_original_*; NaN where undefined).",
+    )
+    p.add_argument("manifest", help="CSV manifest (see docs/data.rst); labels are optional")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument(
+        "--feature-sets",
+        default="fg_radiomics,fg_regionprops,bg_radiomics",
+        help="comma-separated feature sets (default: all three, 208 features; "
+        "'fg_regionprops' alone is fast)",
+    )
+    p.add_argument("--n-jobs", type=int, default=None, help="parallel ROIs (default 1)")
+    p.set_defaults(func=_cmd_features)
 
     p = add_parser("segment", help="segment the calcifications of one image file")
     p.add_argument("image", help="DICOM, PNG, TIFF, PGM or NPY file")

@@ -14,7 +14,7 @@ import pytest
 
 from skcalc.cli import main
 from skcalc.datasets import make_calcification_cohort
-from skcalc.io import load_manifest, write_image_atomic
+from skcalc.io import load_manifest, parse_label, write_image_atomic
 from skcalc.persistence import load_model
 from skcalc.pipeline import make_calcification_pipeline
 from skcalc.testing import write_dicom as _write_dicom
@@ -140,7 +140,9 @@ def test_predict_csv_matches_in_memory_model(dataset, trained, reference, tmp_pa
     assert threshold == 0.4
     expected = np.where(proba >= threshold, "actionable", "benign")
     assert [r["decision"] for r in rows] == expected.tolist()
-    assert [int(r["label"]) for r in rows] == y.tolist()
+    # truth in the same words as the decision, read back as 0/1 by the manifest's parser
+    assert {r["label"] for r in rows} == {"benign", "actionable"}
+    assert [parse_label(r["label"]) for r in rows] == y.tolist()
     assert str(out) in capsys.readouterr().out
 
 
@@ -516,12 +518,12 @@ def test_quiet_and_verbose(trained, four, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("command", ["demo", "train", "predict", "evaluate", "segment",
-                                     "segment-demo"])  # fmt: skip
+                                     "segment-demo", "features"])  # fmt: skip
 def test_every_command_takes_verbosity_and_overwrite(command, capsys):
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "--verbose" in text and "--quiet" in text and "--overwrite" in text
-    if command in ("train", "predict", "evaluate", "segment"):
+    if command in ("train", "predict", "evaluate", "segment", "features"):
         assert "--spacing" in text
 
 
