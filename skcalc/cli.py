@@ -327,6 +327,28 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _naming_the_roi(rois):
+    """Add the ROI id and manifest line to an error that names only an ROI's file.
+
+    The stages name the ROI in their own errors; a lazy image that fails to read names its
+    file, which several ROIs of a manifest may share.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        text = str(exc)
+        if any(r.roi_id in text for r in rois):
+            raise
+        named = [r for r in rois if r.path and r.path in text]
+        if not named:
+            raise
+        where = ", ".join(
+            f"ROI {r.roi_id!r} (line {r.meta.get('manifest_line')})" for r in named[:3]
+        )
+        raise ValueError(f"{named[0].meta.get('manifest', 'manifest')}, {where}: {text}") from exc
+
+
 def _cmd_features(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -350,16 +372,15 @@ def _cmd_features(args: argparse.Namespace) -> int:
     _check_outputs([out], sorted({r.path for r in rois if r.path}), overwrite=True)
     t0 = time.perf_counter()
     # The stages and defaults of make_calcification_pipeline, so that the table describes
-    # the objects the model sees. The stages name the ROI (and file) of any bad input.
-    with _step(f"segmenting {len(rois)} ROIs"):
+    # the objects the model sees.
+    with _step(f"segmenting {len(rois)} ROIs"), _naming_the_roi(rois):
         segmented = HDoGRegSegmenter(n_jobs=args.n_jobs).fit_transform(rois)
-    with _step("building the masks"):
+    with _step("building the masks"), _naming_the_roi(rois):
         masked = MaskBuilder(n_jobs=args.n_jobs).fit_transform(segmented)
     n_objects = sum(int(r.masks.foreground.max()) for r in masked)
-    with _step(f"measuring {n_objects} calcifications"):
-        tables = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs).fit_transform(
-            masked
-        )
+    extractor = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs)
+    with _step(f"measuring {n_objects} calcifications"), _naming_the_roi(rois):
+        tables = extractor.fit_transform(masked)
     frame = local_features_table(tables)
     # Positions in the image file's pixel grid (what a viewer shows), not in the crop the
     # ROI was cut to: shift by the crop's origin, in pixels and in mm.
