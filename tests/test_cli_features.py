@@ -140,7 +140,8 @@ def test_errors_name_the_problem(manifest, tmp_path, capsys):
     assert main(["features", str(bad), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("skcalc features: error:") and "broken.dcm" in err
-    assert "ROI 'broken:2' (line 2)" in err  # the manifest row, not only the file
+    roi_id = text[1].split(",")[-1]
+    assert f"ROI {roi_id!r} (line 2)" in err  # the manifest row, not only the file
     assert not out.exists()
     # no spacing anywhere: the error names the line and the option to use
     npy = tmp_path / "roi.npy"
