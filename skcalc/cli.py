@@ -384,7 +384,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     frame = local_features_table(tables)
     # Positions in the image file's pixel grid (what a viewer shows), not in the crop the
     # ROI was cut to: shift by the crop's origin, in pixels and in mm.
-    origin = {r.roi_id: (r.box[0], r.box[2]) if r.box is not None else (0, 0) for r in rois}
+    origin = {r.roi_id: (r.box.row0, r.box.col0) if r.box is not None else (0, 0) for r in rois}
     spacing = {r.roi_id: r.spacing for r in rois}
     rows0 = frame["roi_id"].map(lambda i: origin[i][0]).to_numpy(dtype=float)
     cols0 = frame["roi_id"].map(lambda i: origin[i][1]).to_numpy(dtype=float)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ._arrays import array_digest, owned
 from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
-__all__ = ["ROI", "as_roi_list", "check_roi", "register_image_reader"]
+__all__ = ["ROI", "Box", "as_roi_list", "check_roi", "register_image_reader"]
 
 _FIELDS = (
     "image",
@@ -31,6 +31,40 @@ _FIELDS = (
     "path",
     "box",
 )
+
+
+class Box(NamedTuple):
+    """A crop of an image file: rows ``row0:row1``, columns ``col0:col1`` (half-open).
+
+    ``ROI.box`` is one. The tuple order is ``(row0, row1, col0, col1)`` (each axis's
+    slice), while a manifest names its box columns ``row0,col0,row1,col1`` (two corners):
+    read the fields by name (``box.row0``) or use :attr:`slices`, and neither order matters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc.roi import Box
+    >>> box = Box(row0=10, row1=20, col0=5, col1=8)
+    >>> box.row1, box.col0, box == (10, 20, 5, 8)
+    (20, 5, True)
+    >>> np.zeros((30, 30))[box.slices].shape, box.shape
+    ((10, 3), (10, 3))
+    """
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(slice(row0, row1), slice(col0, col1))``: index the file's image with it."""
+        return slice(self.row0, self.row1), slice(self.col0, self.col1)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows and columns of the crop."""
+        return self.row1 - self.row0, self.col1 - self.col0
 
 
 class ROI:
@@ -66,7 +100,10 @@ class ROI:
         File to read the image from when ``image`` is not given (any format of
         :func:`skcalc.io.read_mammogram`).
     box : (int, int, int, int), optional
-        ``(row0, row1, col0, col1)`` crop of the file's image; ``None`` for the whole image.
+        ``(row0, row1, col0, col1)`` crop of the file's image (each axis's half-open slice;
+        note a manifest's columns are ``row0,col0,row1,col1``); ``None`` for the whole
+        image. Read back as a :class:`Box` with named fields (``roi.box.row0``) and
+        ``roi.box.slices``.
 
     Examples
     --------
@@ -134,7 +171,10 @@ class ROI:
     masks = property(lambda self: self._masks, doc="CalcificationMasks from MaskBuilder.")
     meta = property(lambda self: self._meta, doc="Identifiers and other metadata.")
     path = property(lambda self: self._path, doc="Source file of a lazy image.")
-    box = property(lambda self: self._box, doc="(row0, row1, col0, col1) crop of the file.")
+    box = property(
+        lambda self: None if self._box is None else Box(*self._box),
+        doc="Crop of the file: a :class:`Box` (row0, row1, col0, col1), fields by name.",
+    )
 
     @property
     def roi_id(self) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._units import check_spacing
 from ..exceptions import UnreadableImageError
-from ..roi import ROI
+from ..roi import ROI, Box
 from ._dicom import is_dicom, read_dicom_header
 from ._readers import read_image_shape, read_mammogram
 
@@ -166,7 +166,7 @@ def _region_of_row(row, image_shape, spacing, margin_mm, base):
         box = region_box((r0, r1, c0, c1), image_shape, margin)
         region = np.zeros((box[1] - box[0], box[3] - box[2]), dtype=bool)
         region[r0 - box[0] : r1 - box[0], c0 - box[2] : c1 - box[2]] = True
-        return box, region, {"bbox": (r0, r1, c0, c1)}
+        return box, region, {"bbox": Box(r0, r1, c0, c1)}
     if _present(row, _CIRCLE):
         cx, cy, radius = (_float(row, k) for k in _CIRCLE)
         if radius <= 0 or not (0 <= cx < width and 0 <= cy < height):
@@ -205,7 +205,9 @@ def load_manifest(
     region, one of
         ``mask`` (a mask image of the image's shape, non-zero = region);
         ``row0,col0,row1,col1`` or ``x0,y0,x1,y1`` (x = column, y = row): a bounding box in
-        pixels, start inclusive and end exclusive (Python slices);
+        pixels, start inclusive and end exclusive (Python slices). Columns are matched by
+        name, in any order; the ROI's ``box`` is a :class:`~skcalc.roi.Box` whose tuple
+        order is ``(row0, row1, col0, col1)``: read it by field name;
         ``cx,cy,radius``: a disk in pixels (centre column, centre row).
     ``margin_mm`` (optional)
         Context kept around the region's bounding box (default ``margin_mm``, 2 mm); the
@@ -241,8 +243,10 @@ def load_manifest(
     Returns
     -------
     rois : list of ROI
-        Lazy records: ``path`` and ``box = (row0, row1, col0, col1)``, ``region`` relative to
-        the crop; pixels are read on access (mask files are read now, to find their box).
+        Lazy records: ``path`` and ``box`` (a :class:`~skcalc.roi.Box`: ``box.row0``,
+        ``box.slices``; the crop, i.e. the region's bounding box grown by the margin),
+        ``region`` relative to the crop; pixels are read on access (mask files are read now,
+        to find their box). ``meta["bbox"]`` is the manifest's own box, also a ``Box``.
     y : ndarray of int or None
         Labels, ``None`` when the CSV has no ``label`` column.
     groups : ndarray of str or None

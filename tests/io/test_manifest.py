@@ -139,3 +139,18 @@ def test_parse_label():
     assert parse_label("benign without callback") == 0 and parse_label("actionable") == 1
     with pytest.raises(ValueError, match="unknown label"):
         parse_label("2")
+
+
+def test_box_fields_by_name_whatever_the_column_order(dataset):
+    """The manifest's row0,col0,row1,col1 (corners) and ROI.box (per-axis slices) differ in
+    tuple order; both are Boxes read by field name, and the column order does not matter."""
+    header = ["col1", "row1", "image", "col0", "row0", "spacing", "margin_mm"]
+    csv_path = write_csv(dataset / "m.csv", header, [[30, 15, "img/a.png", 20, 10, 0.1, 0]])
+    (roi,), _, _ = load_manifest(csv_path)
+    box = roi.meta["bbox"]
+    assert (box.row0, box.col0, box.row1, box.col1) == (10, 20, 15, 30)
+    assert (roi.box.row0, roi.box.row1, roi.box.col0, roi.box.col1) == (10, 15, 20, 30)
+    assert roi.box == (10, 15, 20, 30)  # still the old tuple for code that unpacks it
+    assert roi.box.shape == roi.shape == (5, 10)
+    np.testing.assert_array_equal(roi.image, IMAGE[roi.box.slices])
+    assert roi.replace(meta={"roi_id": "r"}).box == roi.box  # survives replace
