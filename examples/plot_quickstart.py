@@ -27,10 +27,12 @@ for name in ("sensitivity", "specificity", "ppv", "roc_auc"):
     m = report["metrics"][name]
     print(f"{name:>12}: {m['value']:.2f}  [{m['ci_low']:.2f}, {m['ci_high']:.2f}]")
 
-# What the pipeline saw in one held-out ROI: segmented calcifications (red), ground truth
-# (cyan), the annotated region (yellow) and the background bands.
-seen = pipe.named_steps["masks"].transform(pipe.named_steps["segment"].transform([rois[test[0]]]))
-fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-plot_roi(seen[0], ax=axes[0], show_background=True)
+# What the pipeline saw in one held-out ROI, with the model's probability and decision:
+# segmented calcifications coloured by agreement with the ground truth, the annotated
+# region (dashed yellow) and the background bands (legend below the image).
+seen = pipe[:2].transform([rois[test[0]]])
+fig, axes = plt.subplots(1, 2, figsize=(11, 5.5), layout="constrained")
+plot_roi(seen[0], ax=axes[0], show_background=True, proba=scores[0], threshold=0.4,
+         y_true=y[test[0]])  # fmt: skip
 plot_roc(y[test], scores, ax=axes[1], label="bag of clusters", threshold=0.4)
 plt.show()
