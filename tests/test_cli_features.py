@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+from PIL import Image
 
 from skcalc.cli import main
 from skcalc.datasets import make_calcification_cohort
@@ -151,3 +152,18 @@ def test_errors_name_the_problem(manifest, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 2" in err and "--spacing" in err
     assert main(["features", str(bad), "--out", str(out), "--spacing", "0.07", "-q"]) == 0
+
+
+def test_segment_writes_one_row_per_object(manifest, tmp_path, capsys):
+    """``skcalc segment`` writes the per-object table beside the label image (point 4)."""
+    image = sorted(manifest.parent.glob("*.dcm"))[0]
+    out = tmp_path / "seg"
+    assert main(["segment", str(image), "--out", str(out), "-q"]) == 0
+    labels = np.asarray(Image.open(out / f"{image.stem}_labels.png"))
+    frame = pd.read_csv(out / f"{image.stem}_objects.csv")
+    assert len(frame) == labels.max() > 0
+    assert frame["label"].tolist() == list(range(1, labels.max() + 1))
+    np.testing.assert_array_equal(frame["area_px"], np.bincount(labels.ravel())[1:])
+    rr, cc = np.nonzero(labels == 1)
+    assert frame.loc[0, "centroid_row_px"] == pytest.approx(rr.mean())
+    assert frame.loc[0, "bbox_col_max_px"] == cc.max() + 1

@@ -72,7 +72,8 @@ def _count_segmentations(monkeypatch):
 
 
 def test_stand_alone_stages_do_not_cache_unless_asked(cohort, monkeypatch):
-    rois = cohort[0][:3]
+    # Content no other test has segmented: the in-process cache is shared by the process.
+    rois = [r.replace(image=r.image + 1) for r in cohort[0][:3]]
     assert HDoGRegSegmenter().memory is None and MaskBuilder().memory is None
     assert isinstance(make_calcification_pipeline()["segment"].memory, InProcessMemory)
     calls = _count_segmentations(monkeypatch)
@@ -81,7 +82,7 @@ def test_stand_alone_stages_do_not_cache_unless_asked(cohort, monkeypatch):
     seg.transform(rois)
     assert set(calls.values()) == {2}  # recomputed, as any scikit-learn transformer
     calls.clear()
-    cached = HDoGRegSegmenter(memory="auto", combine="multiply")  # a key not cached before
+    cached = HDoGRegSegmenter(memory="auto")
     a = cached.fit_transform(rois)
     b = cached.transform(rois)
     assert set(calls.values()) == {1}  # memory="auto": once per ROI
@@ -112,3 +113,16 @@ def test_permutation_importance_on_the_named_features(cohort):
     imp = pd.Series(result.importances_mean, index=X.columns)
     assert imp.shape == (3 * 3 + 10 + 3,) and np.isfinite(imp).all()
     assert imp.max() > 0  # some named feature matters to the fitted model
+
+
+def test_verbose_in_the_python_api_as_scikit_learn(cohort, capsys):
+    """``verbose=`` of the searches is scikit-learn's: 0 silent, 1 says what it fits."""
+    from skcalc.model_selection import grid_search
+
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=3, select_topology=10)
+    grid = {"classify__threshold": [0.3, 0.5]}
+    grid_search(pipe, rois, y, groups, grid, cv=2, verbose=0)
+    assert "Fitting" not in capsys.readouterr().out
+    grid_search(pipe, rois, y, groups, grid, cv=2, verbose=1)
+    assert "Fitting 2 folds for each of 2 candidates, totalling 4 fits" in capsys.readouterr().out
