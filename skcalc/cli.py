@@ -402,7 +402,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
         extra["roi_label"] = {r.roi_id: _LABEL_WORDS[int(v)] for r, v in zip(rois, y)}
     for pos, (name, values) in enumerate(extra.items(), start=1):
         frame.insert(pos, name, frame["roi_id"].map(values))
-    write_text_atomic(out, frame.to_csv(index=False, float_format="%.17g"))
+    # pandas writes the shortest text that reads back as the same float (1.4, not 1.4000...01)
+    write_text_atomic(out, frame.to_csv(index=False))
     empty = [t.roi_id for t in tables if t.n_objects == 0]
     _say(
         f"{len(rois)} ROIs, {len(frame)} calcifications, {frame.shape[1]} columns "

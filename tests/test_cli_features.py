@@ -11,7 +11,7 @@ from PIL import Image
 
 from skcalc.cli import main
 from skcalc.datasets import make_calcification_cohort
-from skcalc.features import local_feature_names
+from skcalc.features import LocalFeatureExtractor, local_feature_names, local_features_table
 from skcalc.features._local import FRAME_PREFIXES, GEOMETRY_COLUMNS
 from skcalc.io import load_manifest
 from skcalc.masks import MaskBuilder
@@ -81,6 +81,9 @@ def test_one_row_per_calcification_with_pyradiomics_names(table, in_memory):
     assert header[4 + len(GEOMETRY_COLUMNS) - 1 :] == features
     assert "fg_original_firstorder_Mean" in header and "bg_original_glcm_Contrast" in header
     assert np.isfinite(frame["fg_original_firstorder_Mean"]).all()
+    # the values are the extractor's, exactly (the CSV's floats read back bit for bit)
+    want = local_features_table(LocalFeatureExtractor().fit_transform(masked))
+    np.testing.assert_array_equal(frame[features].to_numpy(), want[features].to_numpy())
 
 
 def test_positions_are_in_the_image_files_pixels_and_mm(table, in_memory):
