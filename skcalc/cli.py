@@ -352,6 +352,7 @@ def _naming_the_roi(rois):
 def _cmd_features(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .exceptions import SkcalcWarning
     from .features import LocalFeatureExtractor, local_features_table
     from .features._local import FEATURE_SETS
     from .io import load_manifest, write_text_atomic
@@ -373,14 +374,20 @@ def _cmd_features(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     # The stages and defaults of make_calcification_pipeline, so that the table describes
     # the objects the model sees.
-    with _step(f"segmenting {len(rois)} ROIs"), _naming_the_roi(rois):
-        segmented = HDoGRegSegmenter(n_jobs=args.n_jobs).fit_transform(rois)
-    with _step("building the masks"), _naming_the_roi(rois):
-        masked = MaskBuilder(n_jobs=args.n_jobs).fit_transform(segmented)
-    n_objects = sum(int(r.masks.foreground.max()) for r in masked)
-    extractor = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs)
-    with _step(f"measuring {n_objects} calcifications"), _naming_the_roi(rois):
-        tables = extractor.fit_transform(masked)
+    with warnings.catch_warnings():
+        # ROIs without calcification are listed in the result line below (they add no row);
+        # the stages' notices about the model's features of such ROIs do not apply here.
+        warnings.filterwarnings(
+            "ignore", message=r".*have no calcification", category=SkcalcWarning
+        )
+        with _step(f"segmenting {len(rois)} ROIs"), _naming_the_roi(rois):
+            segmented = HDoGRegSegmenter(n_jobs=args.n_jobs).fit_transform(rois)
+        with _step("building the masks"), _naming_the_roi(rois):
+            masked = MaskBuilder(n_jobs=args.n_jobs).fit_transform(segmented)
+        n_objects = sum(int(r.masks.foreground.max()) for r in masked)
+        extractor = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs)
+        with _step(f"measuring {n_objects} calcifications"), _naming_the_roi(rois):
+            tables = extractor.fit_transform(masked)
     frame = local_features_table(tables)
     # Positions in the image file's pixel grid (what a viewer shows), not in the crop the
     # ROI was cut to: shift by the crop's origin, in pixels and in mm.
@@ -680,6 +687,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _n_jobs(text: str) -> int:
+    """scikit-learn's n_jobs: a positive count, or -1 (all cores), -2 (all but one), ..."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 jobs has no meaning; use 1, or -1 for all cores")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -856,7 +874,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="comma-separated feature sets (default: all three, 208 features; "
         "'fg_regionprops' alone is fast)",
     )
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel ROIs (default 1)")
+    p.add_argument(
+        "--n-jobs", type=_n_jobs, default=None, help="parallel ROIs (default 1; -1 all cores)"
+    )
     p.set_defaults(func=_cmd_features)
 
     p = add_parser("segment", help="segment the calcifications of one image file")

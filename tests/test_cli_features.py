@@ -170,3 +170,22 @@ def test_segment_writes_one_row_per_object(manifest, tmp_path, capsys):
     rr, cc = np.nonzero(labels == 1)
     assert frame.loc[0, "centroid_row_px"] == pytest.approx(rr.mean())
     assert frame.loc[0, "bbox_col_max_px"] == cc.max() + 1
+
+
+def test_roi_without_calcification_adds_no_row_and_is_named(tmp_path, capsys, recwarn):
+    rng = np.random.default_rng(0)
+    flat = (1500 + rng.integers(0, 20, (200, 200))).astype(np.uint16)
+    write_dicom(tmp_path / "flat.dcm", flat, ImagerPixelSpacing=[0.07, 0.07])
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,row0,col0,row1,col1,label,roi_id\nflat.dcm,50,50,150,150,0,F1\n")
+    out = tmp_path / "f.csv"
+    assert main(["features", str(manifest), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "0 calcifications" in printed and "1 ROI(s) without calcification" in printed
+    assert "['F1']" in printed
+    frame = pd.read_csv(out)
+    assert len(frame) == 0 and list(frame.columns[:4]) == ["roi_id", "image", "roi_label", "label"]
+    # the result line says it: no notice about the model's features of empty ROIs
+    assert not [w for w in recwarn if "no calcification" in str(w.message)]
+    assert main(["features", str(manifest), "--out", str(out), "--n-jobs", "0"]) == 2
+    assert "0 jobs has no meaning" in capsys.readouterr().err
