@@ -338,7 +338,9 @@ def _naming_the_roi(rois):
         yield
     except ValueError as exc:
         text = str(exc)
-        if any(r.roi_id in text for r in rois):
+        if getattr(exc, "roi_id", None) is not None or any(
+            f"ROI {r.roi_id!r}" in text for r in rois
+        ):
             raise
         named = [r for r in rois if r.path and r.path in text]
         if not named:
