@@ -519,15 +519,15 @@ def make_full_field_mammogram(
     clusters: list[dict] = []
     centres: list[np.ndarray] = []
     for i in range(n_clusters):
+        if len(cand) == 0:  # a breast too small for a cluster this far from the skin
+            break
         for _ in range(50):
-            if len(cand) == 0:
-                break
             cyx = (cand[rng.integers(len(cand))] + rng.random(2)) * ds
             if all(np.hypot(*(cyx - c)) * spacing > 2 * radius_mm + 2 for c in centres):
                 break
         else:
             cyx = None
-        if cyx is None or len(cand) == 0:
+        if cyx is None:
             break
         appearance = "benign" if i % 2 == 0 else "actionable"
         spec = draw_cluster_spec(appearance, radius_mm, rng)

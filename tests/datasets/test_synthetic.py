@@ -418,3 +418,11 @@ def test_rois_of_one_image_pool_back_into_the_image(cohort):
         np.testing.assert_array_equal(im.image[r0:r1, c0:c1], r.image)
         np.testing.assert_array_equal(im.region[r0:r1, c0:c1], r.region_mask)
     assert im.reference.sum() == sum(r.reference.sum() for r in parts)
+
+
+def test_full_field_too_small_for_clusters_has_none():
+    # A 512 x 512 field has no breast point >= 15 mm from the skin: no cluster fits, and
+    # the generator says so with an empty list rather than failing.
+    roi = make_full_field_mammogram((512, 512), view="CC", n_clusters=2, random_state=3)
+    assert roi.meta["clusters"] == [] and roi.meta["n_calcifications"] == 0
+    assert not roi.reference.any()
