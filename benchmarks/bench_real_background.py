@@ -81,8 +81,9 @@ def segment(a, sp, **kw):
     return np.asarray(out.calcifications), out.meta["segmentation"]
 
 
-def insert(a, sp, noise_counts, rng, combos, breast):
-    """Add clusters; returns the image and a label image of the inserted footprints."""
+def insert(a, sp, noise_counts, rng, combos, breast, centres=None):
+    """Add clusters; returns the image and a label image of the inserted footprints (and
+    appends each cluster's centre, in pixels, to ``centres`` when given)."""
     img = a.astype(np.float64)
     ref = np.zeros(a.shape, np.int32)
     keys = []
@@ -96,6 +97,8 @@ def insert(a, sp, noise_counts, rng, combos, breast):
     canvas = np.zeros(a.shape)
     H, W = a.shape
     for (cy, cx), (size, con) in zip(sites, combos):
+        if centres is not None:
+            centres.append((float(cy), float(cx)))
         for _ in range(8):
             y = cy + rng.uniform(-3, 3) / sp
             x = cx + rng.uniform(-3, 3) / sp

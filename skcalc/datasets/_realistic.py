@@ -24,6 +24,10 @@ them generalises to images it has never seen (other scanners, processed or raw, 
 - **processing and storage**: unsharp masking (processed "for presentation" images), a
   display transform (identity, log, gamma 0.5-2, window/level clipping), 8/10/12/14/16-bit
   quantisation, and JPEG compression of 8-bit data;
+- **digitised screen-film** on one patch in five (:func:`digitised_film`): the exposure
+  through the tissue printed on a film characteristic (H&D) curve, film grain whose
+  density sd grows as sqrt(density), the digitiser's aperture blur, optical density stored
+  in 8-12 bits as MONOCHROME1 and inverted as a DICOM reader does;
 - pixel spacing 0.05-0.2 mm.
 
 Everything is drawn from ``rng`` (deterministic under a seed).
@@ -38,7 +42,7 @@ from scipy import ndimage
 
 from ._texture import power_law_texture
 
-__all__ = ["make_training_patch"]
+__all__ = ["digitised_film", "make_training_patch"]
 
 
 def _loguniform(rng, lo, hi):
@@ -178,6 +182,86 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed):
     return signal, ref
 
 
+def digitised_film(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    block: int = 1,
+    bits: int | None = None,
+    params: dict | None = None,
+) -> tuple[np.ndarray, int]:
+    """Print an attenuation image on screen-film and digitise it (as a reader returns it).
+
+    ``x`` (bright = more attenuation, any scale; rescaled by its 0.5 / 99.9 percentiles)
+    becomes log exposure ``-L x`` with a film latitude ``L`` of 1-1.6 decades across that
+    range. The film's characteristic (H&D) curve is a logistic in log exposure from a base
+    + fog density 0.15-0.25 to a maximum 3.4-4.2, with a maximum gradient (film gamma) of
+    2.5-4 (mammography films), the exposure placed so that the median tissue lies in the
+    upper-middle of the curve (dense tissue drops into the toe, fat and skin into the
+    shoulder: contrast is compressed at both ends). Film grain adds density noise of sd
+    ``g sqrt(D)`` (Selwyn granularity), g 0.004-0.03, correlated over 0.3-0.8 px. The
+    digitiser blurs by its aperture (0.3-0.6 px), averages ``block x block`` pixels (a
+    coarser sampling grid, e.g. 0.2 mm from a 0.1 mm image), adds a little electronic
+    noise and stores the density linearly over 0-4.2 OD in ``bits`` bits (8, 10 or 12,
+    drawn when None), i.e. MONOCHROME1 (high value = dark); the returned array is inverted
+    as a DICOM reader does, so calcifications are bright.
+
+    Parameters
+    ----------
+    x : ndarray of shape (H, W)
+        Attenuation-like image (calcifications and dense tissue bright).
+    rng : numpy.random.Generator
+    block : int, default=1
+        Digitiser sampling factor: the output has ``H // block`` x ``W // block`` pixels.
+    bits : int, optional
+        Stored bits (8, 10 or 12 drawn when None).
+    params : dict, optional
+        Updated with the drawn settings.
+
+    Returns
+    -------
+    image : ndarray of uint8 or uint16
+    bits : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((64, 64)); x[30:33, 30:33] = 1.0
+    >>> img, bits = digitised_film(x, np.random.default_rng(0), block=2, bits=12)
+    >>> img.shape, bits, bool(img[15, 15] > np.median(img))
+    ((32, 32), 12, True)
+    """
+    x = np.asarray(x, np.float64)
+    lo, hi = np.percentile(x, [0.5, 99.9])
+    x = (x - lo) / max(hi - lo, 1e-12)
+    latitude = rng.uniform(1.0, 1.6)
+    log_e = -latitude * x
+    d_min, d_max = rng.uniform(0.15, 0.25), rng.uniform(3.4, 4.2)
+    gamma = rng.uniform(2.5, 4.0)
+    slope = 4 * gamma / (d_max - d_min)  # the logistic's maximum gradient is gamma
+    e0 = float(np.median(log_e)) - rng.uniform(0.0, 0.4)
+    density = d_min + (d_max - d_min) / (1 + np.exp(-slope * (log_e - e0)))
+    g = _loguniform(rng, 0.004, 0.03)
+    grain = rng.standard_normal(x.shape)
+    grain = ndimage.gaussian_filter(grain, rng.uniform(0.3, 0.8))
+    grain /= max(float(grain.std()), 1e-12)
+    density += g * np.sqrt(density) * grain
+    density = ndimage.gaussian_filter(density, rng.uniform(0.3, 0.6))
+    b = int(block)
+    if b > 1:
+        H, W = (density.shape[0] // b) * b, (density.shape[1] // b) * b
+        density = density[:H, :W].reshape(H // b, b, W // b, b).mean(axis=(1, 3))
+    density += rng.normal(0, 0.002, density.shape)
+    bits = int(rng.choice([8, 10, 12])) if bits is None else int(bits)
+    top = 2**bits - 1
+    stored = np.clip(np.rint(density / 4.2 * top), 0, top)  # MONOCHROME1: dark = high
+    img = top - stored  # the reader's inversion
+    if params is not None:
+        params.update(film_latitude=latitude, film_gamma=gamma, film_grain=g,
+                      film_d_max=d_max, film_bits=bits)
+    return img.astype(np.uint8 if bits <= 8 else np.uint16), bits
+
+
 def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
                         spacing: float | None = None, calcifications: bool | None = None):
     """Draw one varied mammogram patch (see the module docstring for the model).
@@ -263,6 +347,11 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         white /= max(float(white.std()), 1e-9)
     signal = signal + white * np.sqrt(var).astype(np.float32)
     del white, var
+    if rng.random() < 0.2:  # digitised screen-film instead of a digital detector's output
+        img, bits = digitised_film(signal, rng, params=params)
+        params.update(mode="film", bits=bits, psf_px=float(psf), has_calc=has_calc)
+        return {"image": img, "spacing": sp, "bits": bits, "reference": reference,
+                "breast": breast, "params": params}
     if rng.random() < 0.4:  # processed image: unsharp masking
         s = rng.uniform(1.0, 6.0) / sp
         signal = signal + rng.uniform(0.3, 1.5) * (signal - ndimage.gaussian_filter(signal, s))
