@@ -23,8 +23,8 @@ builds the same measurement from real tissue printed on simulated film:
    The score of a region is the number of detected objects whose centroid lies in it; the
    ROC AUC of that score separates cluster regions from normal tissue (ties count 1/2).
 4. **Detectors**: the default ``HDoGRegSegmenter()``, its "sensitive" point, the authors'
-   HDoG rule (``threshold="authors"``, no CNN), and a **naive DoG detector**: ``G(0.1 mm) -
-   G(0.3 mm)`` of the image, objects = 8-connected components above its median + 3 robust
+   HDoG rule (``threshold="authors"``, no CNN), and a **naive DoG detector**: ``G(1 px) -
+   G(2 px)`` of the image, objects = 8-connected components above its median + 3 robust
    sd over the breast (one global threshold per image).
 
 Also printed: recall of the inserted calcifications (an object touching the footprint,
@@ -53,9 +53,10 @@ REGION_MM = 10.0
 
 
 def naive_dog(img: np.ndarray, sp: float, breast: np.ndarray, k: float = 3.0) -> np.ndarray:
-    """Two-Gaussian DoG, one global robust threshold over the breast, 8-connected objects."""
+    """Two-Gaussian DoG (1 and 2 px), one global robust threshold over the breast,
+    8-connected objects."""
     x = img.astype(np.float32)
-    d = ndi.gaussian_filter(x, 0.1 / sp) - ndi.gaussian_filter(x, 0.3 / sp)
+    d = ndi.gaussian_filter(x, 1.0) - ndi.gaussian_filter(x, 2.0)
     v = d[breast]
     med = float(np.median(v))
     sd = 1.4826 * float(np.median(np.abs(v - med)))
