@@ -100,3 +100,19 @@ def test_bad_input_is_named(data):
         fit_candidate_filter(pos, neg, mode="fine")
     with pytest.raises(ValueError, match="annotations: 1 given for 6"):
         fit_candidate_filter(pos, neg, annotations=[None])
+
+
+def test_the_documented_example_runs(tmp_path, monkeypatch):
+    import pathlib
+    import re
+
+    rst = (pathlib.Path(__file__).parents[2] / "docs" / "segmentation.rst").read_text()
+    section = rst.split("Training the filter on your own images")[1]
+    code = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section).group(1)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile("\n".join(line[4:] for line in code.splitlines()), "segmentation.rst", "exec"),
+         ns)
+    assert (tmp_path / "my_candidate_filter.json").is_file()
+    assert ns["mine"].meta["positives"] > 0 and ns["by_points"].meta["positives"] > 0
+    assert ns["recal"].model_str == load_default_filter().model_str
