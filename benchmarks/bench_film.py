@@ -72,7 +72,7 @@ def detect(name, img, sp, bits, breast, filt):
     kw = {"default": {}, "sensitive": {"operating_point": "sensitive"},
           "authors_hdog": {"threshold": "authors", "regressor": None}}[name]
     if filt is not None and name != "authors_hdog":
-        kw["candidate_filter"] = filt
+        kw.update(candidate_filter=filt, cnr_threshold=filt.meta.get("cnr_threshold", 4.0))
     roi = skcalc.ROI(img, spacing=sp, meta={"roi_id": "film", "bits_stored": bits})
     out = skcalc.HDoGRegSegmenter(**kw).fit([roi]).transform([roi])[0]
     return np.asarray(out.calcifications)

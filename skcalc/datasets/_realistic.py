@@ -15,9 +15,10 @@ them generalises to images it has never seen (other scanners, processed or raw, 
 - **breast edge** (a thinning ramp to air with a bright skin line) and **pectoral muscle**
   (a bright region with a soft edge) on part of the patches;
 - **calcifications** 0.1-1 mm (dome profiles from flat to peaked, round to elongated),
-  isolated and in clusters, with a peak contrast of 1-20 times the pixel noise (faint
-  amorphous-like ones included; 20-60 times for one in five of the others, so that bright
-  calcifications are not mistaken for lines or edges), on 70% of the patches;
+  isolated and in clusters, with a blurred peak contrast of 1-20 times the image's noise at
+  calcification scale (as the detector measures it; faint amorphous-like ones 1-8 on half
+  of the patches; 20-60 times for one in five of the others, so that bright calcifications
+  are not mistaken for lines or edges), on 70% of the patches;
 - **acquisition**: Gaussian detector blur 0.03-0.12 mm, quantum (signal-dependent) plus
   electronic noise from 3 to 200 counts (12-bit scale; the NYU sample shows about 90-160),
   optionally correlated (resampled images) or with film grain;
@@ -131,8 +132,10 @@ def _lumps(rng, H, W, sp, tex_sd, noise_sd):
     return out
 
 
-def _calcifications(rng, H, W, sp, noise_sd, allowed):
-    """Thickness-like profiles of calcifications (pre-blur) and their footprint mask."""
+def _calcifications(rng, H, W, sp, psf, allowed):
+    """Calcifications already blurred by the PSF, each scaled so that its blurred peak is its
+    drawn contrast (in units of the image's noise at calcification scale, set by the
+    caller), and their footprint mask."""
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
     centres = []
@@ -167,18 +170,28 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed):
         if not foot.any():
             foot[R, R] = True
             prof[R, R] = 1.0
-        # one in five of the others 20-60x the pixel noise: after the PSF and on textured
-        # real tissue a clearly visible calcification reaches a DoG CNR of 20-50, which the
-        # filter must not take for a line or an edge (bright ones were rare in training)
+        # Contrast of the blurred peak in units of the image's noise at calcification scale
+        # (what the detector sees; a contrast in pre-blur pixel noise left most small
+        # calcifications invisible after the PSF, so few training positives sat near the
+        # detection limit). One in five of the others 20-60x: on textured real tissue a
+        # clearly visible calcification reaches a DoG CNR of 20-50, which the filter must
+        # not take for a line or an edge.
         if faint:
             cnr = _loguniform(rng, 1.0, 8.0)
         elif rng.random() < 0.2:
             cnr = _loguniform(rng, 20.0, 60.0)
         else:
             cnr = _loguniform(rng, 1.0, 20.0)
-        sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
-        signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
-        ref[sl] |= foot
+        # blurred on its own window (the PSF is linear), scaled to its blurred peak
+        m = int(np.ceil(3 * psf)) + 1
+        if not (R + m <= iy < H - R - m and R + m <= ix < W - R - m):
+            continue
+        big = np.pad(prof, m)
+        blurred = ndimage.gaussian_filter(big, psf, truncate=3.0)
+        blurred *= cnr / max(float(blurred.max()), 1e-12)
+        sl = (slice(iy - R - m, iy + R + m + 1), slice(ix - R - m, ix + R + m + 1))
+        signal[sl] += blurred.astype(np.float32)
+        ref[iy - R: iy + R + 1, ix - R: ix + R + 1] |= foot
     return signal, ref
 
 
@@ -262,6 +275,21 @@ def digitised_film(
     return img.astype(np.uint8 if bits <= 8 else np.uint16), bits
 
 
+def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndarray) -> float:
+    """Robust sd of the finest DoG of the detector over the breast, as white-noise pixel sd
+    (the ``pixel_noise_sd`` of the segmentation summary, in the signal's units)."""
+    from ..segmentation._calibrated import local_robust_scale, white_noise_dog_sd
+    from ..segmentation._hdog import hdog_sigmas
+
+    s0, s1 = hdog_sigmas(0.0826, 0.217, 1.6)[:2]
+    d = (ndimage.gaussian_filter(signal, s0 / sp, truncate=4.0)
+         - ndimage.gaussian_filter(signal, s1 / sp, truncate=4.0)) / (s1 / s0 - 1)
+    inner = ndimage.binary_erosion(breast, iterations=max(1, int(1 / sp)))
+    _, g = local_robust_scale(d, inner if inner.any() else None,
+                              (int(5 / sp), int(5 / sp)))
+    return g / white_noise_dog_sd(s0 / sp, s1 / s0)
+
+
 def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
                         spacing: float | None = None, calcifications: bool | None = None):
     """Draw one varied mammogram patch (see the module docstring for the model).
@@ -332,11 +360,11 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     del yy, xx
     has_calc = (rng.random() < 0.7) if calcifications is None else bool(calcifications)
     reference = np.zeros((H, W), bool)
+    psf = rng.uniform(0.03, 0.12) / sp
+    calc = None
     if has_calc:
         allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-        calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
-        signal += calc
-    psf = rng.uniform(0.03, 0.12) / sp
+        calc, reference = _calcifications(rng, H, W, sp, psf, allowed)
     signal = ndimage.gaussian_filter(signal, psf)
     # noise: quantum (variance ~ signal) + electronic, possibly correlated
     q = rng.uniform(0.3, 1.0)
@@ -347,6 +375,9 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         white /= max(float(white.std()), 1e-9)
     signal = signal + white * np.sqrt(var).astype(np.float32)
     del white, var
+    if calc is not None:
+        # the image's noise at calcification scale, as the detector measures it
+        signal += calc * np.float32(_noise_at_calcification_scale(signal, sp, breast))
     if rng.random() < 0.2:  # digitised screen-film instead of a digital detector's output
         img, bits = digitised_film(signal, rng, params=params)
         params.update(mode="film", bits=bits, psf_px=float(psf), has_calc=has_calc)
