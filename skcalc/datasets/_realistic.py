@@ -15,17 +15,19 @@ them generalises to images it has never seen (other scanners, processed or raw, 
 - **breast edge** (a thinning ramp to air with a bright skin line) and **pectoral muscle**
   (a bright region with a soft edge) on part of the patches;
 - **calcifications** 0.1-1 mm (dome profiles from flat to peaked, round to elongated),
-  isolated and in clusters, with a blurred peak contrast of 1-20 times the image's noise at
-  calcification scale (as the detector measures it; faint amorphous-like ones 1-8 on half
-  of the patches; 20-60 times for one in five of the others, so that bright calcifications
-  are not mistaken for lines or edges), on 70% of the patches;
+  isolated and in clusters, with a peak contrast of 1-20 times the pixel noise before the
+  blur (``contrast="detector"``: the blurred peak over the image's noise at calcification
+  scale as the detector measures it); faint amorphous-like ones 1-8 on half of the
+  patches; 20-60 times for one in five of the others, so that bright calcifications are
+  not mistaken for lines or edges; on 70% of the patches;
 - **acquisition**: Gaussian detector blur 0.03-0.12 mm, quantum (signal-dependent) plus
   electronic noise from 3 to 200 counts (12-bit scale; the NYU sample shows about 90-160),
   optionally correlated (resampled images) or with film grain;
 - **processing and storage**: unsharp masking (processed "for presentation" images), a
   display transform (identity, log, gamma 0.5-2, window/level clipping), 8/10/12/14/16-bit
   quantisation, and JPEG compression of 8-bit data;
-- **digitised screen-film** on one patch in five (:func:`digitised_film`): the exposure
+- **digitised screen-film** on a fraction of the patches (``film_fraction``;
+  :func:`digitised_film`): the exposure
   through the tissue printed on a film characteristic (H&D) curve, film grain whose
   density sd grows as sqrt(density), the digitiser's aperture blur, optical density stored
   in 8-12 bits as MONOCHROME1 and inverted as a DICOM reader does;
@@ -132,10 +134,13 @@ def _lumps(rng, H, W, sp, tex_sd, noise_sd):
     return out
 
 
-def _calcifications(rng, H, W, sp, psf, allowed):
-    """Calcifications already blurred by the PSF, each scaled so that its blurred peak is its
-    drawn contrast (in units of the image's noise at calcification scale, set by the
-    caller), and their footprint mask."""
+def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None):
+    """Calcifications and their footprint mask.
+
+    ``psf=None`` ("pixel" contrast): thickness-like profiles before the blur, peak
+    ``cnr * noise_sd``. Otherwise ("detector" contrast): each profile blurred by ``psf`` on
+    its own window and scaled so that its blurred peak is ``cnr`` (the caller multiplies by
+    the image's noise at calcification scale)."""
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
     centres = []
@@ -170,18 +175,22 @@ def _calcifications(rng, H, W, sp, psf, allowed):
         if not foot.any():
             foot[R, R] = True
             prof[R, R] = 1.0
-        # Contrast of the blurred peak in units of the image's noise at calcification scale
-        # (what the detector sees; a contrast in pre-blur pixel noise left most small
-        # calcifications invisible after the PSF, so few training positives sat near the
-        # detection limit). One in five of the others 20-60x: on textured real tissue a
-        # clearly visible calcification reaches a DoG CNR of 20-50, which the filter must
-        # not take for a line or an edge.
+        # One in five of the others 20-60x: on textured real tissue a clearly visible
+        # calcification reaches a DoG CNR of 20-50, which the filter must not take for a
+        # line or an edge. "detector" contrast: the blurred peak in units of the image's
+        # noise at calcification scale (a contrast in pre-blur pixel noise leaves many small
+        # calcifications invisible after the PSF, few training positives near the limit).
         if faint:
             cnr = _loguniform(rng, 1.0, 8.0)
         elif rng.random() < 0.2:
             cnr = _loguniform(rng, 20.0, 60.0)
         else:
             cnr = _loguniform(rng, 1.0, 20.0)
+        if psf is None:
+            sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
+            signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
+            ref[sl] |= foot
+            continue
         # blurred on its own window (the PSF is linear), scaled to its blurred peak
         m = int(np.ceil(3 * psf)) + 1
         if not (R + m <= iy < H - R - m and R + m <= ix < W - R - m):
@@ -291,7 +300,8 @@ def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndar
 
 
 def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
-                        spacing: float | None = None, calcifications: bool | None = None):
+                        spacing: float | None = None, calcifications: bool | None = None,
+                        film_fraction: float = 0.0, contrast: str = "pixel"):
     """Draw one varied mammogram patch (see the module docstring for the model).
 
     Parameters
@@ -303,6 +313,14 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         Pixel spacing in mm; drawn log-uniformly in [0.05, 0.2] when None.
     calcifications : bool, optional
         Whether calcifications are inserted (drawn with probability 0.7 when None).
+    film_fraction : float, default=0.0
+        Probability that the patch is digitised screen-film (:func:`digitised_film`)
+        instead of a digital detector's output. 0 draws nothing (the packaged filter's
+        training stream).
+    contrast : {"pixel", "detector"}, default="pixel"
+        Unit of the calcifications' drawn contrast: the pre-blur pixel noise (the packaged
+        filter's training) or the blurred peak over the image's noise at calcification
+        scale as the detector measures it.
 
     Returns
     -------
@@ -360,11 +378,21 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     del yy, xx
     has_calc = (rng.random() < 0.7) if calcifications is None else bool(calcifications)
     reference = np.zeros((H, W), bool)
-    psf = rng.uniform(0.03, 0.12) / sp
+    if contrast not in ("pixel", "detector"):
+        raise ValueError(f"contrast must be 'pixel' or 'detector', got {contrast!r}")
     calc = None
-    if has_calc:
-        allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-        calc, reference = _calcifications(rng, H, W, sp, psf, allowed)
+    if contrast == "detector":
+        psf = rng.uniform(0.03, 0.12) / sp
+        if has_calc:
+            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+            calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed, psf)
+    else:
+        if has_calc:
+            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+            pre, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
+            signal += pre
+            del pre
+        psf = rng.uniform(0.03, 0.12) / sp
     signal = ndimage.gaussian_filter(signal, psf)
     # noise: quantum (variance ~ signal) + electronic, possibly correlated
     q = rng.uniform(0.3, 1.0)
@@ -378,7 +406,7 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     if calc is not None:
         # the image's noise at calcification scale, as the detector measures it
         signal += calc * np.float32(_noise_at_calcification_scale(signal, sp, breast))
-    if rng.random() < 0.2:  # digitised screen-film instead of a digital detector's output
+    if film_fraction > 0 and rng.random() < film_fraction:  # digitised screen-film
         img, bits = digitised_film(signal, rng, params=params)
         params.update(mode="film", bits=bits, psf_px=float(psf), has_calc=has_calc)
         return {"image": img, "spacing": sp, "bits": bits, "reference": reference,

@@ -184,13 +184,13 @@ def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.
     return X, hit.astype(np.int8), area
 
 
-def _patches(seed: int, n: int, cnr_threshold: float):
+def _patches(seed: int, n: int, cnr_threshold: float, **generator):
     from ..datasets._realistic import make_training_patch
 
     Xs, ys, areas, groups = [], [], [], []
     for k in range(n):
         rng = np.random.default_rng([seed, k])
-        p = make_training_patch(rng)
+        p = make_training_patch(rng, **generator)
         X, y, a = patch_candidates(p, cnr_threshold=cnr_threshold)
         Xs.append(X)
         ys.append(y)
@@ -208,6 +208,8 @@ def train_candidate_filter(
     n_estimators: int = 300,
     num_threads: int = 1,
     verbose: bool = False,
+    film_fraction: float = 0.0,
+    contrast: str = "pixel",
 ) -> CandidateFilter:
     """Train the candidate classifier on synthetic patches and calibrate its operating points.
 
@@ -215,6 +217,9 @@ def train_candidate_filter(
     (deterministic mode, ``num_threads`` threads); ``n_calib`` other patches (seeds
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
+    ``film_fraction`` and ``contrast`` are passed to
+    :func:`~skcalc.datasets._realistic.make_training_patch` (the packaged filter: 0 and
+    ``"pixel"``).
 
     Returns
     -------
@@ -225,8 +230,9 @@ def train_candidate_filter(
     import lightgbm as lgb
 
     t0 = time.perf_counter()
-    X, y, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold)
-    Xc, yc, area_c, _ = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold)
+    gen = {"film_fraction": float(film_fraction), "contrast": contrast}
+    X, y, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold, **gen)
+    Xc, yc, area_c, _ = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold, **gen)
     t1 = time.perf_counter()
     if verbose:
         print(f"train candidates {len(y)} ({y.sum()} pos), calib {len(yc)} ({yc.sum()} pos), "
@@ -243,6 +249,8 @@ def train_candidate_filter(
             "train_candidates": int(len(y)), "train_positives": int(y.sum()),
             "calib_candidates": int(len(yc)), "calib_positives": int(yc.sum()),
             "calib_breast_cm2": area, "seconds": round(time.perf_counter() - t0, 1)}
+    if gen != {"film_fraction": 0.0, "contrast": "pixel"}:
+        meta.update(gen)
     return CandidateFilter(model_str, thr, fp, tpr, FEATURE_NAMES, meta)
 
 

@@ -37,9 +37,27 @@ def test_film_grain_grows_with_density_and_block_sampling():
 
 
 def test_training_patches_include_film_and_are_deterministic():
-    modes = [make_training_patch(np.random.default_rng([5, k]), size_mm=8.0)["params"]["mode"]
-             for k in range(40)]
+    modes = [make_training_patch(np.random.default_rng([5, k]), size_mm=8.0,
+                                 film_fraction=0.2)["params"]["mode"] for k in range(40)]
     assert "film" in modes and len(set(modes)) >= 4
     a = make_training_patch(np.random.default_rng(3), size_mm=8.0)
     b = make_training_patch(np.random.default_rng(3), size_mm=8.0)
     np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_detector_contrast_sets_the_blurred_peak_in_noise_units():
+    from skcalc.datasets._realistic import _noise_at_calcification_scale
+
+    for k in range(3):
+        p = make_training_patch(np.random.default_rng([8, k]), size_mm=16.0, spacing=0.1,
+                                calcifications=True, contrast="detector")
+        q = make_training_patch(np.random.default_rng([8, k]), size_mm=16.0, spacing=0.1,
+                                calcifications=True, contrast="pixel")
+        assert p["reference"].any() and q["image"].shape == p["image"].shape
+    with pytest.raises(ValueError, match="contrast"):
+        make_training_patch(np.random.default_rng(0), size_mm=8.0, contrast="counts")
+    # the noise measure recovers white noise
+    rng = np.random.default_rng(1)
+    est = _noise_at_calcification_scale(rng.normal(0, 7.0, (300, 300)), 0.1,
+                                        np.ones((300, 300), bool))
+    assert abs(est - 7.0) < 0.5
