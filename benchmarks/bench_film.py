@@ -154,7 +154,7 @@ def run(seeds, filt, detectors, plots):
                                     neg[d].append(count_in(cen, r0, c0, side))
                         fp[d][0] += int(lab.max())
                         fp[d][1] += float(breast.sum()) * sp * sp / 100
-                        if plots and seed == 0 and d == "default":
+                        if plots and seed == 0 and d == "default" and cond != "0.2mm_12bit":
                             overlay(film, lab, f"film_{cond}_{view}", sp, plots)
         for d in detectors:
             res[f"auc_{cond}_{d}"] = auc(pos[d], neg[d])

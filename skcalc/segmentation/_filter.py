@@ -83,14 +83,33 @@ class CandidateFilter:
             b = _CACHE.setdefault(self.digest, lgb.Booster(model_str=self.model_str))
         return b
 
+    def _trees(self):
+        key = ("trees", self.digest)
+        t = _CACHE.get(key)
+        if t is None:
+            try:
+                t = _TreeEnsemble(self.model_str)
+            except ValueError:  # a model this evaluator does not cover: LightGBM itself
+                t = False
+            t = _CACHE.setdefault(key, t)
+        return t
+
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Probability-like score in [0, 1] of each candidate being a calcification."""
+        """Probability-like score in [0, 1] of each candidate being a calcification.
+
+        Evaluated from the model text with NumPy (the same decisions as LightGBM's
+        ``predict``, tested); importing LightGBM costs about a second of CPU per process,
+        which the first segmentation in every worker would otherwise pay.
+        """
         X = np.asarray(X, np.float64)
         if X.shape[0] == 0:
             return np.zeros(0)
         if X.shape[1] != len(self.feature_names):
             raise ValueError(f"expected {len(self.feature_names)} features, got {X.shape[1]}")
-        return self._booster().predict(X, num_threads=1)
+        trees = self._trees()
+        if trees is False:
+            return self._booster().predict(X, num_threads=1)
+        return trees.predict(X)
 
     # ------------------------------------------------------- operating point
     def resolve(self, operating_point: str | float) -> tuple[float, float]:
@@ -154,6 +173,86 @@ class CandidateFilter:
 
     def __repr__(self) -> str:
         return f"CandidateFilter(digest={self.digest[:10]})"
+
+
+class _TreeEnsemble:
+    """A LightGBM binary model (numerical splits only) evaluated with NumPy.
+
+    Follows LightGBM's ``NumericalDecision``: a NaN is 0 unless the split's missing type is
+    NaN; a missing value (NaN, or zero for missing type Zero) goes to the default side;
+    otherwise ``x <= threshold`` goes left. The raw score is the sum of the leaves, mapped by
+    the sigmoid of the objective. All trees advance together, one level per step.
+    """
+
+    def __init__(self, model_str: str):
+        head, _, body = model_str.partition("\nTree=")
+        opts = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
+        obj = opts.get("objective", "").split()
+        if opts.get("num_class", "1") != "1" or not obj or obj[0] != "binary":
+            raise ValueError("not a binary LightGBM model")
+        self.sigmoid = float(dict(o.split(":") for o in obj[1:] if ":" in o).get("sigmoid", 1))
+        feat, thr, dec, left, right, leaves, start = [], [], [], [], [], [], []
+        n_int = n_leaf = 0
+        for block in ("Tree=" + body).split("\nTree="):
+            if not block.strip() or "leaf_value=" not in block:
+                continue
+            kv = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if kv.get("num_cat", "0") != "0":
+                raise ValueError("categorical splits")
+            lv = np.array(kv["leaf_value"].split(), float)
+            n_l = int(kv["num_leaves"])
+            if n_l == 1:
+                start.append(-(n_leaf + 1))
+            else:
+                def child(v, n_int=n_int, n_leaf=n_leaf):
+                    # internal nodes: global index; leaves: -(global leaf index + 1)
+                    c = np.array(v.split(), np.int64)
+                    return np.where(c >= 0, c + n_int, -(~c + n_leaf) - 1)
+
+                feat.append(np.array(kv["split_feature"].split(), np.int64))
+                thr.append(np.array(kv["threshold"].split(), float))
+                dec.append(np.array(kv["decision_type"].split(), np.int64))
+                left.append(child(kv["left_child"]))
+                right.append(child(kv["right_child"]))
+                start.append(n_int)
+                n_int += n_l - 1
+            leaves.append(lv)
+            n_leaf += lv.size
+            if "end of trees" in block:
+                break
+        if not start:
+            raise ValueError("no trees")
+        cat = np.concatenate if feat else (lambda _: np.zeros(0))
+        self.feat = cat(feat).astype(np.int64)
+        self.thr = cat(thr).astype(float)
+        dec = cat(dec).astype(np.int64)
+        if np.any(dec & 1):
+            raise ValueError("categorical splits")
+        self.default_left = (dec & 2) > 0
+        self.missing = (dec >> 2) & 3
+        self.left = cat(left).astype(np.int64)
+        self.right = cat(right).astype(np.int64)
+        self.leaf = np.concatenate(leaves)
+        self.start = np.array(start, np.int64)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        node = np.broadcast_to(self.start, (n, self.start.size)).copy()
+        rows = np.broadcast_to(np.arange(n)[:, None], node.shape)
+        while True:
+            inner = node >= 0
+            if not inner.any():
+                break
+            nd = node[inner]
+            f = X[rows[inner], self.feat[nd]]
+            miss = self.missing[nd]
+            nan = np.isnan(f)
+            f = np.where(nan & (miss != 2), 0.0, f)
+            is_missing = ((miss == 1) & (np.abs(f) <= 1e-35)) | ((miss == 2) & nan)
+            go_left = np.where(is_missing, self.default_left[nd], f <= self.thr[nd])
+            node[inner] = np.where(go_left, self.left[nd], self.right[nd])
+        raw = self.leaf[-node - 1].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
 
 
 def load_default_filter() -> CandidateFilter:

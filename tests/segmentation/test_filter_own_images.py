@@ -116,3 +116,24 @@ def test_the_documented_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "my_candidate_filter.json").is_file()
     assert ns["mine"].meta["positives"] > 0 and ns["by_points"].meta["positives"] > 0
     assert ns["recal"].model_str == load_default_filter().model_str
+
+
+def test_numpy_tree_evaluation_equals_lightgbm():
+    import lightgbm as lgb
+
+    from skcalc.segmentation._filter import _TreeEnsemble
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 3, (3000, 20))
+    X[rng.random(X.shape) < 0.1] = np.nan  # missing values take the default side
+    X[rng.random(X.shape) < 0.05] = 0.0
+    f = load_default_filter()
+    ref = lgb.Booster(model_str=f.model_str).predict(X, num_threads=1)
+    np.testing.assert_allclose(_TreeEnsemble(f.model_str).predict(X), ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(f.score(X), ref, rtol=0, atol=1e-12)
+    # a model trained here (other trees, single-leaf trees possible) as well
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(0, 1, len(X)) > 0).astype(int)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 7, "seed": 0},
+                  lgb.Dataset(X, y), num_boost_round=40)
+    np.testing.assert_allclose(_TreeEnsemble(b.model_to_string()).predict(X),
+                               b.predict(X), rtol=0, atol=1e-12)
