@@ -331,6 +331,8 @@ def plot_inserted(outdir, sp=0.1):
 
 
 def cost(results):
+    # scikit-learn's import (~1 s CPU) is not the segmentation's cost: done before the clock
+    import skcalc.segmentation._segmenter  # noqa: F401
     from skcalc.datasets import make_full_field_mammogram
 
     a = read("L-MLO")
@@ -363,6 +365,7 @@ def main():
                     help="NAME=PATH[,NAME=PATH]: other candidate-filter files measured in the "
                          "same run (their detection threshold from the file)")
     ap.add_argument("--skip-cost", action="store_true")
+    ap.add_argument("--cost-only", action="store_true")
     ap.add_argument("--plots-only", action="store_true",
                     help="only redraw the figures (recall from the last results JSON)")
     args = ap.parse_args()
@@ -382,6 +385,10 @@ def main():
     results: dict = {}
     if not args.skip_cost:
         cost(results)
+    if args.cost_only:
+        for k, v in results.items():
+            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        return
     for view in ("L-CC", "L-MLO", "R-CC", "R-MLO"):
         b = beta(view)
         results[f"beta_{view}_median"] = float(np.median(b))
