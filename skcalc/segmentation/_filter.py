@@ -587,7 +587,8 @@ def fit_candidate_filter(
         thr, fp, tpr = _calibration_table(sc[is_normal], sc[y_all == 1], normal_area)
         meta["seconds"] = round(time.perf_counter() - t0, 1)
         return CandidateFilter(base.model_str, thr, fp, tpr if n_pos else None,
-                               FEATURE_NAMES, {**base.meta, "recalibration": meta})
+                               FEATURE_NAMES, {**base.meta, "cnr_threshold": float(cnr_threshold),
+                                               "recalibration": meta})
     if n_pos == 0:
         raise ValueError("no candidate touches an annotated calcification: check the "
                          "annotations (masks of the image's shape, or (row, col) points) and "
