@@ -15,15 +15,22 @@ them generalises to images it has never seen (other scanners, processed or raw, 
 - **breast edge** (a thinning ramp to air with a bright skin line) and **pectoral muscle**
   (a bright region with a soft edge) on part of the patches;
 - **calcifications** 0.1-1 mm (dome profiles from flat to peaked, round to elongated),
-  isolated and in clusters, with a peak contrast of 1-20 times the pixel noise (faint
-  amorphous-like ones included; 20-60 times for one in five of the others, so that bright
-  calcifications are not mistaken for lines or edges), on 70% of the patches;
+  isolated and in clusters, with a peak contrast of 1-20 times the pixel noise before the
+  blur (``contrast="detector"``: the blurred peak over the image's noise at calcification
+  scale as the detector measures it); faint amorphous-like ones 1-8 on half of the
+  patches; 20-60 times for one in five of the others, so that bright calcifications are
+  not mistaken for lines or edges; on 70% of the patches;
 - **acquisition**: Gaussian detector blur 0.03-0.12 mm, quantum (signal-dependent) plus
   electronic noise from 3 to 200 counts (12-bit scale; the NYU sample shows about 90-160),
   optionally correlated (resampled images) or with film grain;
 - **processing and storage**: unsharp masking (processed "for presentation" images), a
   display transform (identity, log, gamma 0.5-2, window/level clipping), 8/10/12/14/16-bit
   quantisation, and JPEG compression of 8-bit data;
+- **digitised screen-film** on a fraction of the patches (``film_fraction``;
+  :func:`digitised_film`): the exposure
+  through the tissue printed on a film characteristic (H&D) curve, film grain whose
+  density sd grows as sqrt(density), the digitiser's aperture blur, optical density stored
+  in 8-12 bits as MONOCHROME1 and inverted as a DICOM reader does;
 - pixel spacing 0.05-0.2 mm.
 
 Everything is drawn from ``rng`` (deterministic under a seed).
@@ -38,7 +45,7 @@ from scipy import ndimage
 
 from ._texture import power_law_texture
 
-__all__ = ["make_training_patch"]
+__all__ = ["digitised_film", "make_training_patch"]
 
 
 def _loguniform(rng, lo, hi):
@@ -127,8 +134,13 @@ def _lumps(rng, H, W, sp, tex_sd, noise_sd):
     return out
 
 
-def _calcifications(rng, H, W, sp, noise_sd, allowed):
-    """Thickness-like profiles of calcifications (pre-blur) and their footprint mask."""
+def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None):
+    """Calcifications and their footprint mask.
+
+    ``psf=None`` ("pixel" contrast): thickness-like profiles before the blur, peak
+    ``cnr * noise_sd``. Otherwise ("detector" contrast): each profile blurred by ``psf`` on
+    its own window and scaled so that its blurred peak is ``cnr`` (the caller multiplies by
+    the image's noise at calcification scale)."""
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
     centres = []
@@ -163,23 +175,133 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed):
         if not foot.any():
             foot[R, R] = True
             prof[R, R] = 1.0
-        # one in five of the others 20-60x the pixel noise: after the PSF and on textured
-        # real tissue a clearly visible calcification reaches a DoG CNR of 20-50, which the
-        # filter must not take for a line or an edge (bright ones were rare in training)
+        # One in five of the others 20-60x: on textured real tissue a clearly visible
+        # calcification reaches a DoG CNR of 20-50, which the filter must not take for a
+        # line or an edge. "detector" contrast: the blurred peak in units of the image's
+        # noise at calcification scale (a contrast in pre-blur pixel noise leaves many small
+        # calcifications invisible after the PSF, few training positives near the limit).
         if faint:
             cnr = _loguniform(rng, 1.0, 8.0)
         elif rng.random() < 0.2:
             cnr = _loguniform(rng, 20.0, 60.0)
         else:
             cnr = _loguniform(rng, 1.0, 20.0)
-        sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
-        signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
-        ref[sl] |= foot
+        if psf is None:
+            sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
+            signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
+            ref[sl] |= foot
+            continue
+        # blurred on its own window (the PSF is linear), scaled to its blurred peak
+        m = int(np.ceil(3 * psf)) + 1
+        if not (R + m <= iy < H - R - m and R + m <= ix < W - R - m):
+            continue
+        big = np.pad(prof, m)
+        blurred = ndimage.gaussian_filter(big, psf, truncate=3.0)
+        blurred *= cnr / max(float(blurred.max()), 1e-12)
+        sl = (slice(iy - R - m, iy + R + m + 1), slice(ix - R - m, ix + R + m + 1))
+        signal[sl] += blurred.astype(np.float32)
+        ref[iy - R: iy + R + 1, ix - R: ix + R + 1] |= foot
     return signal, ref
 
 
+def digitised_film(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    block: int = 1,
+    bits: int | None = None,
+    params: dict | None = None,
+) -> tuple[np.ndarray, int]:
+    """Print an attenuation image on screen-film and digitise it (as a reader returns it).
+
+    ``x`` (bright = more attenuation, any scale; rescaled by its 0.5 / 99.9 percentiles)
+    becomes log exposure ``-L x`` with a film latitude ``L`` of 1-1.6 decades across that
+    range. The film's characteristic (H&D) curve is a logistic in log exposure from a base
+    + fog density 0.15-0.25 to a maximum 3.4-4.2, with a maximum gradient (film gamma) of
+    2.5-4 (mammography films), the exposure placed so that the median tissue lies in the
+    upper-middle of the curve (dense tissue drops into the toe, fat and skin into the
+    shoulder: contrast is compressed at both ends). Film grain adds density noise of sd
+    ``g sqrt(D)`` (Selwyn granularity), g 0.004-0.03, correlated over 0.3-0.8 px. The
+    digitiser blurs by its aperture (0.3-0.6 px), averages ``block x block`` pixels (a
+    coarser sampling grid, e.g. 0.2 mm from a 0.1 mm image), adds a little electronic
+    noise and stores the density linearly over 0-4.2 OD in ``bits`` bits (8, 10 or 12,
+    drawn when None), i.e. MONOCHROME1 (high value = dark); the returned array is inverted
+    as a DICOM reader does, so calcifications are bright.
+
+    Parameters
+    ----------
+    x : ndarray of shape (H, W)
+        Attenuation-like image (calcifications and dense tissue bright).
+    rng : numpy.random.Generator
+    block : int, default=1
+        Digitiser sampling factor: the output has ``H // block`` x ``W // block`` pixels.
+    bits : int, optional
+        Stored bits (8, 10 or 12 drawn when None).
+    params : dict, optional
+        Updated with the drawn settings.
+
+    Returns
+    -------
+    image : ndarray of uint8 or uint16
+    bits : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((64, 64)); x[30:33, 30:33] = 1.0
+    >>> img, bits = digitised_film(x, np.random.default_rng(0), block=2, bits=12)
+    >>> img.shape, bits, bool(img[15, 15] > np.median(img))
+    ((32, 32), 12, True)
+    """
+    x = np.asarray(x, np.float64)
+    lo, hi = np.percentile(x, [0.5, 99.9])
+    x = (x - lo) / max(hi - lo, 1e-12)
+    latitude = rng.uniform(1.0, 1.6)
+    log_e = -latitude * x
+    d_min, d_max = rng.uniform(0.15, 0.25), rng.uniform(3.4, 4.2)
+    gamma = rng.uniform(2.5, 4.0)
+    slope = 4 * gamma / (d_max - d_min)  # the logistic's maximum gradient is gamma
+    e0 = float(np.median(log_e)) - rng.uniform(0.0, 0.4)
+    density = d_min + (d_max - d_min) / (1 + np.exp(-slope * (log_e - e0)))
+    g = _loguniform(rng, 0.004, 0.03)
+    grain = rng.standard_normal(x.shape)
+    grain = ndimage.gaussian_filter(grain, rng.uniform(0.3, 0.8))
+    grain /= max(float(grain.std()), 1e-12)
+    density += g * np.sqrt(density) * grain
+    density = ndimage.gaussian_filter(density, rng.uniform(0.3, 0.6))
+    b = int(block)
+    if b > 1:
+        H, W = (density.shape[0] // b) * b, (density.shape[1] // b) * b
+        density = density[:H, :W].reshape(H // b, b, W // b, b).mean(axis=(1, 3))
+    density += rng.normal(0, 0.002, density.shape)
+    bits = int(rng.choice([8, 10, 12])) if bits is None else int(bits)
+    top = 2**bits - 1
+    stored = np.clip(np.rint(density / 4.2 * top), 0, top)  # MONOCHROME1: dark = high
+    img = top - stored  # the reader's inversion
+    if params is not None:
+        params.update(film_latitude=latitude, film_gamma=gamma, film_grain=g,
+                      film_d_max=d_max, film_bits=bits)
+    return img.astype(np.uint8 if bits <= 8 else np.uint16), bits
+
+
+def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndarray) -> float:
+    """Robust sd of the finest DoG of the detector over the breast, as white-noise pixel sd
+    (the ``pixel_noise_sd`` of the segmentation summary, in the signal's units)."""
+    from ..segmentation._calibrated import local_robust_scale, white_noise_dog_sd
+    from ..segmentation._hdog import hdog_sigmas
+
+    s0, s1 = hdog_sigmas(0.0826, 0.217, 1.6)[:2]
+    d = (ndimage.gaussian_filter(signal, s0 / sp, truncate=4.0)
+         - ndimage.gaussian_filter(signal, s1 / sp, truncate=4.0)) / (s1 / s0 - 1)
+    inner = ndimage.binary_erosion(breast, iterations=max(1, int(1 / sp)))
+    _, g = local_robust_scale(d, inner if inner.any() else None,
+                              (int(5 / sp), int(5 / sp)))
+    return g / white_noise_dog_sd(s0 / sp, s1 / s0)
+
+
 def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
-                        spacing: float | None = None, calcifications: bool | None = None):
+                        spacing: float | None = None, calcifications: bool | None = None,
+                        film_fraction: float = 0.0, contrast: str = "pixel"):
     """Draw one varied mammogram patch (see the module docstring for the model).
 
     Parameters
@@ -191,6 +313,14 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         Pixel spacing in mm; drawn log-uniformly in [0.05, 0.2] when None.
     calcifications : bool, optional
         Whether calcifications are inserted (drawn with probability 0.7 when None).
+    film_fraction : float, default=0.0
+        Probability that the patch is digitised screen-film (:func:`digitised_film`)
+        instead of a digital detector's output. 0 draws nothing (the packaged filter's
+        training stream).
+    contrast : {"pixel", "detector"}, default="pixel"
+        Unit of the calcifications' drawn contrast: the pre-blur pixel noise (the packaged
+        filter's training) or the blurred peak over the image's noise at calcification
+        scale as the detector measures it.
 
     Returns
     -------
@@ -248,11 +378,21 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     del yy, xx
     has_calc = (rng.random() < 0.7) if calcifications is None else bool(calcifications)
     reference = np.zeros((H, W), bool)
-    if has_calc:
-        allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-        calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
-        signal += calc
-    psf = rng.uniform(0.03, 0.12) / sp
+    if contrast not in ("pixel", "detector"):
+        raise ValueError(f"contrast must be 'pixel' or 'detector', got {contrast!r}")
+    calc = None
+    if contrast == "detector":
+        psf = rng.uniform(0.03, 0.12) / sp
+        if has_calc:
+            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+            calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed, psf)
+    else:
+        if has_calc:
+            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+            pre, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
+            signal += pre
+            del pre
+        psf = rng.uniform(0.03, 0.12) / sp
     signal = ndimage.gaussian_filter(signal, psf)
     # noise: quantum (variance ~ signal) + electronic, possibly correlated
     q = rng.uniform(0.3, 1.0)
@@ -263,6 +403,14 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         white /= max(float(white.std()), 1e-9)
     signal = signal + white * np.sqrt(var).astype(np.float32)
     del white, var
+    if calc is not None:
+        # the image's noise at calcification scale, as the detector measures it
+        signal += calc * np.float32(_noise_at_calcification_scale(signal, sp, breast))
+    if film_fraction > 0 and rng.random() < film_fraction:  # digitised screen-film
+        img, bits = digitised_film(signal, rng, params=params)
+        params.update(mode="film", bits=bits, psf_px=float(psf), has_calc=has_calc)
+        return {"image": img, "spacing": sp, "bits": bits, "reference": reference,
+                "breast": breast, "params": params}
     if rng.random() < 0.4:  # processed image: unsharp masking
         s = rng.uniform(1.0, 6.0) / sp
         signal = signal + rng.uniform(0.3, 1.5) * (signal - ndimage.gaussian_filter(signal, s))

@@ -9,7 +9,12 @@ operating points (``_filter.py``), the regression CNN (``_regression.py``), the 
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
 from ._calibrated import calibrated_candidates, candidate_features, local_robust_scale
 from ._combine import combine, segment_calibrated, segment_hdogreg
-from ._filter import CandidateFilter, load_default_filter, train_candidate_filter
+from ._filter import (
+    CandidateFilter,
+    fit_candidate_filter,
+    load_default_filter,
+    train_candidate_filter,
+)
 from ._hdog import hdog_candidates
 from ._segmenter import HDoGRegSegmenter, RegressorWeights
 
@@ -41,6 +46,7 @@ __all__ = [
     "delineate_breast",
     "erode_breast",
     "extract_positive_patches",
+    "fit_candidate_filter",
     "hdog_candidates",
     "load_default_filter",
     "load_default_weights",

@@ -29,9 +29,8 @@ from ._breast import erode_breast
 from ._hdog import (
     _FOUR,
     _check_sigmas,
-    _grow,
-    _hessian_mask,
     _neighbourhood_max,
+    _ScaleCandidates,
     hdog_sigmas,
 )
 
@@ -339,12 +338,13 @@ def calibrated_candidates(
             if 0 <= j < n_dog and idx.size:
                 keep = vals >= _neighbourhood_max(norms[j], idx)
                 idx, vals = idx[keep], vals[keep]
-        lbl = np.empty(img.shape, np.int32)
-        ndi.label(_hessian_mask(dogs[i], hessian_thr), structure=_FOUR, output=lbl)
-        inside = lbl.ravel()[idx] > 0  # a peak outside its Hessian mask is dropped
+        # The Hessian components that contain a peak, computed on the tiles around the
+        # peaks only (identical to labelling the whole plane's mask, at a fraction of it).
+        comps = _ScaleCandidates(idx, vals, dogs[i], hessian_thr)
+        inside = comps.peak_lbl > 0  # a peak outside its Hessian mask is dropped
+        comps.grow_into(out, inside)
         idx, vals = idx[inside], vals[inside]
-        _grow(out, lbl, idx)
-        del lbl
+        del comps
         P["idx"].append(idx)
         P["val"].append(vals)
         P["scale"].append(np.full(idx.size, i, np.int8))
@@ -434,6 +434,87 @@ def _smooth_background(img: np.ndarray, sp, sigma_mm: float) -> np.ndarray:
                                mode="reflect", truncate=3.0)
 
 
+def _ring(labels: np.ndarray, pix: np.ndarray, lab_of_pix: np.ndarray):
+    """Flat indices and labels of the background pixels within the 5 x 5 neighbourhood of
+    an object pixel; a pixel near several objects goes to the largest label (as
+    ``grey_dilation(labels, size=(5, 5))`` restricted to the background)."""
+    H, W = labels.shape
+    r, c = np.divmod(pix, W)
+    qs, ls = [], []
+    for dr in range(-2, 3):
+        rr = r + dr
+        okr = (rr >= 0) & (rr < H)
+        for dc in range(-2, 3):
+            if dr == 0 and dc == 0:
+                continue
+            cc = c + dc
+            ok = okr & (cc >= 0) & (cc < W)
+            q = rr[ok] * W + cc[ok]
+            bg = labels.ravel()[q] == 0
+            qs.append(q[bg])
+            ls.append(lab_of_pix[ok][bg])
+    q = np.concatenate(qs)
+    lab = np.concatenate(ls)
+    if q.size == 0:
+        return q, lab
+    order = np.lexsort((-lab, q))  # by pixel, largest label first
+    q, lab = q[order], lab[order]
+    first = np.concatenate([[True], q[1:] != q[:-1]])
+    return q[first], lab[first]
+
+
+def _gradient_at(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray,
+                 cols: np.ndarray) -> np.ndarray:
+    """|gradient| (per mm) of :func:`_smooth_background` ``(img, sp, sigma_mm)`` at pixels.
+
+    Equal to ``np.hypot(*np.gradient(sm, ...))`` looked up at the pixels' blocks (central
+    differences inside, one-sided at the border), with the Gaussian evaluated only at the
+    few grid points that the differences need (``mode="reflect"``, ``truncate=3``).
+    """
+    f = [max(1, int(sigma_mm / s / 4)) for s in sp]
+    H, W = img.shape
+    if f[0] > 1 or f[1] > 1:
+        Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
+        pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
+        small = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3),
+                                                                   dtype=np.float32)
+    else:
+        small = img
+    h, w = small.shape
+    sg = (sigma_mm / sp[0] / f[0], sigma_mm / sp[1] / f[1])
+    gr, gc = rows // f[0], cols // f[1]
+
+    def kernel(s):
+        rad = int(3.0 * s + 0.5)
+        x = np.arange(-rad, rad + 1)
+        k = np.exp(-0.5 / (s * s) * x * x)
+        return x, k / k.sum()
+
+    (xr, kr), (xc, kc) = kernel(sg[0]), kernel(sg[1])
+
+    def reflect(i, n):  # scipy's "reflect" (half-sample symmetric), any distance
+        if n == 1:
+            return np.zeros_like(i)
+        i = np.mod(i, 2 * n)
+        return np.where(i >= n, 2 * n - 1 - i, i)
+
+    def sm_at(r, c):
+        rr = reflect(r[:, None] + xr[None, :], h)  # (m, kr)
+        cc = reflect(c[:, None] + xc[None, :], w)  # (m, kc)
+        vals = small[rr[:, :, None], cc[:, None, :]].astype(np.float64)
+        return np.einsum("mij,i,j->m", vals, kr, kc)
+
+    r_lo, r_hi = np.maximum(gr - 1, 0), np.minimum(gr + 1, h - 1)
+    c_lo, c_hi = np.maximum(gc - 1, 0), np.minimum(gc + 1, w - 1)
+    gy = (sm_at(r_hi, gc) - sm_at(r_lo, gc)) / np.maximum(r_hi - r_lo, 1) / (f[0] * sp[0])
+    gx = (sm_at(gr, c_hi) - sm_at(gr, c_lo)) / np.maximum(c_hi - c_lo, 1) / (f[1] * sp[1])
+    if h == 1:
+        gy = np.zeros_like(gy)
+    if w == 1:
+        gx = np.zeros_like(gx)
+    return np.hypot(gy, gx)
+
+
 def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     """Per-candidate features (:data:`FEATURE_NAMES`), one row per label ``1..n``.
 
@@ -508,13 +589,14 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     mxc = np.full(n, -np.inf)
     np.maximum.at(mxc, lab, diff)
     F[:, col["peak_contrast_cnr"]] = mxc
-    # ring: a 2-3 px band around each object (dilation of the label image, no per-object loop)
-    grown = ndi.grey_dilation(labels, size=(5, 5))
-    ring = (labels == 0) & (grown > 0)
-    rl = grown.ravel()[ring.ravel()] - 1
+    # ring: the background pixels within 2 px (5 x 5) of an object, each given to the largest
+    # neighbouring label (as a grey dilation of the label image), from the object pixels'
+    # offsets only: the cost follows the candidates' pixels, not the image
+    ring_px, ring_lab = _ring(labels, pix, flat[pix])
+    rl = ring_lab - 1
     rc = np.bincount(rl, minlength=n).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        F[:, col["ring_cnr"]] = np.bincount(rl, norms[0].ravel()[ring.ravel()], n) / rc
+        F[:, col["ring_cnr"]] = np.bincount(rl, norms[0].ravel()[ring_px], n) / rc
     F[:, col["busy"]] = scales[-1][rows, cols] / scales[0][rows, cols]
     F[:, col["noise_rel"]] = scales[0][rows, cols] / info["_globs"][0]
     # distance to the breast edge on a ~0.5 mm grid (the image frame is not an edge)
@@ -524,13 +606,9 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     dist = ndi.distance_transform_edt(pad, sampling=(sp[0] * f, sp[1] * f))[1:-1, 1:-1]
     F[:, col["edge_mm"]] = np.minimum(dist[np.minimum(rows // f, small.shape[0] - 1),
                                            np.minimum(cols // f, small.shape[1] - 1)], 20.0)
-    # step edges (pectoral muscle, dense-tissue borders): smoothed gradient at the peak
-    sm = _smooth_background(img, sp, 0.5)
-    by = -(-img.shape[0] // sm.shape[0])
-    bx = -(-img.shape[1] // sm.shape[1])
-    gy, gx = np.gradient(sm, by * sp[0], bx * sp[1])
-    F[:, col["edge_strength"]] = np.hypot(gy, gx)[rows // by, cols // bx] / scales[0][rows, cols]
-    del sm, gy, gx
+    # step edges (pectoral muscle, dense-tissue borders): smoothed gradient at the peak,
+    # the 0.5 mm Gaussian evaluated at the peaks' neighbours only
+    F[:, col["edge_strength"]] = _gradient_at(img, sp, 0.5, rows, cols) / scales[0][rows, cols]
     # grouping context on a 0.5 mm grid: candidates in the 5 mm square around each one
     gr, gc = rows // f, cols // f
     gshape = (labels.shape[0] // f + 1, labels.shape[1] // f + 1)

@@ -24,7 +24,8 @@ import numpy as np
 
 from ._calibrated import FEATURE_NAMES
 
-__all__ = ["CandidateFilter", "PRESETS", "load_default_filter", "train_candidate_filter"]
+__all__ = ["CandidateFilter", "PRESETS", "fit_candidate_filter", "load_default_filter",
+           "train_candidate_filter"]
 
 #: Named operating points, in expected false positives per cm^2 of breast (synthetic
 #: held-out calibration).
@@ -82,14 +83,33 @@ class CandidateFilter:
             b = _CACHE.setdefault(self.digest, lgb.Booster(model_str=self.model_str))
         return b
 
+    def _trees(self):
+        key = ("trees", self.digest)
+        t = _CACHE.get(key)
+        if t is None:
+            try:
+                t = _TreeEnsemble(self.model_str)
+            except ValueError:  # a model this evaluator does not cover: LightGBM itself
+                t = False
+            t = _CACHE.setdefault(key, t)
+        return t
+
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Probability-like score in [0, 1] of each candidate being a calcification."""
+        """Probability-like score in [0, 1] of each candidate being a calcification.
+
+        Evaluated from the model text with NumPy (the same decisions as LightGBM's
+        ``predict``, tested); importing LightGBM costs about a second of CPU per process,
+        which the first segmentation in every worker would otherwise pay.
+        """
         X = np.asarray(X, np.float64)
         if X.shape[0] == 0:
             return np.zeros(0)
         if X.shape[1] != len(self.feature_names):
             raise ValueError(f"expected {len(self.feature_names)} features, got {X.shape[1]}")
-        return self._booster().predict(X, num_threads=1)
+        trees = self._trees()
+        if trees is False:
+            return self._booster().predict(X, num_threads=1)
+        return trees.predict(X)
 
     # ------------------------------------------------------- operating point
     def resolve(self, operating_point: str | float) -> tuple[float, float]:
@@ -155,6 +175,86 @@ class CandidateFilter:
         return f"CandidateFilter(digest={self.digest[:10]})"
 
 
+class _TreeEnsemble:
+    """A LightGBM binary model (numerical splits only) evaluated with NumPy.
+
+    Follows LightGBM's ``NumericalDecision``: a NaN is 0 unless the split's missing type is
+    NaN; a missing value (NaN, or zero for missing type Zero) goes to the default side;
+    otherwise ``x <= threshold`` goes left. The raw score is the sum of the leaves, mapped by
+    the sigmoid of the objective. All trees advance together, one level per step.
+    """
+
+    def __init__(self, model_str: str):
+        head, _, body = model_str.partition("\nTree=")
+        opts = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
+        obj = opts.get("objective", "").split()
+        if opts.get("num_class", "1") != "1" or not obj or obj[0] != "binary":
+            raise ValueError("not a binary LightGBM model")
+        self.sigmoid = float(dict(o.split(":") for o in obj[1:] if ":" in o).get("sigmoid", 1))
+        feat, thr, dec, left, right, leaves, start = [], [], [], [], [], [], []
+        n_int = n_leaf = 0
+        for block in ("Tree=" + body).split("\nTree="):
+            if not block.strip() or "leaf_value=" not in block:
+                continue
+            kv = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if kv.get("num_cat", "0") != "0":
+                raise ValueError("categorical splits")
+            lv = np.array(kv["leaf_value"].split(), float)
+            n_l = int(kv["num_leaves"])
+            if n_l == 1:
+                start.append(-(n_leaf + 1))
+            else:
+                def child(v, n_int=n_int, n_leaf=n_leaf):
+                    # internal nodes: global index; leaves: -(global leaf index + 1)
+                    c = np.array(v.split(), np.int64)
+                    return np.where(c >= 0, c + n_int, -(~c + n_leaf) - 1)
+
+                feat.append(np.array(kv["split_feature"].split(), np.int64))
+                thr.append(np.array(kv["threshold"].split(), float))
+                dec.append(np.array(kv["decision_type"].split(), np.int64))
+                left.append(child(kv["left_child"]))
+                right.append(child(kv["right_child"]))
+                start.append(n_int)
+                n_int += n_l - 1
+            leaves.append(lv)
+            n_leaf += lv.size
+            if "end of trees" in block:
+                break
+        if not start:
+            raise ValueError("no trees")
+        cat = np.concatenate if feat else (lambda _: np.zeros(0))
+        self.feat = cat(feat).astype(np.int64)
+        self.thr = cat(thr).astype(float)
+        dec = cat(dec).astype(np.int64)
+        if np.any(dec & 1):
+            raise ValueError("categorical splits")
+        self.default_left = (dec & 2) > 0
+        self.missing = (dec >> 2) & 3
+        self.left = cat(left).astype(np.int64)
+        self.right = cat(right).astype(np.int64)
+        self.leaf = np.concatenate(leaves)
+        self.start = np.array(start, np.int64)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        node = np.broadcast_to(self.start, (n, self.start.size)).copy()
+        rows = np.broadcast_to(np.arange(n)[:, None], node.shape)
+        while True:
+            inner = node >= 0
+            if not inner.any():
+                break
+            nd = node[inner]
+            f = X[rows[inner], self.feat[nd]]
+            miss = self.missing[nd]
+            nan = np.isnan(f)
+            f = np.where(nan & (miss != 2), 0.0, f)
+            is_missing = ((miss == 1) & (np.abs(f) <= 1e-35)) | ((miss == 2) & nan)
+            go_left = np.where(is_missing, self.default_left[nd], f <= self.thr[nd])
+            node[inner] = np.where(go_left, self.left[nd], self.right[nd])
+        raw = self.leaf[-node - 1].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
+
+
 def load_default_filter() -> CandidateFilter:
     """The packaged filter (trained by ``scripts/train_candidate_filter.py``)."""
     f = _CACHE.get("default")
@@ -183,13 +283,13 @@ def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.
     return X, hit.astype(np.int8), area
 
 
-def _patches(seed: int, n: int, cnr_threshold: float):
+def _patches(seed: int, n: int, cnr_threshold: float, **generator):
     from ..datasets._realistic import make_training_patch
 
     Xs, ys, areas, groups = [], [], [], []
     for k in range(n):
         rng = np.random.default_rng([seed, k])
-        p = make_training_patch(rng)
+        p = make_training_patch(rng, **generator)
         X, y, a = patch_candidates(p, cnr_threshold=cnr_threshold)
         Xs.append(X)
         ys.append(y)
@@ -207,6 +307,8 @@ def train_candidate_filter(
     n_estimators: int = 300,
     num_threads: int = 1,
     verbose: bool = False,
+    film_fraction: float = 0.0,
+    contrast: str = "pixel",
 ) -> CandidateFilter:
     """Train the candidate classifier on synthetic patches and calibrate its operating points.
 
@@ -214,6 +316,9 @@ def train_candidate_filter(
     (deterministic mode, ``num_threads`` threads); ``n_calib`` other patches (seeds
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
+    ``film_fraction`` and ``contrast`` are passed to
+    :func:`~skcalc.datasets._realistic.make_training_patch` (the packaged filter: 0 and
+    ``"pixel"``).
 
     Returns
     -------
@@ -224,37 +329,50 @@ def train_candidate_filter(
     import lightgbm as lgb
 
     t0 = time.perf_counter()
-    X, y, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold)
-    Xc, yc, area_c, _ = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold)
+    gen = {"film_fraction": float(film_fraction), "contrast": contrast}
+    X, y, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold, **gen)
+    Xc, yc, area_c, _ = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold, **gen)
     t1 = time.perf_counter()
     if verbose:
         print(f"train candidates {len(y)} ({y.sum()} pos), calib {len(yc)} ({yc.sum()} pos), "
               f"generation {t1 - t0:.0f} s")
-    params = dict(objective="binary", learning_rate=0.05, num_leaves=31, min_child_samples=20,
-                  subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-                  seed=int(random_state), deterministic=True, force_row_wise=True,
-                  num_threads=int(num_threads), verbose=-1)
+    params = _lgb_params(random_state, num_threads)
     booster = lgb.train(params, lgb.Dataset(X, y, feature_name=list(FEATURE_NAMES)),
                         num_boost_round=int(n_estimators))
     model_str = booster.model_to_string()
     sc = booster.predict(Xc, num_threads=1)
-    neg = np.sort(sc[yc == 0])
-    pos = np.sort(sc[yc == 1])
-    thr = np.unique(np.concatenate([np.linspace(0, 1, 1001), neg]))
+    thr, fp, tpr = _calibration_table(sc[yc == 0], sc[yc == 1], float(area_c.sum()))
     area = float(area_c.sum())
-    fp = (neg.size - np.searchsorted(neg, thr, side="left")) / area
+    meta = {"n_train": n_train, "n_calib": n_calib, "cnr_threshold": cnr_threshold,
+            "random_state": int(random_state), "n_estimators": int(n_estimators),
+            "train_candidates": int(len(y)), "train_positives": int(y.sum()),
+            "calib_candidates": int(len(yc)), "calib_positives": int(yc.sum()),
+            "calib_breast_cm2": area, "seconds": round(time.perf_counter() - t0, 1)}
+    if gen != {"film_fraction": 0.0, "contrast": "pixel"}:
+        meta.update(gen)
+    return CandidateFilter(model_str, thr, fp, tpr, FEATURE_NAMES, meta)
+
+
+def _lgb_params(random_state: int, num_threads: int) -> dict:
+    return dict(objective="binary", learning_rate=0.05, num_leaves=31, min_child_samples=20,
+                subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
+                seed=int(random_state), deterministic=True, force_row_wise=True,
+                num_threads=int(num_threads), verbose=-1)
+
+
+def _calibration_table(neg_scores, pos_scores, area_cm2: float):
+    """Thresholds with the held-out FP/cm^2 and TPR of each (a few hundred rows)."""
+    neg = np.sort(np.asarray(neg_scores, float))
+    pos = np.sort(np.asarray(pos_scores, float))
+    thr = np.unique(np.concatenate([np.linspace(0, 1, 1001), neg]))
+    fp = (neg.size - np.searchsorted(neg, thr, side="left")) / max(area_cm2, 1e-12)
     tpr = (pos.size - np.searchsorted(pos, thr, side="left")) / max(pos.size, 1)
     # keep the table small: thresholds where FP/cm^2 changes noticeably
     keep = np.unique(np.concatenate([
         np.searchsorted(-fp, -np.geomspace(max(fp.max(), 1e-3), 1e-3, 400), side="left"),
         [0, len(thr) - 1]]))
     keep = keep[keep < len(thr)]
-    meta = {"n_train": n_train, "n_calib": n_calib, "cnr_threshold": cnr_threshold,
-            "random_state": int(random_state), "n_estimators": int(n_estimators),
-            "train_candidates": int(len(y)), "train_positives": int(y.sum()),
-            "calib_candidates": int(len(yc)), "calib_positives": int(yc.sum()),
-            "calib_breast_cm2": area, "seconds": round(time.perf_counter() - t0, 1)}
-    return CandidateFilter(model_str, thr[keep], fp[keep], tpr[keep], FEATURE_NAMES, meta)
+    return thr[keep], fp[keep], tpr[keep]
 
 
 def filter_summary(f: CandidateFilter) -> dict[str, Any]:
@@ -266,3 +384,252 @@ def filter_summary(f: CandidateFilter) -> dict[str, Any]:
         out[name] = {"fp_per_cm2": target, "threshold": t,
                      "calib_tpr": None if f.calib_tpr is None else float(f.calib_tpr[i])}
     return out
+
+
+# ------------------------------------------------------------- the user's own images
+def roi_candidates(
+    roi,
+    annotation=None,
+    *,
+    cnr_threshold: float = 4.0,
+    window_mm: float = 5.0,
+    erosion_mm: float = 45 * 0.07,
+    point_tolerance_mm: float = 0.3,
+    labelled: bool = True,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Candidates of one ROI exactly as the default segmenter finds them, with labels.
+
+    Returns the features (:data:`FEATURE_NAMES`), the labels (1: the candidate touches an
+    annotated calcification; every candidate is 0 when ``annotation`` is None and the ROI
+    has no ``reference``) and the area in cm^2 where candidates can occur (the breast eroded
+    by ``erosion_mm``). ``labelled=False``: every candidate is a negative.
+    """
+    from ._breast import erode_breast
+    from ._calibrated import calibrated_candidates, candidate_features
+    from ._combine import _coarse_breast
+
+    roi = roi.load()
+    image, sp = np.asarray(roi.image), tuple(roi.spacing)
+    name = roi.roi_id
+    breast = _coarse_breast(image, sp)
+    try:
+        lab, info = calibrated_candidates(
+            image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
+            erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"))
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"ROI {name!r}: {exc}") from exc
+    X = candidate_features(lab, info)
+    n = X.shape[0]
+    area = float(erode_breast(breast, spacing=sp, size_mm=erosion_mm).sum()) * sp[0] * sp[1] / 100
+    if annotation is None and labelled:
+        annotation = roi.reference
+    y = np.zeros(n, np.int8)
+    if annotation is None or not labelled or n == 0:
+        return X, y, area
+    ann = np.asarray(annotation)
+    if ann.ndim == 2 and ann.shape == image.shape and ann.dtype != object and (
+            ann.dtype == bool or ann.shape[1] != 2):
+        from scipy import ndimage as ndi
+
+        ref = ndi.binary_dilation(ann != 0)  # a one-pixel tolerance on the outline
+        y[:] = np.bincount(lab[ref], minlength=n + 1)[1:] > 0
+        return X, y, area
+    pts = np.asarray(ann, float).reshape(-1, 2) if ann.size else np.zeros((0, 2))
+    if pts.shape[1] != 2 or not np.isfinite(pts).all():
+        raise ValueError(f"ROI {name!r}: annotation must be a mask of the image's shape "
+                         f"{image.shape} or (row, col) points, got shape {ann.shape}")
+    inside = ((pts[:, 0] >= 0) & (pts[:, 0] < image.shape[0])
+              & (pts[:, 1] >= 0) & (pts[:, 1] < image.shape[1]))
+    if not inside.all():
+        raise ValueError(f"ROI {name!r}: {int((~inside).sum())} annotation point(s) lie "
+                         f"outside the {image.shape} image")
+    # a point marks the candidate covering it or any candidate pixel within the tolerance
+    from scipy import ndimage as ndi
+
+    dist, (ir, ic) = ndi.distance_transform_edt(lab == 0, sampling=sp, return_indices=True)
+    r, c = np.rint(pts[:, 0]).astype(int), np.rint(pts[:, 1]).astype(int)
+    near = dist[r, c] <= point_tolerance_mm
+    hit = lab[ir[r[near], c[near]], ic[r[near], c[near]]]
+    y[hit[hit > 0] - 1] = 1
+    return X, y, area
+
+
+def fit_candidate_filter(
+    rois: Sequence,
+    normal_rois: Sequence,
+    *,
+    annotations: Sequence | None = None,
+    mode: str = "train",
+    base: CandidateFilter | str | None = "default",
+    synthetic_patches: int = 0,
+    cnr_threshold: float = 4.0,
+    window_mm: float = 5.0,
+    breast_erosion: float = 45 * 0.07,
+    point_tolerance_mm: float = 0.3,
+    n_estimators: int = 300,
+    cv: int = 3,
+    random_state: int = 0,
+    num_threads: int = 1,
+) -> CandidateFilter:
+    """Train or recalibrate the candidate filter on your own annotated images.
+
+    The candidates of every image are found exactly as :class:`HDoGRegSegmenter` finds them
+    (calibrated detection at ``cnr_threshold``); each gets the features of the packaged
+    filter and a label. Calcification-free tissue (``normal_rois``) calibrates the
+    operating points: the FP/cm^2 of a score threshold is the number of its candidates
+    scoring at or above it per cm^2 of (eroded) breast, so "balanced" (0.5 FP/cm^2) means
+    0.5 on *your* normal tissue. With ``mode="train"`` these scores are **out of fold**
+    (``cv`` folds over the images: each image is scored by a model that did not see it).
+
+    Parameters
+    ----------
+    rois : sequence of ROI
+        Images with calcifications, annotated by their ``reference`` masks or by
+        ``annotations``. May be empty with ``mode="recalibrate"``.
+    normal_rois : sequence of ROI
+        Breast tissue without calcifications (at least one image): negatives, and the
+        FP/cm^2 calibration.
+    annotations : sequence, optional
+        One per ROI of ``rois``: a mask of the image's shape (nonzero = calcification) or
+        an ``(n, 2)`` array of ``(row, col)`` points (a candidate within
+        ``point_tolerance_mm`` of a point is a calcification). Default: ``roi.reference``.
+    mode : {"train", "recalibrate"}, default="train"
+        ``"train"``: fit a new LightGBM model on your candidates (plus ``synthetic_patches``
+        training patches of the packaged filter's generator), continuing the boosting of
+        ``base`` when given. ``"recalibrate"``: keep ``base``'s model and only measure its
+        operating points on your images (needs little data: a few normal images).
+    base : CandidateFilter, "default" or None, default="default"
+        Model to continue from (``"train"``) or to recalibrate (required then).
+    synthetic_patches : int, default=0
+        Synthetic training patches added to your data (``"train"``), e.g. a few hundred
+        when you have few annotated images.
+    cnr_threshold, window_mm, breast_erosion
+        The segmenter's detection settings (use the values you will segment with).
+    point_tolerance_mm : float, default=0.3
+        Distance from a point annotation to a candidate's pixels that still counts as a hit.
+    n_estimators : int, default=300
+        Boosting rounds (added to ``base``'s when continuing).
+    cv : int, default=3
+        Folds (over images) for the out-of-fold calibration of ``"train"``.
+    random_state : int, default=0
+        Seed (training is deterministic under it).
+    num_threads : int, default=1
+
+    Returns
+    -------
+    CandidateFilter
+        Use it as ``HDoGRegSegmenter(candidate_filter=f)``; ``f.save(path)`` writes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc import ROI
+    >>> from skcalc.datasets._realistic import make_training_patch
+    >>> def roi(k, calc):
+    ...     p = make_training_patch(np.random.default_rng(k), size_mm=16, spacing=0.1,
+    ...                             calcifications=calc)
+    ...     return ROI(p["image"], spacing=0.1, reference=p["reference"],
+    ...                meta={"roi_id": f"r{k}", "bits_stored": p["bits"]})
+    >>> f = fit_candidate_filter([roi(k, True) for k in range(4)],
+    ...                          [roi(k, False) for k in range(4, 8)], n_estimators=20)
+    >>> f.meta["mode"], f.resolve("balanced")[0]
+    ('train', 0.5)
+    """
+    import time
+
+    import lightgbm as lgb
+
+    if mode not in ("train", "recalibrate"):
+        raise ValueError(f"mode must be 'train' or 'recalibrate', got {mode!r}")
+    rois, normal_rois = list(rois), list(normal_rois)
+    if not normal_rois:
+        raise ValueError("normal_rois: at least one calcification-free image is needed to "
+                         "calibrate the FP/cm^2 operating points")
+    if annotations is not None and len(annotations) != len(rois):
+        raise ValueError(f"annotations: {len(annotations)} given for {len(rois)} ROIs")
+    if isinstance(base, str):
+        if base != "default":
+            base = CandidateFilter.load(base)
+        else:
+            base = load_default_filter()
+    if mode == "recalibrate" and base is None:
+        raise ValueError("mode='recalibrate' needs a base filter")
+    t0 = time.perf_counter()
+    kw = dict(cnr_threshold=cnr_threshold, window_mm=window_mm, erosion_mm=breast_erosion,
+              point_tolerance_mm=point_tolerance_mm)
+    Xs, ys, gs, areas = [], [], [], []
+    for i, roi in enumerate(rois):
+        ann = None if annotations is None else annotations[i]
+        if ann is None and roi.reference is None:
+            raise ValueError(f"ROI {roi.roi_id!r} has no reference mask and no annotation")
+        X, y, _ = roi_candidates(roi, ann, **kw)
+        Xs.append(X)
+        ys.append(y)
+        gs.append(np.full(len(y), i))
+    n_pos = int(sum(int(y.sum()) for y in ys))
+    for j, roi in enumerate(normal_rois):
+        X, _, a = roi_candidates(roi, None, labelled=False, **kw)  # all negatives
+        Xs.append(X)
+        ys.append(np.zeros(len(X), np.int8))
+        gs.append(np.full(len(X), len(rois) + j))
+        areas.append(a)
+    X_all = np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+    y_all = np.concatenate(ys) if ys else np.zeros(0, np.int8)
+    g_all = np.concatenate(gs) if gs else np.zeros(0, int)
+    is_normal = g_all >= len(rois)
+    normal_area = float(sum(areas))
+    meta = {"mode": mode, "n_rois": len(rois), "n_normal_rois": len(normal_rois),
+            "cnr_threshold": float(cnr_threshold), "random_state": int(random_state),
+            "candidates": int(len(y_all)), "positives": n_pos,
+            "calib_breast_cm2": normal_area, "base": None if base is None else base.digest}
+    if mode == "recalibrate":
+        sc = base.score(X_all)
+        thr, fp, tpr = _calibration_table(sc[is_normal], sc[y_all == 1], normal_area)
+        meta["seconds"] = round(time.perf_counter() - t0, 1)
+        return CandidateFilter(base.model_str, thr, fp, tpr if n_pos else None,
+                               FEATURE_NAMES, {**base.meta, "cnr_threshold": float(cnr_threshold),
+                                               "recalibration": meta})
+    if n_pos == 0:
+        raise ValueError("no candidate touches an annotated calcification: check the "
+                         "annotations (masks of the image's shape, or (row, col) points) and "
+                         "the spacing")
+    if synthetic_patches:
+        Xp, yp, _, _ = _patches(int(random_state) * 2 + 11, int(synthetic_patches),
+                                cnr_threshold)
+    else:
+        Xp, yp = np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int8)
+    params = _lgb_params(random_state, num_threads)
+    init = None if base is None else lgb.Booster(model_str=base.model_str)
+
+    def fit(sel):
+        data = lgb.Dataset(np.concatenate([X_all[sel], Xp]), np.concatenate([y_all[sel], yp]),
+                           feature_name=list(FEATURE_NAMES))
+        # continuing from ``base`` keeps its trees and adds n_estimators more
+        return lgb.train(params, data, num_boost_round=int(n_estimators), init_model=init)
+
+    # Out-of-fold scores: annotated and normal images are dealt to the folds separately
+    # (seeded order), so that every training fold holds annotated images when there are two.
+    n_folds = max(int(cv), 2)
+    rng = np.random.default_rng(random_state)
+    fold_of = np.zeros(len(rois) + len(normal_rois), int)
+    for idx in (np.arange(len(rois)), len(rois) + np.arange(len(normal_rois))):
+        fold_of[rng.permutation(idx)] = np.arange(idx.size) % n_folds
+    fold = fold_of[g_all]
+    booster = fit(np.ones(len(y_all), bool))
+    oof = np.zeros(len(y_all))
+    in_sample = 0
+    for k in range(n_folds):
+        test = fold == k
+        if not test.any():
+            continue
+        if (~test).any() and (np.concatenate([y_all[~test], yp]) == 1).any():
+            oof[test] = fit(~test).predict(X_all[test], num_threads=1)
+        else:  # a single annotated image: its fold is scored in sample (optimistic)
+            oof[test] = booster.predict(X_all[test], num_threads=1)
+            in_sample += int(test.sum())
+    model_str = booster.model_to_string()
+    thr, fp, tpr = _calibration_table(oof[is_normal], oof[y_all == 1], normal_area)
+    meta.update(n_estimators=int(n_estimators), synthetic_patches=int(synthetic_patches),
+                cv=n_folds, in_sample_scores=in_sample, seconds=round(time.perf_counter() - t0, 1))
+    return CandidateFilter(model_str, thr, fp, tpr, FEATURE_NAMES, meta)
+

@@ -1,0 +1,63 @@
+"""The varied training patches and the digitised-film simulation."""
+
+import numpy as np
+import pytest
+
+from skcalc.datasets._realistic import digitised_film, make_training_patch
+
+
+@pytest.mark.parametrize("bits", [8, 10, 12])
+def test_film_is_monotone_in_attenuation_and_stored_in_its_bits(bits):
+    # a ramp of attenuation: the reader's (inverted) film values rise with it; the least
+    # attenuated tissue (fat, skin) falls in the film's shoulder, where contrast is compressed
+    x = np.tile(np.linspace(0, 1, 400), (200, 1))
+    img, b = digitised_film(x, np.random.default_rng(bits), bits=bits)
+    assert b == bits and img.max() <= 2**bits - 1
+    assert img.dtype == (np.uint8 if bits == 8 else np.uint16)
+    prof = img.astype(float).mean(axis=0)
+    smooth = np.convolve(prof, np.ones(20) / 20, mode="valid")
+    assert np.all(np.diff(smooth[::20]) > 0)
+    slope = np.diff(smooth)
+    mid = slope[len(slope) // 3: 2 * len(slope) // 3].mean()
+    assert mid > 2 * slope[:20].mean()  # H&D shoulder
+
+
+def test_film_grain_grows_with_density_and_block_sampling():
+    rng = np.random.default_rng(0)
+    x = np.zeros((256, 256))
+    x[:, 128:] = 1.0  # left: little attenuation (dark film, high density); right: bright
+    params = {}
+    img, _ = digitised_film(x, rng, bits=12, params=params)
+    assert {"film_gamma", "film_grain", "film_latitude"} <= set(params)
+    dark, bright = img[20:-20, 20:100].astype(float), img[20:-20, 156:236].astype(float)
+    assert dark.mean() < bright.mean()
+    assert dark.std() > bright.std()  # grain sd ~ sqrt(density)
+    small, _ = digitised_film(x, np.random.default_rng(0), block=2, bits=12)
+    assert small.shape == (128, 128)
+
+
+def test_training_patches_include_film_and_are_deterministic():
+    modes = [make_training_patch(np.random.default_rng([5, k]), size_mm=8.0,
+                                 film_fraction=0.2)["params"]["mode"] for k in range(40)]
+    assert "film" in modes and len(set(modes)) >= 4
+    a = make_training_patch(np.random.default_rng(3), size_mm=8.0)
+    b = make_training_patch(np.random.default_rng(3), size_mm=8.0)
+    np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_detector_contrast_sets_the_blurred_peak_in_noise_units():
+    from skcalc.datasets._realistic import _noise_at_calcification_scale
+
+    for k in range(3):
+        p = make_training_patch(np.random.default_rng([8, k]), size_mm=16.0, spacing=0.1,
+                                calcifications=True, contrast="detector")
+        q = make_training_patch(np.random.default_rng([8, k]), size_mm=16.0, spacing=0.1,
+                                calcifications=True, contrast="pixel")
+        assert p["reference"].any() and q["image"].shape == p["image"].shape
+    with pytest.raises(ValueError, match="contrast"):
+        make_training_patch(np.random.default_rng(0), size_mm=8.0, contrast="counts")
+    # the noise measure recovers white noise
+    rng = np.random.default_rng(1)
+    est = _noise_at_calcification_scale(rng.normal(0, 7.0, (300, 300)), 0.1,
+                                        np.ones((300, 300), bool))
+    assert abs(est - 7.0) < 0.5

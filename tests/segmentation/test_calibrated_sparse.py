@@ -1,0 +1,50 @@
+"""The calibrated detector's candidate-local shortcuts equal the whole-image computations."""
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from skcalc.datasets import make_full_field_mammogram
+from skcalc.segmentation import _hdog
+from skcalc.segmentation._calibrated import (
+    _gradient_at,
+    _ring,
+    _smooth_background,
+    calibrated_candidates,
+)
+
+
+def _image():
+    ff = make_full_field_mammogram((700, 560), spacing=0.07, random_state=3)
+    rng = np.random.default_rng(0)
+    img = ff.image.astype(np.float64) + rng.normal(0, 30, ff.image.shape)  # many candidates
+    return np.clip(img, 0, 4095).astype(np.uint16)
+
+
+def test_tiled_hessian_components_equal_the_whole_plane(monkeypatch):
+    img = _image()
+    lab, info = calibrated_candidates(img, 0.07, cnr_threshold=3.0, bit_depth=12)
+    assert lab.max() > 20
+    monkeypatch.setattr(_hdog, "_DENSE_TILES", -1.0)  # always label the whole plane
+    ref, rinfo = calibrated_candidates(img, 0.07, cnr_threshold=3.0, bit_depth=12)
+    np.testing.assert_array_equal(lab, ref)
+    np.testing.assert_array_equal(info["cnr"], rinfo["cnr"])
+
+
+def test_ring_and_edge_gradient_equal_their_full_image_forms():
+    img = _image().astype(np.float32)
+    lab, _ = calibrated_candidates(img, 0.07, cnr_threshold=3.0, bit_depth=12)
+    pix = np.flatnonzero(lab.ravel() > 0)
+    q, ql = _ring(lab, pix, lab.ravel()[pix])
+    grown = ndi.grey_dilation(lab, size=(5, 5), mode="constant", cval=0)
+    ring = (lab == 0) & (grown > 0)
+    np.testing.assert_array_equal(np.sort(q), np.flatnonzero(ring.ravel()))
+    np.testing.assert_array_equal(ql[np.argsort(q)], grown.ravel()[np.flatnonzero(ring.ravel())])
+    for sp in ((0.07, 0.07), (0.05, 0.05), (0.1, 0.1)):
+        rows = np.array([0, 5, 100, img.shape[0] - 1])
+        cols = np.array([0, img.shape[1] - 1, 200, 300])
+        sm = _smooth_background(img, sp, 0.5)
+        by, bx = -(-img.shape[0] // sm.shape[0]), -(-img.shape[1] // sm.shape[1])
+        gy, gx = np.gradient(sm.astype(np.float64), by * sp[0], bx * sp[1])
+        ref = np.hypot(gy, gx)[rows // by, cols // bx]
+        np.testing.assert_allclose(_gradient_at(img, sp, 0.5, rows, cols), ref, rtol=2e-3,
+                                   atol=1e-3 * float(np.abs(ref).max()))
