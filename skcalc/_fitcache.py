@@ -224,7 +224,10 @@ def params_key(params: dict) -> str:
     """
     parts = []
     for name in sorted(params):
-        parts.append(f"{name}={_key_repr(params[name], params)}")
+        # a nested pipeline's steps ("local__steps") hold estimators the dict names
+        # "local__<step>"
+        prefix = name.rpartition("__")[0] + "__" if "__" in name else ""
+        parts.append(f"{name}={_key_repr(params[name], params, prefix)}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -232,7 +235,7 @@ def _is_estimator(value: Any) -> bool:
     return hasattr(value, "get_params") and not isinstance(value, type)
 
 
-def _key_repr(value: Any, params: dict) -> str:
+def _key_repr(value: Any, params: dict, prefix: str = "") -> str:
     if _is_estimator(value):
         return f"<{type(value).__module__}.{type(value).__qualname__}>"
     if isinstance(value, (list, tuple)) and any(
@@ -245,7 +248,7 @@ def _key_repr(value: Any, params: dict) -> str:
                 and len(v) >= 2
                 and isinstance(v[0], str)
                 and _is_estimator(v[1])
-                and params.get(v[0]) is v[1]
+                and params.get(prefix + v[0]) is v[1]
             ):
                 items.append(repr((v[0], _key_repr(v[1], params), *v[2:])))
             elif _is_estimator(v):
