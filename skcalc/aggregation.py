@@ -41,6 +41,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
+from .utils._base import CachedParamNamesMixin
 
 __all__ = ["BagOfClustersAggregator", "MeanStdAggregator"]
 
@@ -142,7 +143,7 @@ def _collect(X) -> tuple[int, dict[str, _Objects]]:
     return n_rois, objects
 
 
-class _BaseAggregator(TransformerMixin, BaseEstimator):
+class _BaseAggregator(CachedParamNamesMixin, TransformerMixin, BaseEstimator):
     """Input handling shared by the aggregators (ragged tables or a plain 2-D array)."""
 
     def _read(self, X, *, reset: bool) -> tuple[int, dict[str, _Objects]]:

@@ -21,6 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitcache import memoised
+from .utils._base import CachedParamNamesMixin
 
 __all__ = ["ThresholdedClassifier", "make_default_lightgbm"]
 
@@ -74,7 +75,7 @@ def make_default_lightgbm(random_state: int | None = 0, **params: Any):
     return LGBMClassifier(**settings)
 
 
-class ThresholdedClassifier(FixedThresholdClassifier):
+class ThresholdedClassifier(CachedParamNamesMixin, FixedThresholdClassifier):
     """Binary classifier predicting the positive class iff its score is ``>= threshold``.
 
     A :class:`~sklearn.model_selection.FixedThresholdClassifier` with the paper's defaults.

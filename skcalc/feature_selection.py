@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._fitcache import memoised
+from .utils._base import CachedParamNamesMixin
 
 __all__ = ["ImportanceSelector"]
 
@@ -37,7 +38,9 @@ def model_importances(estimator) -> np.ndarray:
     return np.asarray(imp, dtype=np.float64)
 
 
-class ImportanceSelector(SelectorMixin, MetaEstimatorMixin, BaseEstimator):
+class ImportanceSelector(
+    CachedParamNamesMixin, SelectorMixin, MetaEstimatorMixin, BaseEstimator
+):
     """Keep the ``max_features`` columns a model finds most important (training data only).
 
     Parameters

@@ -31,6 +31,7 @@ from .masks import MaskBuilder
 from .resampling import SafeSMOTEENN
 from .segmentation import HDoGRegSegmenter
 from .utils import InProcessMemory
+from .utils._base import CachedParamNamesMixin
 
 __all__ = [
     "feature_importances",
@@ -43,7 +44,7 @@ __all__ = [
 HANDCRAFTED_COLUMNS = (-3, -2, -1)
 
 
-class _CalcificationPipeline(Pipeline):
+class _CalcificationPipeline(CachedParamNamesMixin, Pipeline):
     """An imbalanced-learn ``Pipeline`` that, with a :class:`~skcalc._fitcache.PipelineMemory`,
     also memoises the transformation of prediction inputs.
 

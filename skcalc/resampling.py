@@ -17,11 +17,12 @@ from sklearn.utils._param_validation import HasMethods
 
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
+from .utils._base import CachedParamNamesMixin
 
 __all__ = ["SafeSMOTEENN"]
 
 
-class SafeSMOTEENN(SMOTEENN):
+class SafeSMOTEENN(CachedParamNamesMixin, SMOTEENN):
     """SMOTE oversampling then ENN cleaning, adapted to tiny minority classes.
 
     The paper resamples with SMOTE + ENN before LightGBM. This is imbalanced-learn's

@@ -309,3 +309,34 @@ def test_calcification_pipeline_memo_is_never_stale():
     plain.set_output(transform="pandas")
     np.testing.assert_array_equal(memo.predict_proba(X), plain.predict_proba(X))
     FIT_CACHE.clear()
+
+
+def test_params_key_tells_nested_estimators_apart_without_their_repr(monkeypatch):
+    from sklearn.base import BaseEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skcalc._fitcache import params_key
+
+    class Holder(BaseEstimator):  # estimators in a list its get_params does not expand
+        def __init__(self, models=None):
+            self.models = models
+
+    def key(est):
+        return params_key(est.get_params(deep=True))
+
+    def union(C, with_mean=True):
+        return FeatureUnion([
+            ("a", Pipeline([("s", StandardScaler(with_mean=with_mean)),
+                            ("m", Holder([LogisticRegression(C=C)]))])),
+            ("b", StandardScaler()),
+        ])
+
+    # the pretty-printer (what repr costs) is never called
+    monkeypatch.setattr(BaseEstimator, "__repr__", lambda self, N_CHAR_MAX=700: 1 / 0)
+    assert key(union(1.0)) == key(union(1.0))
+    assert key(union(1.0)) != key(union(2.0))  # a parameter only the list holds
+    assert key(union(1.0)) != key(union(1.0, with_mean=False))
+    assert key(Holder([LogisticRegression()])) != key(Holder([StandardScaler()]))
+    assert key(Holder([("x", StandardScaler())])) != key(Holder([("x", LogisticRegression())]))

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 
 from ..exceptions import SkcalcWarning
 from ..roi import ROI, as_roi_list
-from ._base import ImageTransformerMixin
+from ._base import CachedParamNamesMixin, ImageTransformerMixin
 from ._parallel import map_rois
 
 __all__ = ["ImageStage", "user_stacklevel", "warn_summary"]
@@ -48,7 +48,13 @@ def warn_summary(message: str, category: type[Warning] = SkcalcWarning) -> None:
     warnings.warn(message, category, stacklevel=user_stacklevel())
 
 
-class ImageStage(ImageTransformerMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+class ImageStage(
+    ImageTransformerMixin,
+    CachedParamNamesMixin,
+    TransformerMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
+):
     """Base of the image stages: one result per ROI, memoised and parallel.
 
     Subclasses set the class attributes and implement :meth:`_params`; they may override

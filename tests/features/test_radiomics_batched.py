@@ -137,3 +137,52 @@ def test_regionprops_equal_skimage_regionprops_bit_for_bit(spacing):
                 p.intensity_min,
             ]
         np.testing.assert_array_equal(row, ref)
+
+
+def test_nanmean_bit_identical_to_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 4)) * 10.0 ** rng.integers(-5, 5, (50, 1))
+    np.testing.assert_array_equal(batched._nanmean(x), np.nanmean(x, 1))
+    x[3, 1] = x[7, 0] = x[7, 2] = np.nan
+    x[9] = np.nan  # all NaN: NaN, as nanmean (without its warning)
+    with pytest.warns(RuntimeWarning):
+        ref = np.nanmean(x, 1)
+    np.testing.assert_array_equal(batched._nanmean(x), ref)
+    assert np.isnan(batched._nanmean(x)[9])
+
+
+def test_mcc_symmetric_path_with_few_gray_levels_equals_eigvals():
+    """Objects with 8-40 gray levels take the symmetric path (MCC_SYMMETRIC_FROM): the same
+    MCC as the general eigensolver, and the whole GLCM class as pyradiomics' own class."""
+    from skcalc.features import _radiomics
+
+    rng = np.random.default_rng(0)
+    objs = []
+    for span in (40, 60, 100, 150, 200):  # 9 to 41 gray levels at bin width 5
+        img = 1000.0 + rng.integers(0, span, (30, 30))
+        for r0, c0, h, w in [(0, 0, 12, 14), (5, 8, 20, 15), (10, 3, 9, 25)]:
+            m = np.zeros(img.shape, bool)
+            m[r0 : r0 + h, c0 : c0 + w] = True
+            m[r0 + 2, c0 + 3] = False  # not a rectangle
+            objs.append(batched.prepare(img, m, radiomics_settings(), 4))
+    assert min(o.gray_levels.size for o in objs) >= batched.MCC_SYMMETRIC_FROM
+    stack = batched._GLCMStack(objs)
+    P, px = stack.P, stack.px
+    Q = (P / (px * stack.py + stack.eps)) @ P.transpose((0, 1, 3, 2))
+    general, n_fast = [], 0
+    for k, o in enumerate(objs):
+        g = (slice(k, k + 1), slice(None), slice(0, o.gray_levels.size))
+        general.append(batched._mcc_eigvals(Q[g][..., : o.gray_levels.size])[0])
+        ok, _ = batched._mcc_symmetric(
+            P[g][..., : o.gray_levels.size], px[g][..., 0], Q[g][..., : o.gray_levels.size],
+            stack.eps,
+        )
+        n_fast += int(ok[0])
+    # most of these objects take the symmetric path (else this test checks nothing)
+    assert n_fast >= len(objs) // 2
+    np.testing.assert_allclose(stack.getMCCFeatureValue(), general, rtol=1e-12, atol=0)
+    images, masks = [o.image for o in objs], [o.mask for o in objs]
+    kw = {"classes": ["glcm"]}
+    got = _radiomics.radiomics_features_batch(images, masks, (0.07, 0.07), **kw)
+    ref = _radiomics.radiomics_features_batch(images, masks, (0.07, 0.07), batched=False, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
