@@ -821,7 +821,7 @@ def write_paper_outputs(out, analysis: dict, *, title: str, settings: dict,
     exc = results["bag of clusters"].exclusions
     if exc:
         tables["Exclusions before the split (the paper's)"] = {
-            "rule": exc["rule"], "images excluded": exc["n_excluded"],
+            "rule": exc["rule"].replace("ROIs", "samples"), "images excluded": exc["n_excluded"],
             "of": exc["n_input"], "benign": exc["excluded_per_class"].get("0", 0),
             "actionable": exc["excluded_per_class"].get("1", 0)}
     if comp is not None:
