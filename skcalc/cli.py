@@ -656,8 +656,8 @@ def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
     with _step(f"the paper's analysis of {len(rois)} ROIs"):
         analysis = run_paper_analysis(
             rois, y, groups, make_pipeline=make_pipeline, grid=grid, nested_grid=nested_grid,
-            cv=args.cv, n_outer=args.n_outer, deep=deep, n_bootstrap=args.n_bootstrap,
-            random_state=args.random_state, say=progress)
+            cv=args.cv, n_outer=args.n_outer, deep=deep, n_jobs=args.n_jobs,
+            n_bootstrap=args.n_bootstrap, random_state=args.random_state, say=progress)
     _say(paper_text(analysis))
     settings = {"manifest": str(Path(args.manifest).resolve()), "cv": args.cv,
                 "n_outer": args.n_outer, "grid": grid, "nested_grid": nested_grid,
