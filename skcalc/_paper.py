@@ -40,7 +40,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .metrics import sensitivity_then_specificity
-from .model_selection import NESTED_METRICS, ProtocolResult, _jsonable, grid_search
+from .model_selection import NESTED_METRICS, ProtocolResult, grid_search
 
 __all__ = [
     "DEEP_DEFAULTS",
@@ -81,15 +81,9 @@ def deep_weights(arch: str) -> tuple[Any, str]:
     >>> weights in ("imagenet", None) and isinstance(label, str)
     True
     """
-    from .deep import imagenet_weights_path
-    from .deep._models import IMAGENET_FILES, _checkpoint_dir
+    from .deep import imagenet_or_random
 
-    try:
-        imagenet_weights_path(arch)
-    except FileNotFoundError:
-        path = _checkpoint_dir() / IMAGENET_FILES[arch][0]
-        return None, f"random-init, ImageNet weights not found at {path}"
-    return "imagenet", "ImageNet"
+    return imagenet_or_random(arch)
 
 
 def outer_folds(
@@ -508,8 +502,17 @@ def format_threshold_table(rows: list[dict], name: str) -> str:
     return "\n".join(lines)
 
 
-def _plain(name: str) -> str:
-    return name.replace(" ", "_").replace("/", "").replace("+", "plus").lower()
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays to Python)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
 
 
 def run_paper_analysis(
