@@ -470,14 +470,15 @@ def format_nested_table(comp: PaperComparison) -> str:
         "",
     ]
     width = 13
-    head = f"{'':44}" + "".join(f"{lab:>{width}}" for lab, _ in _NESTED_ROWS)
+    name_w = max([len(n) for n in comp.models] + [10]) + 2
+    head = f"{'':{name_w}}" + "".join(f"{lab:>{width}}" for lab, _ in _NESTED_ROWS)
     lines.append(head)
     for name, m in comp.models.items():
         cells = []
         for _, key in _NESTED_ROWS:
             s = m["summary"][key]
             cells.append("n/a" if s["mean"] is None else f"{s['mean']:.2f}+-{s['std']:.2f}")
-        lines.append(f"{name:44}" + "".join(f"{c:>{width}}" for c in cells))
+        lines.append(f"{name:{name_w}}" + "".join(f"{c:>{width}}" for c in cells))
     labels = sorted({m["label"] for m in comp.models.values() if m["deep"]})
     if labels:
         p = comp.settings["deep_params"]
