@@ -1,9 +1,18 @@
-"""``skcalc demo``: the paper's protocol on the embedded synthetic cohort.
+"""``skcalc demo``: every result of the paper on the embedded synthetic cohort.
 
-Exam-level 75/25 split; 5-fold grouped grid search over K, the decision threshold and
-the five LightGBM settings (``paper_param_grid("paper")``; ``"quick"`` with ``--quick``),
-scored sensitivity-first; refit; held-out tables like the paper's
-Tables 2 and 3 for the bag-of-clusters method and the mean/std baseline; ROC figure; JSON.
+Images are the unit (ROIs pooled per image), the paper's exclusions on. Exam-level 75/25
+split (Table 1); 5-fold grouped grid search over K, the decision threshold and the five
+LightGBM settings (``paper_param_grid("paper")``; ``"quick"`` with ``--quick``), scored
+sensitivity-first; refit; held-out Tables 2 and 3 for the bag-of-clusters method and the
+mean/std baseline. Then the nested CV with every comparison of the paper
+(:mod:`skcalc._paper`): 4 outer grouped stratified folds, of which fold 0 is the held-out
+split (its grid search is reused), folds 1-3 searched with the smaller
+``paper_param_grid("small")`` (``"quick"`` with ``--quick``) to keep the demo within
+10 minutes on 2 cores; the deep baselines (ResNet-50 and VGG-16: fine-tuned, fine-tuned
+features + LightGBM, not fine-tuned features + LightGBM) at threshold 0.4 with
+:data:`skcalc._paper.DEEP_DEFAULTS` (32 px input, at most 3 epochs). Figure 6, the
+supplementary threshold table, the named feature importances and the biopsies avoided
+follow; everything goes to the console, ``table.txt``, ``report.json`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -20,19 +29,10 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._paper import DEEP_DEFAULTS, format_comparison, format_table1
 from .exceptions import SkcalcWarning
 
-__all__ = ["run_demo", "format_comparison"]
-
-_ROWS = [
-    ("Accuracy", "accuracy"),
-    ("Sensitivity", "sensitivity"),
-    ("Specificity", "specificity"),
-    ("F1", "f1"),
-    ("PPV", "ppv"),
-    ("NPV", "npv"),
-    ("ROC AUC", "roc_auc"),
-]
+__all__ = ["run_demo", "format_comparison", "format_table1"]
 
 
 def _say(msg: str) -> None:
@@ -45,43 +45,6 @@ def _peak_rss_mb() -> float:
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2
     return max(own, kids) * scale
-
-
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "n/a" if x is None else format(x, spec)
-
-
-def format_comparison(reports: dict[str, dict]) -> str:
-    """Paper-style Table 2 (metrics with 95% CIs) and Table 3 (confusion matrices)."""
-    names = list(reports)
-    width = 30
-    lines = ["Held-out test set (95% bootstrap intervals over exams)", ""]
-    lines.append(f"{'':<12}" + "".join(f"{n:>{width}}" for n in names))
-    for label, key in _ROWS:
-        cells = []
-        for n in names:
-            m = reports[n]["metrics"][key]
-            cells.append(f"{_fmt(m['value'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]")
-        lines.append(f"{label:<12}" + "".join(f"{c:>{width}}" for c in cells))
-    lines.append("")
-    lines.append("Confusion matrices (rows: truth; columns: predicted benign / actionable)")
-    for n in names:
-        cm = reports[n]["confusion_matrix"]
-        lines.append(f"  {n} (threshold {reports[n]['threshold']:.2f})")
-        lines.append(f"    {'benign':<11}{cm['tn']:>6}{cm['fp']:>6}")
-        lines.append(f"    {'actionable':<11}{cm['fn']:>6}{cm['tp']:>6}")
-    lines.append("")
-    lines.append("Benign ROIs that would be spared biopsy at a fixed sensitivity")
-    for n in names:
-        parts = []
-        for s in reports[n]["spared_biopsies"]:
-            parts.append(
-                f"sensitivity {s['sensitivity_target']:.2f}: "
-                f"{_fmt(s['benign_fraction'], '.0%')} of benign ({s['n_spared']} ROIs, "
-                f"threshold {_fmt(s['threshold'], '.3f')})"
-            )
-        lines.append(f"  {n}: " + "; ".join(parts))
-    return "\n".join(lines)
 
 
 def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> int:
@@ -121,10 +84,13 @@ def _warm_image_stages(pipe: Any, rois: list, n_jobs: int | None) -> int:
 
 
 def run_demo(out: Path, **kwargs: Any) -> int:
-    """Run the demo and write ``report.json``, ``roc.png``, ``table.txt`` and an overlay.
+    """Run the demo and write ``report.json``, ``table.txt``, ``report.html``, ``roc.png``,
+    ``figure6_roc.png`` and an overlay.
 
-    Keyword arguments: ``quick``, ``n_jobs``, ``random_state``, ``nested``. The warning
-    filters it sets are undone on return.
+    Keyword arguments: ``quick`` (72 ROIs, quick grids, 1 epoch), ``n_jobs`` (scikit-learn's
+    convention: None = 1, -1 = all cores), ``random_state``, ``nested`` (default True: the
+    nested CV with every comparison), ``deep`` (default True: the deep baselines in it).
+    The warning filters it sets are undone on return.
     """
     with warnings.catch_warnings():
         return _run_demo(out, **kwargs)
@@ -136,7 +102,8 @@ def _run_demo(
     quick: bool = False,
     n_jobs: int | None = None,
     random_state: int = 0,
-    nested: bool = False,
+    nested: bool = True,
+    deep: bool = True,
 ) -> int:
     import joblib
     import matplotlib
@@ -144,183 +111,122 @@ def _run_demo(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ._paper import run_paper_analysis, write_paper_outputs
     from .datasets import make_calcification_cohort
-    from .io import save_figure_atomic, write_json_atomic, write_text_atomic
-    from .model_selection import evaluate_protocol
-    from .pipeline import make_calcification_pipeline, paper_param_grid
-    from .plotting import plot_confusion_matrix, plot_roc, plot_roi
+    from .io import save_figure_atomic
+    from .pipeline import make_calcification_pipeline
+    from .plotting import plot_roi
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     t_start = time.perf_counter()
-    n_jobs = -1 if n_jobs is None else n_jobs
+    cpu_start = time.process_time()
+    # scikit-learn's convention: None means 1, -1 all cores.
+    n_jobs = 1 if n_jobs is None else n_jobs
+    n_cores = joblib.effective_n_jobs(n_jobs)
+    out = Path(out)
     n_rois = 72 if quick else 276
+    deep_archs = ("resnet50", "vgg16") if (deep and nested) else ()
+    deep_params = {**DEEP_DEFAULTS, **({"epochs": 1} if quick else {})}
     _say(f"skcalc {__version__} demo ({'quick' if quick else 'full'}), output in {out}")
     _say(f"[1/5] synthetic cohort: {n_rois} ROIs (random_state={random_state})")
     t0 = time.perf_counter()
     rois, y, groups = make_calcification_cohort(n_rois=n_rois, random_state=random_state)
     t_gen = time.perf_counter() - t0
+    n_images = len({r.meta.get("image_id") or r.roi_id for r in rois})
     _say(
-        f"    {len(rois)} ROIs, {int(y.sum())} actionable, {len(set(groups))} exams "
-        f"({t_gen:.1f} s)"
+        f"    {len(rois)} ROIs in {n_images} images of {len(set(groups))} exams, "
+        f"{int(y.sum())} actionable ROIs ({t_gen:.1f} s)"
     )
 
     # Shared by the parallel workers of the image stages; removed at the end (it is not an
     # output).
     cache_dir = tempfile.TemporaryDirectory(prefix="skcalc-demo-cache-")
-    cache = Path(cache_dir.name)
-    memory = joblib.Memory(cache, verbose=0)
-    bag = make_calcification_pipeline(memory=memory, n_jobs=n_jobs, random_state=random_state)
-    meanstd = make_calcification_pipeline(
-        aggregation="meanstd", memory=memory, n_jobs=n_jobs, random_state=random_state
-    )
+    memory = joblib.Memory(Path(cache_dir.name), verbose=0)
+
+    def make_pipeline(aggregation: str):
+        return make_calcification_pipeline(aggregation=aggregation, memory=memory,
+                                           n_jobs=n_jobs, random_state=random_state)
+
     _say("[2/5] image stages (segmentation, masks, local and topology features), once per ROI")
     t0 = time.perf_counter()
-    n_few = _warm_image_stages(bag, rois, n_jobs)
+    n_few = _warm_image_stages(make_pipeline("bag"), rois, n_jobs)
     t_image = time.perf_counter() - t0
     # The same notices would repeat for every fold and candidate of the grid search.
     warnings.simplefilter("ignore", SkcalcWarning)
 
     cv = 3 if quick else 5
-    size = "quick" if quick else "paper"
-    grids = {
-        "bag of clusters": paper_param_grid(size),
-        "mean/std baseline": paper_param_grid(size, aggregation="meanstd"),
-    }
-    results = {}
-    for step, (name, pipe) in enumerate(
-        [("bag of clusters", bag), ("mean/std baseline", meanstd)], start=3
-    ):
-        grid = grids[name]
-        n_cand = int(np.prod([len(v) for v in grid.values()]))
-        _say(
-            f"[{step}/5] {name}: exam-level 75/25 split, {cv}-fold grouped grid search over "
-            f"{n_cand} candidates ({n_cand * cv} fits), sensitivity-first"
-        )
-        t0 = time.perf_counter()
-        # The grid search runs in this process: the image stages come from the in-process
-        # cache, which worker processes would have to re-read from disk.
-        res = evaluate_protocol(
-            pipe,
-            rois,
-            y,
-            groups,
-            grid,
-            cv=cv,
-            nested=nested,
-            n_jobs=1,
-            random_state=random_state,
-            verbose=1,
-            unit="image",
-        )
-        res.timings["total"] = time.perf_counter() - t0
-        _say(f"    best: {res.best_params} ({res.timings['total']:.1f} s)")
-        results[name] = res
+    grid = "quick" if quick else "paper"
+    nested_grid = "quick" if quick else "small"
+    _say("[3/5] held-out split (Tables 1-3) and nested CV with every comparison"
+         if nested else "[3/5] held-out split (Tables 1-3)")
+    t0 = time.perf_counter()
+    analysis = run_paper_analysis(
+        rois, y, groups, make_pipeline=make_pipeline, grid=grid, nested_grid=nested_grid,
+        cv=cv, nested=nested, deep=deep_archs, deep_params=deep_params,
+        deep_threads=1, n_jobs=n_cores, random_state=random_state, say=_say)
+    t_analysis = time.perf_counter() - t0
 
-    _say("[5/5] reports")
-    reports = {name: r.report for name, r in results.items()}
-    table = format_table1(results["bag of clusters"].split) + "\n\n" + format_comparison(reports)
+    _say("[4/5] tables")
+    from ._paper import paper_text
+
+    table = paper_text(analysis)
     _say("")
     _say(table)
     _say("")
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5), layout="constrained")
-    for name, r in results.items():
-        plot_roc(r.y_test, r.y_score, ax=axes[0], label=name, threshold=r.threshold)
-    axes[0].set_title("ROC, held-out exams")
-    for ax, (name, r) in zip(axes[1:], results.items()):
-        plot_confusion_matrix(r.y_test, (r.y_score >= r.threshold).astype(int), ax=ax)
-        ax.set_title(f"{name}, threshold {r.threshold:.2f}")
-    roc_path = out / "roc.png"
-    save_figure_atomic(fig, roc_path)
-    plt.close(fig)
-
-    # An overlay of one held-out actionable ROI, as the pipeline segmented it.
-    bag_res = results["bag of clusters"]
+    _say("[5/5] reports")
+    # An overlay of one held-out actionable image, as the pipeline segmented it, with the
+    # model's probability and decision.
+    bag_res = analysis["results"]["bag of clusters"]
     model = bag_res.search.best_estimator_
-    from .samples import pool_by_image
-
-    images, _, image_groups = pool_by_image(rois, None, groups)
-    test_rois = [images[i] for i in bag_res.test_index]
+    images = analysis["images"]
+    test_images = [images[i] for i in bag_res.test_index]
     pick = int(np.argmax(bag_res.y_test)) if bag_res.y_test.any() else 0
     shown = model.named_steps["masks"].transform(
-        model.named_steps["segment"].transform([test_rois[pick]])
+        model.named_steps["segment"].transform([test_images[pick]])
     )[0]
     fig, ax = plt.subplots(figsize=(7, 7))
-    plot_roi(shown, ax=ax, show_background=True)
+    plot_roi(shown, ax=ax, show_background=True, proba=float(bag_res.y_score[pick]),
+             threshold=float(bag_res.threshold), y_true=int(bag_res.y_test[pick]))
     overlay_path = out / "example_overlay.png"
     save_figure_atomic(fig, overlay_path)
     plt.close(fig)
 
     wall = time.perf_counter() - t_start
-    payload = {
-        "skcalc_version": __version__,
+    settings = {
+        "quick": quick,
+        "n_rois": n_rois,
+        "random_state": random_state,
+        "cv_folds": cv,
+        "n_jobs": n_jobs,
+        "held_out_grid": grid,
+        "nested": nested,
+        "nested_grid_folds_1_to_3": nested_grid if nested else None,
+        "deep": list(deep_archs),
+        "deep_params": deep_params if deep_archs else None,
+        "refit": "best mean sensitivity, then best mean specificity",
         "python": platform.python_version(),
-        "settings": {
-            "quick": quick,
-            "n_rois": n_rois,
-            "random_state": random_state,
-            "cv_folds": cv,
-            "n_jobs": n_jobs,
-            "grids": grids,
-            "refit": "best mean sensitivity, then best mean specificity",
-        },
-        "cohort": {
-            "n_rois": len(rois),
-            "n_actionable": int(y.sum()),
-            "n_exams": len(set(groups)),
-            "n_rois_fewer_than_two_calcifications": int(n_few),
-            "generation_s": t_gen,
-        },
-        "results": {name: r.to_dict() for name, r in results.items()},
-        "timings_s": {
-            "image_stages": t_image,
-            "wall": wall,
-            **{f"protocol[{n}]": r.timings for n, r in results.items()},
-        },
-        "peak_rss_mb": _peak_rss_mb(),
+        "skcalc_version": __version__,
     }
-    report_path = out / "report.json"
-    write_json_atomic(report_path, payload)
-    table_path = out / "table.txt"
-    write_text_atomic(table_path, table + "\n")
-    _say(f"wall time {wall:.1f} s, peak memory {payload['peak_rss_mb']:.0f} MB")
-    _say(f"wrote {report_path}")
-    _say(f"wrote {table_path}")
-    _say(f"wrote {roc_path}")
+    analysis["payload"]["cohort"] = {
+        "n_rois": len(rois),
+        "n_images": n_images,
+        "n_actionable_rois": int(y.sum()),
+        "n_exams": len(set(groups)),
+        "n_rois_fewer_than_two_calcifications": int(n_few),
+        "generation_s": t_gen,
+    }
+    analysis["payload"]["timings_s"].update(image_stages=t_image, analysis=t_analysis)
+    paths = write_paper_outputs(out, analysis, title="skcalc demo: every result of the paper "
+                                "on the synthetic cohort", settings=settings, say=_say)
+    wall = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu_start
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _say(f"wall time {wall:.1f} s, CPU time {cpu:.1f} s in this process "
+         f"(+{kids.ru_utime + kids.ru_stime:.1f} s in worker processes), "
+         f"peak memory {_peak_rss_mb():.0f} MB")
+    for key in ("report", "table", "html", "roc", "figure6"):
+        _say(f"wrote {paths[key]}")
     _say(f"wrote {overlay_path}")
-    from .reporting import write_protocol_report
-
-    html_path = out / "report.html"
-    write_protocol_report(
-        html_path,
-        results["bag of clusters"],
-        groups=image_groups,
-        rois=images,
-        other_results={"mean/std baseline": results["mean/std baseline"]},
-        title="skcalc demo: held-out images",
-        overwrite=True,
-    )
-    _say(f"wrote {html_path}")
     cache_dir.cleanup()
     return 0
-
-
-def format_table1(split: dict) -> str:
-    """The paper's Table 1: ROIs (images) per class in the training and test sets."""
-    lines = [
-        f"Table 1: split by exam, unit = {split.get('unit', 'roi')}",
-        f"{'':14s}{'train ROIs (images)':>22s}{'test ROIs (images)':>22s}",
-    ]
-    for name in ("benign", "actionable"):
-        cells = []
-        for side in ("train", "test"):
-            e = split[side][name]
-            cells.append(f"{e.get('rois', e['samples'])} ({e['samples']} images)")
-        lines.append(f"{name:14s}{cells[0]:>22s}{cells[1]:>22s}")
-    tot = []
-    for side in ("train", "test"):
-        r = sum(split[side][n].get("rois", split[side][n]["samples"]) for n in split[side])
-        i = sum(split[side][n]["samples"] for n in split[side])
-        tot.append(f"{r} ({i} images)")
-    lines.append(f"{'total':14s}{tot[0]:>22s}{tot[1]:>22s}")
-    return "\n".join(lines)

@@ -430,13 +430,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     out = _out_dir(args.out)
-    existing = [p for p in ("report.json", "roc.png", "table.txt") if (out / p).exists()]
+    names = ("report.json", "table.txt", "report.html", "roc.png", "figure6_roc.png",
+             "example_overlay.png")
+    existing = [p for p in names if (out / p).exists()]
     if existing and not args.overwrite:
         raise ValueError(
             f"--out {str(out)!r} already holds {', '.join(existing)}; pass --overwrite to "
             "replace them"
         )
-    out.mkdir(parents=True, exist_ok=True)  # the demo keeps its cache in out/cache
+    out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if _STATE["verbosity"] < 0:
             stack.enter_context(
@@ -448,6 +450,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             n_jobs=args.n_jobs,
             random_state=args.random_state,
             nested=args.nested,
+            deep=args.deep,
         )
 
 
@@ -622,13 +625,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_predictions(path: Path, ids, y_true, y_score, threshold: float) -> None:
+    """Held-out predictions: id, truth and decision as words, the probability exactly."""
+    import csv
+    import io as _io
+
+    from .io import write_text_atomic
+
+    word = {0: "benign", 1: "actionable"}
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "truth", "probability", "decision", "threshold"])
+    for i, t, p in zip(ids, y_true, y_score):
+        writer.writerow([i, word[int(t)], repr(float(p)), word[int(p >= threshold)],
+                         repr(float(threshold))])
+    write_text_atomic(path, buf.getvalue())
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.paper:
+        return _cmd_evaluate_paper(args)
     from ._demo import format_comparison
-    from .io import write_json_atomic, write_text_atomic
+    from .io import save_figure_atomic, write_json_atomic, write_text_atomic
     from .model_selection import evaluate_protocol
+    from .persistence import save_model
 
     out = _out_dir(args.out)
-    paths = [out / "report.json", out / "table.txt", out / "metrics.csv"]
+    names = ("report.json", "table.txt", "metrics.csv", "report.html", "roc.png",
+             "predictions.csv", "model.skops")
+    paths = [out / n for n in names]
     _check_outputs(paths, [args.manifest], overwrite=args.overwrite)
     rois, y, groups = _load_labelled_manifest(
         args, n_folds=max(args.cv, args.n_outer if args.nested else 0, 2), need_groups=True
@@ -657,6 +682,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _say(f"best parameters: {res.best_params}")
     table = format_comparison({"bag of clusters": res.report})
     _say(table)
+    test_ids = [rois[i].roi_id for i in res.test_index]
     report = {
         "manifest": str(Path(args.manifest).resolve()),
         "settings": {
@@ -669,12 +695,94 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             "aggregation": args.aggregation,
             "random_state": args.random_state,
         },
-        "test_roi_ids": [rois[i].roi_id for i in res.test_index],
+        "test_roi_ids": test_ids,
         **res.to_dict(),
     }
-    write_json_atomic(paths[0], report)
-    write_text_atomic(paths[1], table + "\n")
-    write_text_atomic(paths[2], res.to_frame().to_csv(index=False))
+    by_name = dict(zip(names, paths))
+    write_json_atomic(by_name["report.json"], report)
+    write_text_atomic(by_name["table.txt"], table + "\n")
+    write_text_atomic(by_name["metrics.csv"], res.to_frame().to_csv(index=False))
+    _write_predictions(by_name["predictions.csv"], test_ids, res.y_test, res.y_score,
+                       res.threshold)
+    with _step("writing the figures and the HTML report"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_roc
+        from .reporting import write_protocol_report
+
+        fig, ax = plt.subplots(figsize=(7, 6.5), layout="constrained")
+        plot_roc(res.y_test, res.y_score, ax=ax, label=args.aggregation,
+                 threshold=res.threshold)
+        ax.set_title(f"ROC, held-out ROIs (n = {len(res.y_test)})")
+        save_figure_atomic(fig, by_name["roc.png"])
+        plt.close(fig)
+        write_protocol_report(by_name["report.html"], res, groups=groups, rois=rois,
+                              title=f"skcalc evaluate: {Path(args.manifest).name}",
+                              overwrite=True)
+    with _step("writing the refitted model"):
+        save_model(res.search.best_estimator_, by_name["model.skops"],
+                   metadata={"manifest": report["manifest"], "best_params": res.best_params,
+                             "refit_on": "the training exams of the split"})
+    _say("wrote " + ", ".join(str(p) for p in paths))
+    return EXIT_OK
+
+
+def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
+    """``evaluate --paper``: every result of the paper on a manifest (images as the unit)."""
+    from ._paper import paper_text, run_paper_analysis, write_paper_outputs
+    from .persistence import save_model
+    from .pipeline import make_calcification_pipeline
+
+    out = _out_dir(args.out)
+    names = ("report.json", "table.txt", "report.html", "roc.png", "figure6_roc.png",
+             "predictions.csv", "model.skops")
+    paths = [out / n for n in names]
+    _check_outputs(paths, [args.manifest], overwrite=args.overwrite)
+    rois, y, groups = _load_labelled_manifest(
+        args, n_folds=max(args.cv, args.n_outer, 2), need_groups=True)
+    _say(_summary(rois, y, groups))
+    _check_outputs(paths, sorted({r.path for r in rois if r.path}), overwrite=True)
+
+    def make_pipeline(aggregation: str):
+        return make_calcification_pipeline(n_clusters=args.n_clusters, threshold=args.threshold,
+                                           aggregation=aggregation, n_jobs=args.n_jobs,
+                                           random_state=args.random_state)
+
+    deep = () if args.no_deep else ("resnet50", "vgg16")
+    grid, nested_grid = ("quick", "quick") if args.small_grid else ("paper", "small")
+    _say(f"the paper's protocol on images: {args.n_outer} outer folds (fold 0 = the held-out "
+         f"split), {args.cv}-fold grid search ({grid!r}; folds 1-{args.n_outer - 1}: "
+         f"{nested_grid!r}), deep baselines: {', '.join(deep) or 'skipped'}")
+
+    def progress(msg: str) -> None:
+        if _progress_enabled():
+            print(msg, file=sys.stderr, flush=True)
+
+    with _step(f"the paper's analysis of {len(rois)} ROIs"):
+        analysis = run_paper_analysis(
+            rois, y, groups, make_pipeline=make_pipeline, grid=grid, nested_grid=nested_grid,
+            cv=args.cv, n_outer=args.n_outer, deep=deep, n_jobs=args.n_jobs,
+            n_bootstrap=args.n_bootstrap, random_state=args.random_state, say=progress)
+    _say(paper_text(analysis))
+    settings = {"manifest": str(Path(args.manifest).resolve()), "cv": args.cv,
+                "n_outer": args.n_outer, "grid": grid, "nested_grid": nested_grid,
+                "deep": list(deep), "n_bootstrap": args.n_bootstrap,
+                "random_state": args.random_state}
+    with _step("writing the tables, figures and the HTML report"):
+        write_paper_outputs(out, analysis, title=f"skcalc evaluate --paper: "
+                            f"{Path(args.manifest).name}", settings=settings)
+    res = analysis["results"]["bag of clusters"]
+    images = analysis["images"]
+    by_name = dict(zip(names, paths))
+    _write_predictions(by_name["predictions.csv"], [images[i].roi_id for i in res.test_index],
+                       res.y_test, res.y_score, res.threshold)
+    with _step("writing the refitted model"):
+        save_model(res.search.best_estimator_, by_name["model.skops"],
+                   metadata={"manifest": settings["manifest"], "best_params": res.best_params,
+                             "unit": "image", "refit_on": "the training exams of fold 0"})
     _say("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
 
@@ -768,8 +876,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p = add_parser("demo", help="the paper's protocol on the synthetic cohort")
     p.add_argument("--out", default="skcalc-out", help="output folder (default: skcalc-out)")
     p.add_argument("--quick", action="store_true", help="small cohort and grid (< 2 min)")
-    p.add_argument("--nested", action="store_true", help="also run the 4x5 nested CV")
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (default: all cores)")
+    p.add_argument(
+        "--nested",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the 4x5 nested CV with every comparison of the paper (default: on)",
+    )
+    p.add_argument(
+        "--deep",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the deep baselines (ResNet-50, VGG-16) in the nested CV (default: on)",
+    )
+    p.add_argument("--n-jobs", type=int, default=-1, help="parallel jobs; -1 = all cores")
     p.add_argument("--random-state", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
 
@@ -839,6 +958,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", help="CSV manifest with label and exam_id/patient_id columns")
     p.add_argument("--out", default="skcalc-evaluate", help="output folder")
     p.add_argument("--nested", action="store_true", help="also run the nested CV")
+    p.add_argument(
+        "--paper",
+        action="store_true",
+        help="every result of the paper: images as the unit, exclusions, nested CV with the "
+        "mean/std and deep baselines, Figure 6, threshold table, feature importances, "
+        "biopsies avoided (--test-size is then 1 / --n-outer: the split is outer fold 0)",
+    )
+    p.add_argument(
+        "--no-deep", action="store_true", help="with --paper: skip the deep baselines"
+    )
     p.add_argument(
         "--n-outer", type=_positive_int, default=4, help="outer folds of the nested CV (default 4)"
     )

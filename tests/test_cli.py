@@ -180,7 +180,8 @@ def test_evaluate_writes_report(dataset, tmp_path, capsys):
                  "--cv", "2", "--n-bootstrap", "20", "--n-clusters", N_CLUSTERS])  # fmt: skip
     assert code == 0
     assert files_under(dataset) == before
-    assert sorted(os.listdir(out)) == ["metrics.csv", "report.json", "table.txt"]
+    assert sorted(os.listdir(out)) == ["metrics.csv", "model.skops", "predictions.csv",
+                                       "report.html", "report.json", "roc.png", "table.txt"]
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["cv"] == 2 and report["held_out"]["n_bootstrap"] == 20
     assert set(report["best_params"]) == {"features__local__bag__n_clusters",
@@ -197,6 +198,75 @@ def test_evaluate_writes_report(dataset, tmp_path, capsys):
     assert "sensitivity" in (out / "table.txt").read_text().lower()
     printed = capsys.readouterr().out
     assert str(out / "report.json") in printed
+    # per held-out ROI: id, truth and decision in words, the probability exactly
+    header, rows = read_csv(out / "predictions.csv")
+    assert header == ["id", "truth", "probability", "decision", "threshold"]
+    assert [r["id"] for r in rows] == report["test_roi_ids"]
+    assert [float(r["probability"]) for r in rows] == report["y_score"]
+    for r, t in zip(rows, report["y_test"]):
+        assert r["truth"] == ("actionable" if t else "benign")
+        assert r["decision"] == ("actionable" if float(r["probability"]) >= float(r["threshold"])
+                                 else "benign")
+    model = load_model(out / "model.skops")
+    test_rois = [r for r in rois if r.roi_id in set(report["test_roi_ids"])]
+    assert model.predict_proba(test_rois).shape == (len(test_rois), 2)
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "http://" not in html.replace(
+        "http://www.w3.org", "")
+    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # overwrite protection covers the new outputs too
+    assert main(["evaluate", str(dataset / "manifest.csv"), "--out", str(out), "--small-grid",
+                 "--cv", "2"]) == 1  # fmt: skip
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::skcalc.exceptions.SkcalcWarning")
+def test_evaluate_paper_writes_every_result(dataset, tmp_path, capsys):
+    out = tmp_path / "paper"
+    code = main(["evaluate", "--paper", str(dataset / "manifest.csv"), "--out", str(out),
+                 "--small-grid", "--no-deep", "--cv", "2", "--n-outer", "2",
+                 "--n-bootstrap", "20", "--n-clusters", N_CLUSTERS])  # fmt: skip
+    assert code == 0
+    assert sorted(os.listdir(out)) == ["figure6_roc.png", "model.skops", "predictions.csv",
+                                       "report.html", "report.json", "roc.png", "table.txt"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["unit"] == "image" and report["settings"]["deep"] == []
+    method = report["results"]["bag of clusters"]
+    assert method["split"]["unit"] == "image" and method["exclusions"] is not None
+    nested = report["nested_comparison"]
+    assert list(nested["models"]) == ["bag of clusters", "mean/std baseline"]
+    assert nested["reused_fold0"] == ["bag of clusters", "mean/std baseline"]
+    assert len(nested["folds"]) == 2
+    # fold 0 of the nested CV is the held-out split: same images, same scores
+    fold0 = nested["models"]["bag of clusters"]["y_score"][0]
+    assert sorted(fold0) == sorted(method["y_score"])
+    assert len(report["held_out_image_ids"]) == method["n_test"]
+    assert {r["threshold"] for r in report["supplementary_thresholds"]["bag of clusters"]} == {
+        0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+    assert report["feature_importances"][0]["feature"].startswith(("local__", "global__"))
+    assert set(report["biopsies_avoided"]) == {"bag of clusters", "mean/std baseline"}
+    table = (out / "table.txt").read_text()
+    printed = capsys.readouterr().out
+    for part in ("Table 1", "Table 2", "Table 3", "Nested CV", "Supplementary",
+                 "Biopsies avoided", "Features the final model uses most"):
+        assert part in table and part in printed
+    html = (out / "report.html").read_text()
+    for part in ("Nested CV with every comparison", "Biopsies avoided", "Supplementary"):
+        assert part in html
+    header, rows = read_csv(out / "predictions.csv")
+    assert [r["id"] for r in rows] == report["held_out_image_ids"]
+
+
+def test_demo_options_follow_scikit_learn_conventions(capsys):
+    from skcalc.cli import _build_parser
+
+    args = _build_parser().parse_args(["demo"])
+    assert args.n_jobs == -1 and args.nested and args.deep
+    args = _build_parser().parse_args(["demo", "--no-nested", "--no-deep", "--n-jobs", "1"])
+    assert (args.n_jobs, args.nested, args.deep) == (1, False, False)
+    assert main(["demo", "--help"]) == 0
+    assert "-1 = all cores" in " ".join(capsys.readouterr().out.split())
 
 
 def write_manifest(folder, text):

@@ -317,6 +317,24 @@ class DeepROIClassifier(ClassifierMixin, _DeepROIBase):
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
+    def extract_features(self, X):
+        """Penultimate features of the fine-tuned network (those of
+        :class:`DeepFeatureExtractor`).
+
+        The network is the one ``fit`` fine-tuned, so a fine-tuned classifier and LightGBM
+        on its features share one training: ``DeepFeatureExtractor(fine_tune=True)`` with
+        the same parameters would train exactly this network again.
+
+        Parameters
+        ----------
+        X : list of ROI
+
+        Returns
+        -------
+        features : ndarray of shape (n_rois, 2048 or 4096)
+        """
+        return self._forward(X, features=True)
+
     def predict(self, X):
         """The class of highest probability.
 

@@ -248,6 +248,26 @@ def imagenet_weights_path(arch: str) -> Path:
     )
 
 
+def imagenet_or_random(arch: str) -> tuple[str | None, str]:
+    """``(weights, label)``: ``("imagenet", "ImageNet")`` when torchvision's file is in the
+    torch hub cache, else ``(None, "random-init, ImageNet weights not found at <path>")``.
+
+    For reports that must say plainly when a "pretrained" network is not.
+
+    Examples
+    --------
+    >>> weights, label = imagenet_or_random("resnet50")
+    >>> weights == "imagenet" or label.startswith("random-init, ImageNet weights not found")
+    True
+    """
+    try:
+        imagenet_weights_path(arch)
+    except FileNotFoundError:
+        return None, ("random-init, ImageNet weights not found at "
+                      f"{_checkpoint_dir() / IMAGENET_FILES[arch][0]}")
+    return "imagenet", "ImageNet"
+
+
 def _check_arch(arch: Any) -> None:
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")

@@ -413,11 +413,18 @@ def render_html_report(
         f'<tr><th>actionable</th>{_num_cell(cm["fn"])}{_num_cell(cm["tp"])}'
         f'{_num_cell(cm["fn"] + cm["tp"])}</tr></tbody></table>'
     )
-    fig, ax = plt.subplots(figsize=(4.6, 4.6), layout="constrained")
+    n_other = len(other_curves or {})
+    # Many curves: a taller figure with the legend below the axes, so it hides no curve.
+    fig, ax = plt.subplots(figsize=(4.6, 4.6 + (0.22 * (n_other + 2) if n_other > 2 else 0)),
+                           layout="constrained")
     if len(np.unique(y_pos)) == 2:
         plot_roc(y_pos.astype(int), scores, ax=ax, threshold=threshold, label="this model")
         for name, (yt, sc) in (other_curves or {}).items():
             plot_roc(column_or_1d(yt) == pos_label, column_or_1d(sc), ax=ax, label=str(name))
+        if n_other > 2:
+            curves = [ln for ln in ax.lines if not str(ln.get_label()).startswith(("_", "chance"))]
+            ax.legend(handles=curves, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                      fontsize=7, frameon=False)
         ax.set_title("ROC curve, held-out samples")
         roc_caption = (f"ROC curve; the dot is the operating point at threshold "
                        f"{_esc(_fmt(threshold))}.")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -103,6 +104,18 @@ def test_classifier_probabilities_and_determinism(cohort, fitted):
     # pickling keeps the fitted network
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict_proba(rois), proba)
+
+
+def test_classifier_features_are_those_of_the_fine_tuned_extractor(cohort, fitted):
+    # The paper's comparison fine-tunes once per fold for "fine-tuned" and "fine-tuned
+    # features + LightGBM": the classifier's features must be the extractor's, which
+    # trains the same network from the same seed.
+    rois, y, _ = cohort
+    ext = DeepFeatureExtractor(fine_tune=True, **PARAMS).fit(rois, y)
+    np.testing.assert_array_equal(fitted.extract_features(rois), ext.transform(rois))
+    assert ext.history_ == fitted.history_
+    with pytest.raises(NotFittedError):
+        DeepROIClassifier(**PARAMS).extract_features(rois)
 
 
 def test_classifier_passes_the_image_checks_classifier_analogues(cohort, fitted):
