@@ -166,3 +166,14 @@ def test_the_method_learns_on_the_default_cohort():
         pipe.fit([images[i] for i in train], yi[train])
         proba = pipe.predict_proba([images[i] for i in test])[:, 1]
     assert roc_auc_score(yi[test], proba) > 0.7
+
+
+def test_public_module_exposes_the_paper_functions():
+    import skcalc._paper as private
+    import skcalc.paper as public
+
+    for name in public.__all__:
+        assert getattr(public, name) is getattr(private, name)
+    assert {"run_paper_analysis", "run_paper_comparison", "write_paper_outputs"} <= set(
+        public.__all__
+    )
