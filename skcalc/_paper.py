@@ -39,6 +39,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .io import jsonable
 from .metrics import sensitivity_then_specificity
 from .model_selection import NESTED_METRICS, ProtocolResult, grid_search
 
@@ -228,7 +229,7 @@ class PaperComparison:
                 float(m["per_fold"][0]["threshold"]))
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "description": "nested CV: outer fold 0 is the held-out split",
             "folds": self.folds, "models": self.models, "reused_fold0": self.reused_fold0,
             "settings": self.settings, "timings_s": self.timings,
@@ -375,7 +376,7 @@ def run_paper_comparison(
             thr = float(getattr(last, "threshold", 0.5))
             scores = model.predict_proba([samples[i] for i in te])[:, 1]
             record(name, name, k, scores, thr, time.perf_counter() - t0,
-                   {"best_params": _jsonable(search.best_params_)})
+                   {"best_params": jsonable(search.best_params_)})
             say(f"    {name}, outer fold {k}: AUC {_f(models[name]['per_fold'][-1]['roc_auc'])}"
                 f" ({time.perf_counter() - t0:.1f} s)")
         timings[name] = time.perf_counter() - t_name
@@ -503,17 +504,6 @@ def format_threshold_table(rows: list[dict], name: str) -> str:
     return "\n".join(lines)
 
 
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types (numpy scalars and arrays to Python)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
 
 
 def run_paper_analysis(
@@ -626,7 +616,7 @@ def run_paper_analysis(
         "timings_s": timings,
     }
     return {"results": results, "comparison": comparison, "tables": tables,
-            "payload": _jsonable(payload), "images": images, "image_groups": g_img,
+            "payload": jsonable(payload), "images": images, "image_groups": g_img,
             "curves": curves, "supplementary": supp, "importances": importances,
             "biopsies": biopsies, "timings": timings}
 
@@ -813,7 +803,7 @@ def write_paper_outputs(out, analysis: dict, *, title: str, settings: dict,
     paths["table"] = out / "table.txt"
     write_text_atomic(paths["table"], text + "\n")
     paths["report"] = out / "report.json"
-    write_json_atomic(paths["report"], {"settings": _jsonable(settings), **analysis["payload"]})
+    write_json_atomic(paths["report"], {"settings": jsonable(settings), **analysis["payload"]})
 
     comp = analysis["comparison"]
     tables: dict[str, Any] = {}

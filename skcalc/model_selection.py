@@ -19,6 +19,7 @@ from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 
+from .io import jsonable
 from .metrics import clinical_report, make_clinical_scorers, sensitivity_then_specificity
 
 __all__ = [
@@ -150,21 +151,11 @@ def nested_cross_validate(
             "mean": float(np.nanmean(vals)),
             "std": float(np.nanstd(vals)),
         }
-    out["best_params"] = [_jsonable(est.best_params_) for est in res["estimator"]]
+    out["best_params"] = [jsonable(est.best_params_) for est in res["estimator"]]
     out["fit_time"] = [float(t) for t in res["fit_time"]]
     return out
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
 
 
 @dataclass
@@ -243,7 +234,7 @@ class ProtocolResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no estimator)."""
-        return _jsonable(
+        return jsonable(
             {
                 "best_params": self.best_params,
                 "threshold": self.threshold,
@@ -424,7 +415,7 @@ def evaluate_protocol(
         )
         timings["nested_cv"] = time.perf_counter() - t0
     return ProtocolResult(
-        best_params=_jsonable(search.best_params_),
+        best_params=jsonable(search.best_params_),
         report=report,
         y_test=y[test],
         y_score=y_score,

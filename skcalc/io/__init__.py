@@ -7,6 +7,7 @@ from ._manifest import LABELS, load_manifest, parse_label, region_box
 from ._readers import is_dicom, read_image_shape, read_mammogram
 from ._writers import (
     clean_stale_temporaries,
+    jsonable,
     save_figure_atomic,
     write_image_atomic,
     write_json_atomic,
@@ -20,6 +21,7 @@ __all__ = [
     "dicom_spacing",
     "display_image",
     "is_dicom",
+    "jsonable",
     "load_manifest",
     "parse_label",
     "read_dicom_header",

@@ -19,6 +19,7 @@ __all__ = [
     "atomic_path",
     "clean_stale_temporaries",
     "json_default",
+    "jsonable",
     "save_figure_atomic",
     "write_image_atomic",
     "write_json_atomic",
@@ -151,6 +152,30 @@ def json_default(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with its nested numpy scalars and arrays as plain Python (JSON) values.
+
+    Dictionary keys become strings and tuples become lists, so that the result equals what
+    reading its JSON back gives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc.io import jsonable
+    >>> jsonable({"K": np.int64(15), 2: (np.float32(0.5), np.arange(2))})
+    {'K': 15, '2': [0.5, [0, 1]]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
