@@ -356,7 +356,7 @@ def write_local_features_csv(tables, path: str | os.PathLike, *, overwrite: bool
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     frame = local_features_table(tables)
-    write_text_atomic(path, frame.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(path, frame.to_csv(index=False))
     return path
 
 

@@ -2,7 +2,8 @@
 
 Each calcification is a node; at dilation scale ``k`` two nodes are joined when the two
 objects, each dilated by the disk of radius ``scales[k]``, overlap (``merge_index <= k``,
-see :func:`skcalc.masks.multiscale_merge_index`). Eight features per scale:
+see :func:`skcalc.masks.multiscale_merge_index`). Eight features per scale (with the default
+65 scales, 8 x 65 = 520 columns, and 523 with the three handcrafted features):
 
 1. ``n_subgraphs``: number of connected components.
 2. ``mean_degree``: average vertex degree.
