@@ -183,3 +183,27 @@ def test_single_threaded_is_reentrant_across_threads():
     holder.join()
     assert inside == [1, 1, 1]
     assert _max_threads() == before
+
+
+def test_blas_limit_is_restored_when_the_last_task_out_is_another_thread():
+    # OpenBLAS ignores a raised thread count from one thread while the thread that lowered
+    # it is alive; before the limits went through one thread, the last worker out failed to
+    # restore them in most runs of this loop and the process kept one BLAS thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def blas():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas()
+    if not before or max(before) == 1:
+        pytest.skip("no multi-threaded BLAS pool here")
+
+    def task(_):
+        with single_threaded():
+            return blas()
+
+    for _ in range(20):
+        with ThreadPoolExecutor(2) as pool:
+            inside = list(pool.map(task, range(5)))
+        assert all(max(v) == 1 for v in inside)
+        assert blas() == before
