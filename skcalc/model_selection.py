@@ -20,7 +20,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
 
 from .io import jsonable
-from .metrics import clinical_report, make_clinical_scorers, sensitivity_then_specificity
+from .metrics import (
+    ClinicalScorer,
+    clinical_report,
+    make_clinical_scorers,
+    sensitivity_then_specificity,
+)
 
 __all__ = [
     "ProtocolResult",
@@ -69,7 +74,7 @@ def _paper_search(pipeline, param_grid, n_splits, refit, random_state, n_jobs, v
     return GridSearchCV(
         pipeline,
         param_grid,
-        scoring=make_clinical_scorers(),
+        scoring=ClinicalScorer(),
         refit=refit,
         cv=StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state),
         n_jobs=n_jobs,

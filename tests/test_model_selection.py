@@ -189,3 +189,44 @@ def test_protocol_reports_exclusions_and_can_turn_them_off(protocol, cohort):
         {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0, random_state=0, exclude=False,
     )  # fmt: skip
     assert off.exclusions is None and off.to_dict()["exclusions"] is None
+
+
+def test_one_clinical_scorer_gives_the_13_scorers_cv_results(cohort):
+    # grid_search scores with ClinicalScorer; the reference is GridSearchCV with the 13
+    # scikit-learn scorers of make_clinical_scorers: every score of every candidate and fold
+    # must be identical, bit for bit, and so must the chosen candidate.
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    from skcalc.metrics import make_clinical_scorers, sensitivity_then_specificity
+    from skcalc.model_selection import grid_search
+
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, random_state=0)
+    grid = {"classify__threshold": [0.05, 0.3, 0.5, 0.95],
+            "classify__estimator__n_estimators": [20, 60]}
+    fast = grid_search(clone(pipe), rois, y, groups, grid, cv=3, random_state=0)
+    slow = GridSearchCV(
+        clone(pipe), grid, scoring=make_clinical_scorers(), refit=sensitivity_then_specificity,
+        cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0),
+    ).fit(rois, y, groups=groups)
+    keys = [k for k in slow.cv_results_ if "_test_" in k]
+    assert len(keys) == 13 * (3 + 3)  # split0-2, mean, std, rank per metric
+    for key in keys:
+        np.testing.assert_array_equal(fast.cv_results_[key], slow.cv_results_[key], err_msg=key)
+    assert fast.best_index_ == slow.best_index_
+    # the thresholds 0.05 and 0.95 give folds where everything is called one class
+    assert {0.0, 1.0} <= set(slow.cv_results_["split0_test_specificity"].tolist())
+
+
+def test_clinical_scorer_falls_back_on_labels_it_cannot_count_fast():
+    from sklearn.linear_model import LogisticRegression
+
+    from skcalc.metrics import ClinicalScorer, make_clinical_scorers
+
+    X = np.arange(10.0)[:, None]
+    y = np.array(["b", "b", "b", "a", "b", "a", "a", "a", "b", "a"])
+    est = LogisticRegression().fit(X, y)
+    fast = ClinicalScorer(pos_label="a")(est, X, y)
+    slow = {k: s(est, X, y) for k, s in make_clinical_scorers(pos_label="a").items()}
+    assert fast == slow

@@ -2,6 +2,7 @@
 
 from ._clinical import (
     ClinicalReport,
+    ClinicalScorer,
     clinical_report,
     confusion_counts,
     make_clinical_scorers,
@@ -17,6 +18,7 @@ from ._segmentation import match_objects
 
 __all__ = [
     "ClinicalReport",
+    "ClinicalScorer",
     "confusion_counts",
     "froc",
     "froc_thresholds",
