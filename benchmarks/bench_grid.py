@@ -15,12 +15,13 @@ Measured on the shared 2-core machine (1-minute load 4-7, other jobs running), p
 as fast as the image stages, so the ratio sits near 2; most of what is left is per-ROI
 cache look-ups of the image stages during scoring and 641 LightGBM fits.
 
-At the demo's size (``--unit image``: 276 ROIs pooled into 248 images; December 2026,
-1-minute load 9-13, so CPU seconds are the figure to read): fit 20.95 s CPU (78.9 s
-wall), grid 112.2 s CPU (868 s wall): 5.35 x in CPU time. The 2 x target is not met there:
-beyond the image stages (about 20 s, once per image) the grid pays per fit for
-``clone``, the scorers (13 per fit), the cache keys, and the 641 LightGBM and 21 k-means
-fits.
+At the demo's size (``--unit image``: 276 ROIs pooled into 248 images), December 2026:
+under load (1-minute load 9-13) fit 20.95 s CPU, grid 112.2 s CPU (5.35 x); on a quiet
+machine with ``skcalc.metrics.ClinicalScorer`` (one confusion matrix per fit instead of
+13 scorers) fit 18.66 s CPU (16.1 s wall), grid 80.47 s CPU (77.8 s wall): 4.31 x in CPU
+time (the old scoring: grid 91.5 s CPU). The 2 x target is not met there: beyond the image
+stages (about 15-20 s, once per image) the grid pays for 641 LightGBM fits (about a third),
+21 k-means fits, ``clone`` and the estimators' own input validation.
 
 Run: ``python benchmarks/bench_grid.py [--n-rois 276] [--unit image|roi] [--cv 5]
 [--grid paper] [--no-tail-cache]``; ``--unit image`` (default) pools the ROIs of each image
