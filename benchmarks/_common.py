@@ -26,3 +26,36 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process in MB (``ru_maxrss``)."""
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1)
+
+
+def print_results(res: dict, *, lists: bool = True) -> None:
+    """Print ``name: value`` lines, floats to 4 significant digits (lists only if ``lists``)."""
+    for k, v in res.items():
+        if lists or not isinstance(v, list):
+            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+
+
+def plot_detections(image, labels, title: str, path: str, *, height_in: float = 8.0,
+                    vmin=None, vmax=None) -> None:
+    """PNG of ``image`` with a red circle on each labelled object's centroid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    n = int(labels.max())
+    cen = np.array(ndi.center_of_mass(labels > 0, labels, range(1, n + 1))) if n else None
+    h, w = image.shape
+    fig, ax = plt.subplots(figsize=(height_in * w / h + 0.2, height_in), dpi=80)
+    ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="lanczos")
+    if n:
+        ax.scatter(cen[:, 1], cen[:, 0], s=40, facecolors="none", edgecolors="red", lw=0.8)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print("wrote", path)

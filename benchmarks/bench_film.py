@@ -41,7 +41,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import write_results  # noqa: E402
+from _common import plot_detections, print_results, write_results  # noqa: E402
 from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -155,7 +155,9 @@ def run(seeds, filt, detectors, plots):
                         fp[d][0] += int(lab.max())
                         fp[d][1] += float(breast.sum()) * sp * sp / 100
                         if plots and seed == 0 and d == "default" and cond != "0.2mm_12bit":
-                            overlay(film, lab, f"film_{cond}_{view}", sp, plots)
+                            name = f"film_{cond}_{view}"
+                            plot_detections(film, lab, f"{name}: {int(lab.max())} objects",
+                                            os.path.join(plots, f"{name}.png"))
         for d in detectors:
             res[f"auc_{cond}_{d}"] = auc(pos[d], neg[d])
             res[f"mean_per_region_clusters_{cond}_{d}"] = float(np.mean(pos[d]))
@@ -166,28 +168,6 @@ def run(seeds, filt, detectors, plots):
         res[f"n_regions_{cond}"] = f"{len(pos[detectors[0]])} cluster, " \
             f"{len(neg[detectors[0]])} normal"
     return res
-
-
-def overlay(img, lab, name, sp, outdir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(outdir, exist_ok=True)
-    cen = centroids(lab)
-    h, w = img.shape
-    fig, ax = plt.subplots(figsize=(8.0 * w / h + 0.2, 8.0), dpi=80)
-    ax.imshow(img, cmap="gray", interpolation="lanczos")
-    if cen.size:
-        ax.scatter(cen[:, 1], cen[:, 0], s=40, facecolors="none", edgecolors="red", lw=0.8)
-    ax.set_title(f"{name}: {int(lab.max())} objects", fontsize=8)
-    ax.axis("off")
-    fig.tight_layout()
-    path = os.path.join(outdir, f"{name}.png")
-    fig.savefig(path)
-    plt.close(fig)
-    print("wrote", path)
 
 
 def main():
@@ -209,8 +189,7 @@ def main():
     res = run(args.seeds, filt, args.detectors.split(","), args.plots)
     res["wall_seconds"] = time.perf_counter() - t
     res["cpu_seconds"] = time.process_time() - c
-    for k, v in res.items():
-        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    print_results(res)
     write_results(res, args.out)
 
 

@@ -21,7 +21,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import write_results  # noqa: E402
+from _common import print_results, write_results  # noqa: E402
 from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,8 +101,7 @@ def main():
                 (b[:, 2] >= thr_b)[big & (b[:, 1] >= 3)].mean())
     res["wall_seconds"] = time.perf_counter() - t0
     res["cpu_seconds"] = time.process_time() - c0
-    for k, v in res.items():
-        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    print_results(res)
     write_results(res, args.out)
 
 

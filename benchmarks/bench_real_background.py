@@ -43,7 +43,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import write_results  # noqa: E402
+from _common import plot_detections, print_results, write_results  # noqa: E402
 from PIL import Image
 from scipy import ndimage as ndi
 
@@ -227,30 +227,10 @@ def false_alarms(results, spacings, plots):
                     results[f"noise_sd_{view}_{sp}"] = summ["noise_sd"]
                     results[f"score_threshold_{view}_{sp}"] = summ["score_threshold"]
                     if plots and sp == 0.1:
-                        overlay(a, lab, view, sp, plots)
-
-
-def overlay(a, lab, view, sp, outdir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(outdir, exist_ok=True)
-    n = int(lab.max())
-    cen = np.array(ndi.center_of_mass(lab > 0, lab, range(1, n + 1))) if n else np.zeros((0, 2))
-    h, w = a.shape
-    fig, ax = plt.subplots(figsize=(10.0 * w / h + 0.2, 10.0), dpi=80)
-    ax.imshow(a, cmap="gray", vmin=0, vmax=4095, interpolation="lanczos")
-    if n:
-        ax.scatter(cen[:, 1], cen[:, 0], s=40, facecolors="none", edgecolors="red", lw=0.8)
-    ax.set_title(f"{view}, {sp} mm assumed: {n} objects", fontsize=8)
-    ax.axis("off")
-    fig.tight_layout()
-    path = os.path.join(outdir, f"real_detections_{view}.png")
-    fig.savefig(path)
-    plt.close(fig)
-    print("wrote", path)
+                        title = f"{view}, {sp} mm assumed: {int(lab.max())} objects"
+                        plot_detections(a, lab, title,
+                                        os.path.join(plots, f"real_detections_{view}.png"),
+                                        height_in=10.0, vmin=0, vmax=4095)
 
 
 def plot_recall(results, outdir):
@@ -386,8 +366,7 @@ def main():
     if not args.skip_cost:
         cost(results)
     if args.cost_only:
-        for k, v in results.items():
-            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        print_results(results)
         return
     for view in ("L-CC", "L-MLO", "R-CC", "R-MLO"):
         b = beta(view)
@@ -399,8 +378,7 @@ def main():
         if args.plots:
             plot_recall(results, args.plots)
             plot_inserted(args.plots)
-    for k, v in results.items():
-        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    print_results(results)
     write_results(results, "real_background")
 
 

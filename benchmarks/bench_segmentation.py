@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import numpy as np
-from _common import write_results  # noqa: E402
+from _common import print_results, write_results  # noqa: E402
 
 SHAPE = (4096, 3328)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -126,9 +126,19 @@ def speed(results, threads, authors=True):
             results[f"roi512_{k}"] = v
 
 
+def _eval_images(n_eval):
+    """The FROC evaluation set: 2048 x 1664 full fields, MLO/CC and left/right in turn."""
+    from skcalc.datasets import make_full_field_mammogram
+
+    for k in range(n_eval):
+        yield make_full_field_mammogram(
+            (2048, 1664), view=("MLO", "CC")[k % 2], laterality=("L", "R")[(k // 2) % 2],
+            random_state=k,
+        )
+
+
 def accuracy_default(results, n_eval, n_bootstrap=100):
     """FROC of the default calibrated detector + candidate filter (score-threshold sweep)."""
-    from skcalc.datasets import make_full_field_mammogram
     from skcalc.metrics import match_objects
     from skcalc.metrics._froc import froc, iou_per_object, mean_iou_per_image
     from skcalc.segmentation._calibrated import calibrated_candidates, candidate_features
@@ -140,11 +150,7 @@ def accuracy_default(results, n_eval, n_bootstrap=100):
     tp = fn = fp = 0
     area = 0.0
     t0 = time.perf_counter()
-    for k in range(n_eval):
-        roi = make_full_field_mammogram(
-            (2048, 1664), view=("MLO", "CC")[k % 2], laterality=("L", "R")[(k // 2) % 2],
-            random_state=k,
-        )
+    for roi in _eval_images(n_eval):
         img = roi.image
         breast = _coarse_breast(img, (0.07, 0.07))
         lab, info = calibrated_candidates(img, 0.07, breast_mask=breast, bit_depth=12)
@@ -186,7 +192,6 @@ def accuracy(results, n_eval, n_bootstrap=100):
     import torch
 
     torch.set_num_threads(1)
-    from skcalc.datasets import make_full_field_mammogram
     from skcalc.metrics import match_objects
     from skcalc.metrics._froc import froc, iou_per_object, mean_iou_per_image
     from skcalc.segmentation import hdog_candidates
@@ -197,11 +202,7 @@ def accuracy(results, n_eval, n_bootstrap=100):
     model = load_default_weights()
     cands, proxs, breasts, refs = [], [], [], []
     t0 = time.perf_counter()
-    for k in range(n_eval):
-        roi = make_full_field_mammogram(
-            (2048, 1664), view=("MLO", "CC")[k % 2], laterality=("L", "R")[(k // 2) % 2],
-            random_state=k,
-        )
+    for roi in _eval_images(n_eval):
         img = roi.image
         breast = delineate_breast(img)
         cand = hdog_candidates(img, 0.07, bit_depth=12)
@@ -266,9 +267,7 @@ def main():
         accuracy_default(results, args.n_eval)
         if not args.skip_authors:
             accuracy(results, args.n_eval)
-    for k, v in results.items():
-        if not isinstance(v, list):
-            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    print_results(results, lists=False)
     write_results(results, "segmentation")
 
 
