@@ -32,21 +32,37 @@ _GLOBAL_STATE: dict[str, Any] = {"depth": 0, "blas": None, "torch": None}
 # OpenBLAS (0.3.30/0.3.31 measured) ignores a thread count raised from one thread while the
 # thread that lowered it is still alive: the last task out, often another worker thread,
 # could not restore the limit the first task in had set, and the process stayed at one
-# BLAS thread. So every BLAS limit is set and restored by one thread of this process.
-_BLAS_THREAD: dict[str, Any] = {"pid": None, "executor": None}
+# BLAS thread. So the process-wide limits (BLAS, torch) are set and restored by one thread.
+_LIMITS_THREAD: dict[str, Any] = {"pid": None, "executor": None}
 
 
-def _on_blas_thread(func: Callable[[], Any]) -> Any:
+def _on_limits_thread(func: Callable[[], Any]) -> Any:
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     # Threads do not survive fork: a child process starts its own.
-    if _BLAS_THREAD["pid"] != os.getpid():
-        _BLAS_THREAD.update(
+    if _LIMITS_THREAD["pid"] != os.getpid():
+        _LIMITS_THREAD.update(
             pid=os.getpid(),
-            executor=ThreadPoolExecutor(1, thread_name_prefix="skcalc-blas-limits"),
+            executor=ThreadPoolExecutor(1, thread_name_prefix="skcalc-thread-limits"),
         )
-    return _BLAS_THREAD["executor"].submit(func).result()
+    return _LIMITS_THREAD["executor"].submit(func).result()
+
+
+def _limit_process_pools(blas) -> None:
+    _GLOBAL_STATE["blas"] = blas.limit(limits=1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        _GLOBAL_STATE["torch"] = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+
+def _restore_process_pools() -> None:
+    _GLOBAL_STATE["blas"].restore_original_limits()
+    n_torch, torch = _GLOBAL_STATE["torch"], sys.modules.get("torch")
+    if n_torch is not None and torch is not None:
+        torch.set_num_threads(n_torch)
+    _GLOBAL_STATE.update(blas=None, torch=None)
 
 
 @contextmanager
@@ -74,11 +90,7 @@ def single_threaded() -> Iterator[None]:
     with _LIMIT_LOCK:
         if _GLOBAL_STATE["depth"] == 0:
             blas = controller.select(user_api="blas")
-            _GLOBAL_STATE["blas"] = _on_blas_thread(lambda: blas.limit(limits=1))
-            torch = sys.modules.get("torch")
-            if torch is not None:
-                _GLOBAL_STATE["torch"] = _on_blas_thread(torch.get_num_threads)
-                _on_blas_thread(lambda: torch.set_num_threads(1))
+            _on_limits_thread(lambda: _limit_process_pools(blas))
         _GLOBAL_STATE["depth"] += 1
     omp = controller.select(user_api="openmp").limit(limits=1)
     try:
@@ -88,11 +100,7 @@ def single_threaded() -> Iterator[None]:
         with _LIMIT_LOCK:
             _GLOBAL_STATE["depth"] -= 1
             if _GLOBAL_STATE["depth"] == 0:
-                _on_blas_thread(_GLOBAL_STATE["blas"].restore_original_limits)
-                n_torch, torch = _GLOBAL_STATE["torch"], sys.modules.get("torch")
-                if n_torch is not None and torch is not None:
-                    _on_blas_thread(lambda: torch.set_num_threads(n_torch))
-                _GLOBAL_STATE.update(blas=None, torch=None)
+                _on_limits_thread(_restore_process_pools)
 
 
 def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):
