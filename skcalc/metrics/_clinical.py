@@ -70,7 +70,11 @@ def confusion_counts(y_true, y_pred, *, pos_label=1) -> dict[str, int]:
     >>> confusion_counts([0, 0, 1, 1], [0, 1, 1, 1])
     {'tn': 1, 'fp': 1, 'fn': 0, 'tp': 2}
     """
-    t, p = _binarize(y_true, y_pred, pos_label)
+    return _counts(*_binarize(y_true, y_pred, pos_label))
+
+
+def _counts(t: np.ndarray, p: np.ndarray) -> dict[str, int]:
+    """Confusion counts of boolean truth ``t`` and prediction ``p`` (positive = True)."""
     return {
         "tn": int(np.sum(~t & ~p)),
         "fp": int(np.sum(~t & p)),
@@ -365,9 +369,7 @@ class ClinicalScorer:
         if not fast:
             return {name: scorer(estimator, X, y_true)
                     for name, scorer in self._scorers().items()}
-        t, p = y_true == 1, y_pred == 1
-        c = {"tn": int(np.sum(~t & ~p)), "fp": int(np.sum(~t & p)),
-             "fn": int(np.sum(t & ~p)), "tp": int(np.sum(t & p))}
+        c = _counts(y_true == 1, y_pred == 1)
         tn, fp, fn, tp = c["tn"], c["fp"], c["fn"], c["tp"]
         # roc_auc's scorer: decision_function, else the positive column of predict_proba
         if getattr(estimator, "decision_function", None) is not None:
