@@ -497,13 +497,13 @@ def _summary(rois, y, groups) -> str:
     return f"{len(rois)} ROIs, {int(y.sum())} actionable{exams}"
 
 
-def _pipeline_from_args(args: argparse.Namespace):
+def _pipeline_from_args(args: argparse.Namespace, aggregation: str | None = None):
     from .pipeline import make_calcification_pipeline
 
     return make_calcification_pipeline(
         n_clusters=args.n_clusters,
         threshold=args.threshold,
-        aggregation=args.aggregation,
+        aggregation=aggregation or args.aggregation,
         n_jobs=args.n_jobs,
         random_state=args.random_state,
     )
@@ -642,24 +642,40 @@ def _write_predictions(path: Path, ids, y_true, y_score, threshold: float) -> No
     write_text_atomic(path, buf.getvalue())
 
 
+def _evaluation_inputs(args: argparse.Namespace, names: Sequence[str], *, n_folds: int):
+    """Output paths (by file name, checked before any work), then the labelled manifest."""
+    out = _out_dir(args.out)
+    by_name = {n: out / n for n in names}
+    _check_outputs(list(by_name.values()), [args.manifest], overwrite=args.overwrite)
+    rois, y, groups = _load_labelled_manifest(args, n_folds=n_folds, need_groups=True)
+    _say(_summary(rois, y, groups))
+    # The manifest's images are inputs too.
+    _check_outputs(list(by_name.values()), sorted({r.path for r in rois if r.path}),
+                   overwrite=True)
+    return by_name, rois, y, groups
+
+
+def _write_model_and_finish(by_name: dict, res, *, manifest: str, **metadata) -> None:
+    """Save the refitted model of a protocol result and list the files written."""
+    from .persistence import save_model
+
+    with _step("writing the refitted model"):
+        save_model(res.search.best_estimator_, by_name["model.skops"],
+                   metadata={"manifest": manifest, "best_params": res.best_params, **metadata})
+    _say("wrote " + ", ".join(str(p) for p in by_name.values()))
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.paper:
         return _cmd_evaluate_paper(args)
     from ._demo import format_comparison
     from .io import save_figure_atomic, write_json_atomic, write_text_atomic
     from .model_selection import evaluate_protocol
-    from .persistence import save_model
 
-    out = _out_dir(args.out)
-    names = ("report.json", "table.txt", "metrics.csv", "report.html", "roc.png",
-             "predictions.csv", "model.skops")
-    paths = [out / n for n in names]
-    _check_outputs(paths, [args.manifest], overwrite=args.overwrite)
-    rois, y, groups = _load_labelled_manifest(
-        args, n_folds=max(args.cv, args.n_outer if args.nested else 0, 2), need_groups=True
-    )
-    _say(_summary(rois, y, groups))
-    _check_outputs(paths, sorted({r.path for r in rois if r.path}), overwrite=True)
+    by_name, rois, y, groups = _evaluation_inputs(
+        args, ("report.json", "table.txt", "metrics.csv", "report.html", "roc.png",
+               "predictions.csv", "model.skops"),
+        n_folds=max(args.cv, args.n_outer if args.nested else 0, 2))
     grid = _grid_from_args(args)
     _say(
         f"exam-level split (test size {args.test_size:g}), {args.cv}-fold grouped grid search "
@@ -698,7 +714,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "test_roi_ids": test_ids,
         **res.to_dict(),
     }
-    by_name = dict(zip(names, paths))
     write_json_atomic(by_name["report.json"], report)
     write_text_atomic(by_name["table.txt"], table + "\n")
     write_text_atomic(by_name["metrics.csv"], res.to_frame().to_csv(index=False))
@@ -722,34 +737,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         write_protocol_report(by_name["report.html"], res, groups=groups, rois=rois,
                               title=f"skcalc evaluate: {Path(args.manifest).name}",
                               overwrite=True)
-    with _step("writing the refitted model"):
-        save_model(res.search.best_estimator_, by_name["model.skops"],
-                   metadata={"manifest": report["manifest"], "best_params": res.best_params,
-                             "refit_on": "the training exams of the split"})
-    _say("wrote " + ", ".join(str(p) for p in paths))
+    _write_model_and_finish(by_name, res, manifest=report["manifest"],
+                            refit_on="the training exams of the split")
     return EXIT_OK
 
 
 def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
     """``evaluate --paper``: every result of the paper on a manifest (images as the unit)."""
     from ._paper import paper_text, run_paper_analysis, write_paper_outputs
-    from .persistence import save_model
-    from .pipeline import make_calcification_pipeline
 
-    out = _out_dir(args.out)
-    names = ("report.json", "table.txt", "report.html", "roc.png", "figure6_roc.png",
-             "predictions.csv", "model.skops")
-    paths = [out / n for n in names]
-    _check_outputs(paths, [args.manifest], overwrite=args.overwrite)
-    rois, y, groups = _load_labelled_manifest(
-        args, n_folds=max(args.cv, args.n_outer, 2), need_groups=True)
-    _say(_summary(rois, y, groups))
-    _check_outputs(paths, sorted({r.path for r in rois if r.path}), overwrite=True)
-
-    def make_pipeline(aggregation: str):
-        return make_calcification_pipeline(n_clusters=args.n_clusters, threshold=args.threshold,
-                                           aggregation=aggregation, n_jobs=args.n_jobs,
-                                           random_state=args.random_state)
+    by_name, rois, y, groups = _evaluation_inputs(
+        args, ("report.json", "table.txt", "report.html", "roc.png", "figure6_roc.png",
+               "predictions.csv", "model.skops"),
+        n_folds=max(args.cv, args.n_outer, 2))
+    out = by_name["report.json"].parent
 
     deep = () if args.no_deep else ("resnet50", "vgg16")
     grid, nested_grid = ("quick", "quick") if args.small_grid else ("paper", "small")
@@ -763,7 +764,8 @@ def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
 
     with _step(f"the paper's analysis of {len(rois)} ROIs"):
         analysis = run_paper_analysis(
-            rois, y, groups, make_pipeline=make_pipeline, grid=grid, nested_grid=nested_grid,
+            rois, y, groups, make_pipeline=lambda agg: _pipeline_from_args(args, agg),
+            grid=grid, nested_grid=nested_grid,
             cv=args.cv, n_outer=args.n_outer, deep=deep, n_jobs=args.n_jobs,
             n_bootstrap=args.n_bootstrap, random_state=args.random_state, say=progress)
     _say(paper_text(analysis))
@@ -776,14 +778,10 @@ def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
                             f"{Path(args.manifest).name}", settings=settings)
     res = analysis["results"]["bag of clusters"]
     images = analysis["images"]
-    by_name = dict(zip(names, paths))
     _write_predictions(by_name["predictions.csv"], [images[i].roi_id for i in res.test_index],
                        res.y_test, res.y_score, res.threshold)
-    with _step("writing the refitted model"):
-        save_model(res.search.best_estimator_, by_name["model.skops"],
-                   metadata={"manifest": settings["manifest"], "best_params": res.best_params,
-                             "unit": "image", "refit_on": "the training exams of fold 0"})
-    _say("wrote " + ", ".join(str(p) for p in paths))
+    _write_model_and_finish(by_name, res, manifest=settings["manifest"], unit="image",
+                            refit_on="the training exams of fold 0")
     return EXIT_OK
 
 
