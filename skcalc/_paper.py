@@ -40,7 +40,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from .io import jsonable
-from .metrics import sensitivity_then_specificity
+from .metrics import confusion_counts, sensitivity_then_specificity
 from .model_selection import NESTED_METRICS, ProtocolResult, grid_search
 
 __all__ = [
@@ -121,11 +121,8 @@ def metrics_at_threshold(y_true: Sequence, y_score: Sequence, threshold: float) 
 
     y = np.asarray(y_true).astype(int)
     s = np.asarray(y_score, dtype=float)
-    p = s >= threshold
-    tp = int(np.sum(p & (y == 1)))
-    fp = int(np.sum(p & (y == 0)))
-    fn = int(np.sum(~p & (y == 1)))
-    tn = int(np.sum(~p & (y == 0)))
+    c = confusion_counts(y, (s >= threshold).astype(int))
+    tn, fp, fn, tp = c["tn"], c["fp"], c["fn"], c["tp"]
 
     def div(a, b):
         return a / b if b else None
