@@ -18,8 +18,12 @@ them generalises to images it has never seen (other scanners, processed or raw, 
   isolated and in clusters, with a peak contrast of 1-20 times the pixel noise before the
   blur (``contrast="detector"``: the blurred peak over the image's noise at calcification
   scale as the detector measures it); faint amorphous-like ones 1-8 on half of the
-  patches; 20-60 times for one in five of the others, so that bright calcifications are
-  not mistaken for lines or edges; on 70% of the patches;
+  patches (0.1-0.5 mm, or up to ``faint_max_mm`` = 1 mm: a calcification's visibility is
+  its contrast against the noise *at its own scale*, and on textured tissue the texture at
+  0.5-1 mm scales is far stronger than the pixel noise, so large calcifications are not
+  always bright to the detector; hazy, low-density deposits of that size are faint in
+  absolute terms too); 20-60 times for one in five of the others, so that bright
+  calcifications are not mistaken for lines or edges; on 70% of the patches;
 - **acquisition**: Gaussian detector blur 0.03-0.12 mm, quantum (signal-dependent) plus
   electronic noise from 3 to 200 counts (12-bit scale; the NYU sample shows about 90-160),
   optionally correlated (resampled images) or with film grain;
@@ -134,13 +138,15 @@ def _lumps(rng, H, W, sp, tex_sd, noise_sd):
     return out
 
 
-def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None):
+def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None, faint_max_mm=0.5):
     """Calcifications and their footprint mask.
 
     ``psf=None`` ("pixel" contrast): thickness-like profiles before the blur, peak
     ``cnr * noise_sd``. Otherwise ("detector" contrast): each profile blurred by ``psf`` on
     its own window and scaled so that its blurred peak is ``cnr`` (the caller multiplies by
-    the image's noise at calcification scale)."""
+    the image's noise at calcification scale). ``faint_max_mm``: the largest diameter on a
+    faint (amorphous-like) patch. Returns the signal, the footprints and whether the
+    patch is faint."""
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
     centres = []
@@ -153,7 +159,7 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None):
         centres.append((rng.uniform(0, H), rng.uniform(0, W)))
     faint = rng.random() < 0.5  # amorphous-like patch: faint, small, hazy
     for cy, cx in centres:
-        d_mm = _loguniform(rng, 0.1, 0.5 if faint else 1.0)
+        d_mm = _loguniform(rng, 0.1, faint_max_mm if faint else 1.0)
         a = d_mm / 2 / sp  # semi-axis in px
         asp = rng.uniform(1.0, 2.5)
         th = rng.uniform(0, np.pi)
@@ -201,7 +207,7 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None):
         sl = (slice(iy - R - m, iy + R + m + 1), slice(ix - R - m, ix + R + m + 1))
         signal[sl] += blurred.astype(np.float32)
         ref[iy - R: iy + R + 1, ix - R: ix + R + 1] |= foot
-    return signal, ref
+    return signal, ref, faint
 
 
 def digitised_film(
@@ -301,7 +307,8 @@ def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndar
 
 def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
                         spacing: float | None = None, calcifications: bool | None = None,
-                        film_fraction: float = 0.0, contrast: str = "pixel"):
+                        film_fraction: float = 0.0, contrast: str = "pixel",
+                        faint_max_mm: float = 0.5):
     """Draw one varied mammogram patch (see the module docstring for the model).
 
     Parameters
@@ -321,6 +328,9 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
         Unit of the calcifications' drawn contrast: the pre-blur pixel noise (the packaged
         filter's training) or the blurred peak over the image's noise at calcification
         scale as the detector measures it.
+    faint_max_mm : float, default=0.5
+        Largest diameter (mm) of the calcifications of a faint, amorphous-like patch
+        (``params["faint"]``); up to 1.0 also draws large faint ones.
 
     Returns
     -------
@@ -380,16 +390,22 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     reference = np.zeros((H, W), bool)
     if contrast not in ("pixel", "detector"):
         raise ValueError(f"contrast must be 'pixel' or 'detector', got {contrast!r}")
+    if not 0.1 <= faint_max_mm <= 1.0:
+        raise ValueError(f"faint_max_mm must be in [0.1, 1.0] mm, got {faint_max_mm!r}")
     calc = None
     if contrast == "detector":
         psf = rng.uniform(0.03, 0.12) / sp
         if has_calc:
             allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-            calc, reference = _calcifications(rng, H, W, sp, noise_sd, allowed, psf)
+            calc, reference, faint = _calcifications(rng, H, W, sp, noise_sd, allowed,
+                                                     psf, faint_max_mm)
+            params["faint"] = faint
     else:
         if has_calc:
             allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-            pre, reference = _calcifications(rng, H, W, sp, noise_sd, allowed)
+            pre, reference, faint = _calcifications(rng, H, W, sp, noise_sd, allowed,
+                                                    faint_max_mm=faint_max_mm)
+            params["faint"] = faint
             signal += pre
             del pre
         psf = rng.uniform(0.03, 0.12) / sp

@@ -286,7 +286,7 @@ def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.
 def _patches(seed: int, n: int, cnr_threshold: float, **generator):
     from ..datasets._realistic import make_training_patch
 
-    Xs, ys, areas, groups = [], [], [], []
+    Xs, ys, areas, groups, with_calc = [], [], [], [], []
     for k in range(n):
         rng = np.random.default_rng([seed, k])
         p = make_training_patch(rng, **generator)
@@ -295,7 +295,9 @@ def _patches(seed: int, n: int, cnr_threshold: float, **generator):
         ys.append(y)
         areas.append(a)
         groups.append(np.full(len(y), k))
-    return np.concatenate(Xs), np.concatenate(ys), np.asarray(areas), np.concatenate(groups)
+        with_calc.append(bool(p["params"]["has_calc"]))
+    return (np.concatenate(Xs), np.concatenate(ys), np.asarray(areas), np.concatenate(groups),
+            np.asarray(with_calc, bool))
 
 
 def train_candidate_filter(
@@ -309,6 +311,8 @@ def train_candidate_filter(
     verbose: bool = False,
     film_fraction: float = 0.0,
     contrast: str = "pixel",
+    faint_max_mm: float = 0.5,
+    calib_negatives: str = "all",
 ) -> CandidateFilter:
     """Train the candidate classifier on synthetic patches and calibrate its operating points.
 
@@ -316,9 +320,17 @@ def train_candidate_filter(
     (deterministic mode, ``num_threads`` threads); ``n_calib`` other patches (seeds
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
-    ``film_fraction`` and ``contrast`` are passed to
-    :func:`~skcalc.datasets._realistic.make_training_patch` (the packaged filter: 0 and
-    ``"pixel"``).
+    ``film_fraction``, ``contrast`` and ``faint_max_mm`` are passed to
+    :func:`~skcalc.datasets._realistic.make_training_patch`.
+
+    ``calib_negatives="free"`` counts the false positives of the calibration on the
+    calibration patches without calcifications only (per cm^2 of their breast): the
+    operating point then promises false objects per cm^2 of tissue **without a finding**.
+    ``"all"`` also counts the non-calcification candidates of patches with calcifications,
+    which include candidates the calcifications themselves cause (the halo of sharpening
+    around bright ones, fragments next to a calcification, tissue candidates whose cluster
+    context is raised by nearby calcifications); it promises a lower rate than tissue
+    without a finding then shows.
 
     Returns
     -------
@@ -329,9 +341,13 @@ def train_candidate_filter(
     import lightgbm as lgb
 
     t0 = time.perf_counter()
-    gen = {"film_fraction": float(film_fraction), "contrast": contrast}
-    X, y, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold, **gen)
-    Xc, yc, area_c, _ = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold, **gen)
+    gen = {"film_fraction": float(film_fraction), "contrast": contrast,
+           "faint_max_mm": float(faint_max_mm)}
+    if calib_negatives not in ("all", "free"):
+        raise ValueError(f"calib_negatives must be 'all' or 'free', got {calib_negatives!r}")
+    X, y, _, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold, **gen)
+    Xc, yc, area_c, gc, calc_c = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold,
+                                          **gen)
     t1 = time.perf_counter()
     if verbose:
         print(f"train candidates {len(y)} ({y.sum()} pos), calib {len(yc)} ({yc.sum()} pos), "
@@ -341,16 +357,28 @@ def train_candidate_filter(
                         num_boost_round=int(n_estimators))
     model_str = booster.model_to_string()
     sc = booster.predict(Xc, num_threads=1)
-    thr, fp, tpr = _calibration_table(sc[yc == 0], sc[yc == 1], float(area_c.sum()))
+    neg = yc == 0
     area = float(area_c.sum())
+    if calib_negatives == "free":
+        if calc_c.all():
+            raise ValueError("calib_negatives='free': no calibration patch without "
+                             "calcifications; raise n_calib")
+        neg &= ~calc_c[gc]
+        area = float(area_c[~calc_c].sum())
+    thr, fp, tpr = _calibration_table(sc[neg], sc[yc == 1], area)
     meta = {"n_train": n_train, "n_calib": n_calib, "cnr_threshold": cnr_threshold,
             "random_state": int(random_state), "n_estimators": int(n_estimators),
             "train_candidates": int(len(y)), "train_positives": int(y.sum()),
             "calib_candidates": int(len(yc)), "calib_positives": int(yc.sum()),
             "calib_breast_cm2": area, "seconds": round(time.perf_counter() - t0, 1)}
-    if gen != {"film_fraction": 0.0, "contrast": "pixel"}:
-        meta.update(gen)
+    if calib_negatives != "all":
+        meta.update(calib_negatives=calib_negatives, calib_patches_free=int((~calc_c).sum()))
+    meta.update(gen)
     return CandidateFilter(model_str, thr, fp, tpr, FEATURE_NAMES, meta)
+
+
+#: Generator settings of :func:`train_candidate_filter` recorded in a filter's meta.
+_GENERATOR = ("film_fraction", "contrast", "faint_max_mm")
 
 
 def _lgb_params(random_state: int, num_threads: int) -> dict:
@@ -502,7 +530,8 @@ def fit_candidate_filter(
         Model to continue from (``"train"``) or to recalibrate (required then).
     synthetic_patches : int, default=0
         Synthetic training patches added to your data (``"train"``), e.g. a few hundred
-        when you have few annotated images.
+        when you have few annotated images; drawn as the packaged filter's training
+        patches (same generator settings and seeds).
     cnr_threshold, window_mm, breast_erosion
         The segmenter's detection settings (use the values you will segment with).
     point_tolerance_mm : float, default=0.3
@@ -594,8 +623,11 @@ def fit_candidate_filter(
                          "annotations (masks of the image's shape, or (row, col) points) and "
                          "the spacing")
     if synthetic_patches:
-        Xp, yp, _, _ = _patches(int(random_state) * 2 + 11, int(synthetic_patches),
-                                cnr_threshold)
+        # the training stream of the packaged filter (its generator settings are in its meta)
+        gen = {k: load_default_filter().meta[k] for k in _GENERATOR
+               if k in load_default_filter().meta}
+        Xp, yp, _, _, _ = _patches(int(random_state) * 2 + 11, int(synthetic_patches),
+                                   cnr_threshold, **gen)
     else:
         Xp, yp = np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int8)
     params = _lgb_params(random_state, num_threads)

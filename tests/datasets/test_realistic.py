@@ -61,3 +61,28 @@ def test_detector_contrast_sets_the_blurred_peak_in_noise_units():
     est = _noise_at_calcification_scale(rng.normal(0, 7.0, (300, 300)), 0.1,
                                         np.ones((300, 300), bool))
     assert abs(est - 7.0) < 0.5
+
+
+def test_faint_calcifications_reach_faint_max_mm():
+    from scipy import ndimage
+
+    def largest_faint_mm(faint_max_mm):
+        out = []
+        for k in range(40):
+            p = make_training_patch(np.random.default_rng([21, k]), size_mm=16.0, spacing=0.05,
+                                    calcifications=True, contrast="detector",
+                                    faint_max_mm=faint_max_mm)
+            if not p["params"].get("faint"):
+                continue
+            lab, n = ndimage.label(p["reference"])
+            if n:
+                # equivalent diameter of the largest footprint
+                out.append(2 * np.sqrt(np.bincount(lab.ravel())[1:].max() / np.pi) * 0.05)
+        return max(out)
+
+    # faint patches stay below 0.5 mm by default (elongation up to 2.5 keeps the area of a
+    # 0.5 mm disc); with faint_max_mm=1.0 some faint calcifications are larger than that
+    assert largest_faint_mm(0.5) <= 0.5 + 0.05
+    assert largest_faint_mm(1.0) > 0.6
+    with pytest.raises(ValueError, match="faint_max_mm"):
+        make_training_patch(np.random.default_rng(0), size_mm=8.0, faint_max_mm=2.0)

@@ -201,6 +201,26 @@ def test_training_is_deterministic_and_round_trips_as_json(tmp_path):
         CandidateFilter.load(bad)
 
 
+def test_calibration_on_calcification_free_patches_only():
+    kw = dict(n_train=8, n_calib=10, n_estimators=15, random_state=3, contrast="detector",
+              faint_max_mm=1.0)
+    a = train_candidate_filter(**kw)
+    f = train_candidate_filter(**kw, calib_negatives="free")
+    assert f.model_str == a.model_str  # only the FP/cm^2 table differs
+    n_free = f.meta["calib_patches_free"]
+    assert 0 < n_free < 10
+    assert f.meta["contrast"] == "detector" and f.meta["faint_max_mm"] == 1.0
+    # the table's area is the breast of the calcification-free patches only
+    from skcalc.segmentation._filter import _patches
+
+    _, _, areas, _, with_calc = _patches(3 * 2 + 12, 10, 4.0, contrast="detector",
+                                         faint_max_mm=1.0, film_fraction=0.0)
+    assert f.meta["calib_breast_cm2"] == pytest.approx(areas[~with_calc].sum())
+    assert a.meta["calib_breast_cm2"] == pytest.approx(areas.sum())
+    with pytest.raises(ValueError, match="calib_negatives"):
+        train_candidate_filter(n_train=2, n_calib=2, n_estimators=2, calib_negatives="some")
+
+
 def test_default_segmenter_finds_cohort_calcifications():
     rois, _, _ = make_calcification_cohort(n_rois=4, random_state=5)
     seg = HDoGRegSegmenter().fit(rois)
