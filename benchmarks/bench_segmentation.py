@@ -137,15 +137,17 @@ def _eval_images(n_eval):
         )
 
 
-def accuracy_default(results, n_eval, n_bootstrap=100):
-    """FROC of the default calibrated detector + candidate filter (score-threshold sweep)."""
+def accuracy_default(results, n_eval, n_bootstrap=100, filter_path=None):
+    """FROC of the default calibrated detector + candidate filter (score-threshold sweep);
+    ``filter_path``: another candidate-filter file (with its own detection threshold)."""
     from skcalc.metrics import match_objects
     from skcalc.metrics._froc import froc, iou_per_object, mean_iou_per_image
     from skcalc.segmentation._calibrated import calibrated_candidates, candidate_features
     from skcalc.segmentation._combine import _coarse_breast, segment_calibrated
-    from skcalc.segmentation._filter import load_default_filter
+    from skcalc.segmentation._filter import CandidateFilter, load_default_filter
 
-    filt = load_default_filter()
+    filt = CandidateFilter.load(filter_path) if filter_path else load_default_filter()
+    k = filt.meta.get("cnr_threshold", 4.0)
     cands, scores, breasts, refs, ious, mious = [], [], [], [], [], []
     tp = fn = fp = 0
     area = 0.0
@@ -153,7 +155,8 @@ def accuracy_default(results, n_eval, n_bootstrap=100):
     for roi in _eval_images(n_eval):
         img = roi.image
         breast = _coarse_breast(img, (0.07, 0.07))
-        lab, info = calibrated_candidates(img, 0.07, breast_mask=breast, bit_depth=12)
+        lab, info = calibrated_candidates(img, 0.07, breast_mask=breast, bit_depth=12,
+                                          cnr_threshold=k)
         sc = filt.score(candidate_features(lab, info))
         del info
         cands.append(lab)
@@ -163,7 +166,7 @@ def accuracy_default(results, n_eval, n_bootstrap=100):
         breasts.append(breast)
         refs.append(roi.reference)
         final, _ = segment_calibrated(img, 0.07, breast_mask=breast, candidate_filter=filt,
-                                      bit_depth=12)
+                                      bit_depth=12, cnr_threshold=k)
         ious.append(iou_per_object(final, roi.reference))
         mious.append(mean_iou_per_image(final, roi.reference))
         m = match_objects(final, roi.reference)
@@ -256,6 +259,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for the CNN (1 is faster on a shared 2-core machine)")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--filter", default=None,
+                    help="candidate-filter file for the default pipeline (default: packaged)")
+    ap.add_argument("--out", default="segmentation")
     ap.add_argument("--skip-authors", action="store_true",
                     help="skip the authors' HDoG + CNN accuracy (the default pipeline only)")
     args = ap.parse_args()
@@ -264,11 +270,11 @@ def main():
         speed(results, args.threads, authors=not args.skip_authors)
         results["torch_threads"] = args.threads
     if not args.skip_accuracy:
-        accuracy_default(results, args.n_eval)
+        accuracy_default(results, args.n_eval, filter_path=args.filter)
         if not args.skip_authors:
             accuracy(results, args.n_eval)
     print_results(results, lists=False)
-    write_results(results, "segmentation")
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

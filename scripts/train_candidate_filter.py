@@ -7,10 +7,14 @@ Training data: ``--n-train`` patches of :func:`skcalc.datasets._realistic.make_t
 (seeds ``[2*random_state + 11, k]``), calibration of the operating points on ``--n-calib``
 other patches (seeds ``[2*random_state + 12, k]``). No real image is used; the simulation
 ranges (power-law exponent, noise level) were set from summary statistics measured on the NYU
-GMIC sample (``benchmarks/bench_real_background.py`` prints them). ``--film-fraction 0.2
---contrast detector`` trains the variant measured in ``docs/segmentation.rst`` (a fifth of
-digitised-film patches, calcification contrast in units of each patch's own noise at
-calcification scale); the defaults reproduce the packaged filter.
+GMIC sample (``benchmarks/bench_real_background.py`` prints them). The defaults reproduce
+the packaged filter's recipe. Variants measured in ``docs/segmentation.rst``:
+``--film-fraction 0.2`` (a fifth of digitised-film patches), ``--contrast detector``
+(calcification contrast in units of each patch's own noise at calcification scale),
+``--faint-max-mm 1.0`` (faint calcifications up to 1 mm, not only up to 0.5 mm),
+``--n-calib 1000`` (a steadier FP/cm^2 table: with 150 patches the "balanced" threshold
+of one model moved by a factor 2 between draws), ``--calib-negatives free`` (false
+positives of the calibration counted on calcification-free patches only).
 
 To train or recalibrate on your own annotated images instead, see
 :func:`skcalc.segmentation.fit_candidate_filter`.
@@ -42,12 +46,18 @@ def main(argv=None):
                     help="share of digitised-film patches (packaged filter: 0)")
     ap.add_argument("--contrast", choices=("pixel", "detector"), default="pixel",
                     help="unit of the calcification contrast (packaged filter: pixel)")
+    ap.add_argument("--faint-max-mm", type=float, default=0.5,
+                    help="largest faint (amorphous-like) calcification in mm (packaged: 0.5)")
+    ap.add_argument("--calib-negatives", choices=("all", "free"), default="all",
+                    help="false positives of the calibration counted on all calibration "
+                         "patches or on those without calcifications only (packaged: all)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     f = train_candidate_filter(args.n_train, args.n_calib, cnr_threshold=args.cnr_threshold,
                                random_state=args.random_state, num_threads=args.threads,
                                verbose=True, film_fraction=args.film_fraction,
-                               contrast=args.contrast)
+                               contrast=args.contrast, faint_max_mm=args.faint_max_mm,
+                               calib_negatives=args.calib_negatives)
     f.save(args.out)
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 1), **f.meta,
                       "presets": filter_summary(f)}, indent=1))
