@@ -22,6 +22,8 @@ class LRUCache:
         self.misses = 0
         #: Number of computations (cache misses) per ``(estimator class, stage)``.
         self.computed: Counter = Counter()
+        #: Caches whose entries derive from this one's computations: cleared with it.
+        self.dependents: list[LRUCache] = []
 
     def get(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
@@ -44,6 +46,8 @@ class LRUCache:
             self._data.clear()
             self.hits = self.misses = 0
             self.computed.clear()
+        for cache in self.dependents:
+            cache.clear()
 
     def __len__(self) -> int:
         return len(self._data)
