@@ -192,13 +192,28 @@ def _object_key(obj: Any) -> str:
 _ROI_FIELDS = ("image", "region", "calcifications", "reference", "masks")
 
 
+#: Keys of lists of records, by the records' identities (a grid search passes new lists of
+#: the same records at every fit and scoring call).
+_LIST_KEYS = LRUCache(max_items=2048)
+
+
 def input_key(X: Any) -> str:
-    """Content key of a pipeline input: a list of records (ROIs) or an array-like."""
+    """Content key of a pipeline input: a list of records (ROIs) or an array-like.
+
+    The key of a list of records is remembered by the records' identities (the entry holds
+    them, so no id is reused while it lives); records are immutable.
+    """
     if isinstance(X, (list, tuple)) and X and all(hasattr(x, "content_hash") for x in X):
+        ids = tuple(map(id, X))
+        found, entry = _LIST_KEYS.get(ids)
+        if found and all(a is b for a, b in zip(entry[0], X)):
+            return entry[1]
         h = hashlib.sha1(b"<records>")
         for x in X:
             h.update(_object_key(x).encode())
-        return h.hexdigest()
+        key = h.hexdigest()
+        _LIST_KEYS.put(ids, (tuple(X), key))
+        return key
     return data_key(X)
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, clone
+from sklearn.metrics._scorer import _threshold_scores_to_class_labels
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitcache import FIT_CACHE, cache_enabled, data_key, memoised
@@ -31,6 +33,10 @@ from .utils._base import CachedParamNamesMixin
 from .utils._lru import LRUCache
 
 __all__ = ["ThresholdedClassifier", "make_default_lightgbm"]
+
+
+#: Responses of memoised fitted classifiers, by (classifier identity, method, input content).
+_RESPONSE_MEMO = LRUCache(max_items=256)
 
 
 def _resolved_has(attr):
@@ -261,6 +267,60 @@ class ThresholdedClassifier(CachedParamNamesMixin, FixedThresholdClassifier):
         scores : ndarray of shape (n_samples,)
         """
         return self._thresholder().decision_function(X)
+
+    def _predict_and_score(self, X):
+        """``(predict(X), score)``, ``score`` being what the ROC AUC scorer reads
+        (``decision_function(X)``, else ``predict_proba(X)[:, -1]``), or None.
+
+        For :class:`skcalc.metrics.ClinicalScorer`, which needs both for one input:
+        ``predict`` thresholds one of the same responses with scikit-learn's code, so each
+        response is computed once. With ``memory`` set, the responses of a memoised (shared,
+        read-only) fitted classifier are also remembered for the content of ``X``: the
+        candidates of a grid search that differ only in the threshold score the same
+        classifier on the same fold. None when the classes are not binary.
+        """
+        check_is_fitted(self, "estimator_")
+        est = self.estimator_
+        classes = est.classes_
+        if type_of_target(classes) != "binary":
+            return None
+        pos_label = classes[-1] if self.pos_label is None else self.pos_label
+        if pos_label not in classes.tolist():
+            return None
+        # scikit-learn's _get_response_values_binary: the first available method of
+        # response_method ("auto": predict_proba, then decision_function)
+        methods = (("predict_proba", "decision_function") if self.response_method == "auto"
+                   else (self.response_method,))
+        method = next((m for m in methods if hasattr(est, m)), None)
+        if method is None:
+            return None
+        response = self._response(est, method, X)
+        if method == "predict_proba":
+            if response.ndim != 2 or response.shape[1] != 2:
+                return None
+            y_score = response[:, np.flatnonzero(classes == pos_label)[0]]
+            threshold = 0.5 if self.threshold == "auto" else self.threshold
+        else:
+            y_score = -1 * response if pos_label == classes[0] else response
+            threshold = 0.0 if self.threshold == "auto" else self.threshold
+        # FixedThresholdClassifier.predict
+        y_pred = _threshold_scores_to_class_labels(y_score, threshold, classes, self.pos_label)
+        if hasattr(est, "decision_function"):
+            auc_score = self._response(est, "decision_function", X)
+        else:
+            auc_score = self._response(est, "predict_proba", X)[:, -1]
+        return y_pred, np.array(auc_score)
+
+    def _response(self, est, method: str, X):
+        if self.memory is None:
+            return getattr(est, method)(X)
+        key = (id(est), method, data_key(X))
+        found, entry = _RESPONSE_MEMO.get(key)
+        if found and entry[0] is est:
+            return entry[1]
+        value = getattr(est, method)(X)
+        _RESPONSE_MEMO.put(key, (est, value))  # holding est: its id stays its own
+        return value
 
     @property
     def classes_(self):
