@@ -318,7 +318,7 @@ class PipelineMemory:
                 _output_key(step, params),
                 input_key(X),
                 data_key(y),
-                joblib_hash((args, extra)),
+                _args_key((args, extra)),
                 __version__,
             )
             found, value = FIT_CACHE.get(key)
@@ -333,6 +333,36 @@ class PipelineMemory:
 
     def __repr__(self) -> str:
         return "PipelineMemory()"
+
+
+_PLAIN_SCALARS = (type(None), bool, int, float, str)
+
+
+def _plain(value: Any) -> bool:
+    if type(value) in _PLAIN_SCALARS:
+        return True
+    if isinstance(value, dict):
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _args_key(value: Any) -> str:
+    """Key of a step's extra fit arguments: their ``repr`` when they are only None, bools,
+    numbers, strings and dicts, lists and tuples of them (exact, and what the pipeline
+    passes without metadata: dicts of empty dicts), else joblib's hash.
+
+    Examples
+    --------
+    >>> _args_key(((), {"params": {"fit": {}}})) == _args_key(((), {"params": {"fit": {}}}))
+    True
+    >>> _args_key({"w": 1}) == _args_key({"w": 1.0}), _args_key({"w": [1]})[:5]
+    (False, 'repr:')
+    """
+    if _plain(value):
+        return "repr:" + repr(value)
+    return joblib_hash(value)
 
 
 def _fresh(value: Any) -> Any:
