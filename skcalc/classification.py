@@ -282,7 +282,11 @@ class ThresholdedClassifier(CachedParamNamesMixin, FixedThresholdClassifier):
         check_is_fitted(self, "estimator_")
         est = self.estimator_
         classes = est.classes_
-        if type_of_target(classes) != "binary":
+        # two integer or string labels are "binary" to type_of_target, which costs more
+        # than the rest of this method; other dtypes ask it
+        if len(classes) != 2 or (
+            classes.dtype.kind not in "biuUS" and type_of_target(classes) != "binary"
+        ):
             return None
         pos_label = classes[-1] if self.pos_label is None else self.pos_label
         if pos_label not in classes.tolist():
