@@ -209,3 +209,17 @@ def test_grid_over_n_estimators_gives_identical_cv_results(data):
     assert shared.best_params_ == plain.best_params_
     assert pickle.dumps(shared.best_estimator_.estimator_) == pickle.dumps(
         plain.best_estimator_.estimator_)
+
+
+def test_booster_store_is_bounded_in_estimated_bytes(data, monkeypatch):
+    X, y = data
+    _shared(X, y, n_estimators=10)
+    one = cls_mod._BOOSTERS.weight
+    ds = next(iter(cls_mod._DATASETS._data.values()))
+    n_bins = sum(ds.feature_num_bin(i) for i in range(ds.num_feature()))
+    assert one == 16 * n_bins * 15 + 64 * len(y)  # the histogram pool of 15 leaves
+    monkeypatch.setattr(cls_mod._BOOSTERS, "max_weight", 2.5 * one)
+    for lr in (0.1, 0.2, 0.3):
+        _assert_same_model(_plain(X, y, n_estimators=10, learning_rate=lr),
+                           _shared(X, y, n_estimators=10, learning_rate=lr), X)
+    assert len(cls_mod._BOOSTERS) == 2 and cls_mod._BOOSTERS.weight == 2 * one
