@@ -114,9 +114,12 @@ class ThresholdedClassifier(CachedParamNamesMixin, FixedThresholdClassifier):
         memoised in this process, keyed on the content of ``X``, ``y`` and the fit
         metadata and on the classifier's parameters, **not** on ``threshold``: a grid
         search over thresholds fits the classifier once per fold and setting and only
-        re-thresholds its scores. Results are identical with and without it (only
-        deterministic fits, with an integer ``random_state``, are memoised; see
-        :mod:`skcalc._fitcache`).
+        re-thresholds its scores. A single-threaded binary ``LGBMClassifier`` also shares
+        LightGBM's ``Dataset`` between its fits on the same data and keeps its training
+        Booster, so that a fit with more trees continues the one with fewer (the models
+        are LightGBM's own, byte for byte; see the notes in this module's source). Results
+        are identical with and without it (only deterministic fits, with an integer
+        ``random_state``, are memoised; see :mod:`skcalc._fitcache`).
 
     Attributes
     ----------
