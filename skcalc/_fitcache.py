@@ -341,7 +341,7 @@ _PLAIN_SCALARS = (type(None), bool, int, float, str)
 def _plain(value: Any) -> bool:
     if type(value) in _PLAIN_SCALARS:
         return True
-    if isinstance(value, dict):
+    if isinstance(value, dict) and type(value).__repr__ is dict.__repr__:  # e.g. Bunch
         return all(type(k) is str and _plain(v) for k, v in value.items())
     if type(value) in (list, tuple):
         return all(_plain(v) for v in value)
