@@ -17,9 +17,11 @@ def test_args_key_by_repr_for_plain_values_else_joblib():
     # arrays, numpy scalars and dicts that print something else: joblib's content hash
     for value in ({"w": np.arange(3)}, {"w": np.float64(1.0)}, {1: "non-str key"}):
         assert _args_key(value) == joblib_hash(value)
-
-    class Quiet(dict):
-        def __repr__(self):
-            return "{}"
-
     assert _args_key(Quiet(a=1)) != _args_key(Quiet(a=2))
+
+
+class Quiet(dict):
+    """A dict whose repr hides its content: must not be keyed by repr."""
+
+    def __repr__(self):
+        return "{}"
