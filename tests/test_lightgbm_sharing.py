@@ -78,14 +78,16 @@ def test_shared_fits_equal_plain_fits_in_any_order(data, setting, order):
 def test_settings_share_the_dataset_and_interleave(data):
     X, y = data
     # the grid's order: each setting at 100 trees, then each at 200, one Dataset for all
+    # (every parameter that _BOOSTER_ONLY lets share a Dataset is varied)
     settings = [{"learning_rate": lr, "num_leaves": nl} for lr in (0.05, 0.1) for nl in (7, 15)]
+    settings += [{"max_depth": 3, "reg_lambda": 0.0}, {"reg_alpha": 0.5, "min_split_gain": 0.01}]
     for n in (100, 200):
         for s in settings:
             _assert_same_model(_plain(X, y, n_estimators=n, **s),
                                _shared(X, y, n_estimators=n, **s), X)
     assert FIT_CACHE.computed[("LightGBM", "Dataset")] == 1
-    assert FIT_CACHE.computed[("LightGBM", "Booster")] == 4
-    assert FIT_CACHE.computed[("LightGBM", "update")] == 4 * 200
+    assert FIT_CACHE.computed[("LightGBM", "Booster")] == 6
+    assert FIT_CACHE.computed[("LightGBM", "update")] == 6 * 200
     # other data: its own Dataset
     _assert_same_model(_plain(X[:100], y[:100]), _shared(X[:100], y[:100]), X)
     assert FIT_CACHE.computed[("LightGBM", "Dataset")] == 2
