@@ -16,28 +16,33 @@ as fast as the image stages, so the ratio sits near 2; most of what is left is p
 cache look-ups of the image stages during scoring and 641 LightGBM fits.
 
 At the demo's size (``--unit image``: 276 ROIs pooled into 248 images), December 2026, CPU
-seconds of each process (2-core machine shared with another job, 1-minute load 2.7-3.7):
+seconds of each process (2-core machine shared with another job):
 
-- before LightGBM's boosting was shared (commit 814e8b7): fit 18.54 s, grid 79.02 s, 4.26 x;
-- now: fit 18.31 s (18.55 s wall), grid 61.68 s (62.92 s wall): **3.37 x**. The grid fits
-  LightGBM's ``Dataset`` 21 times (once per fold and K) instead of 641, and boosts
-  64,100 rounds instead of 96,100 (the 100-tree fit of a setting is the first 100 rounds
-  of its 200-tree fit: the training Booster is kept, see ``skcalc.classification``);
-  scoring asks LightGBM once per response and fitted model instead of twice per
-  candidate, and ROC AUC once per fitted model instead of once per threshold. Peak RSS
-  1.33 GB (1.14 GB before): the kept training Boosters, about 2.3-4 MB each here.
+- before LightGBM's boosting was shared (commit 814e8b7, load 3.0-3.7): fit 18.54 s, grid
+  79.02 s, 4.26 x;
+- now (load 2.7-3.7): fit 18.31 s (18.55 s wall), grid 61.68 s (62.92 s wall): **3.37 x**;
+  again at load 1.6-1.9: fit 19.40 s, grid 61.83 s, 3.19 x. The grid builds LightGBM's
+  ``Dataset`` 21 times (once per fold and K) instead of 641 and boosts 64,100 rounds
+  instead of 96,100 (the 100-tree fit of a setting is the first 100 rounds of its 200-tree
+  fit: the training Booster is kept, see ``skcalc.classification``); scoring asks
+  LightGBM once per response and fitted model instead of twice per candidate, and ROC AUC
+  once per fitted model instead of once per threshold. Peak RSS 1.33 GB (1.14 GB before):
+  the kept training Boosters, about 2.3-4 MB each here. ``cv_results_`` (all 104 score
+  columns of the 384 candidates), the chosen candidate and the refitted LightGBM model's
+  pickle are identical to those of ``cache_tail=False`` (no memo at all: 1564 s CPU) and
+  of commit 814e8b7.
 
 **The 2 x target is out of reach with identical results at this size.** ``--breakdown``
 times (CPU) the computations a grid search cannot skip without changing ``cv_results_``:
 the image stages once per image 16.6 s, k-means 21 fits 8.1 s, the topology selection
 6 fits 0.7 s, SMOTE+ENN 21 fits 2.2 s, and 64,100 distinct LightGBM rounds 16.9 s (every
-LightGBM setting but ``n_estimators`` changes every tree; 0.26 ms a round): 44.5 s,
-2.43 x the cold fit (whose image stages are 16.8 of its 18.3 s), before any prediction,
-scoring or bookkeeping; 2 x the fit is 36.6 s, less than the image stages, k-means and
-LightGBM's rounds alone (41.6 s). The remaining 15 s of the grid are LightGBM's Booster
-creation and model texts (about 3 s), and scikit-learn's per-candidate work on 1921 fits
-and 1920 scorings (``clone``, ``get_params`` and their signature inspection, input
-validation, the tail's cache keys).
+LightGBM setting but ``n_estimators`` changes every tree; 0.26 ms a round): 44.5 s, 2.43 x
+the cold fit (whose image stages are 16.8 of its 18.3 s); second run 43.9 s, 2.26 x. That
+is before any prediction, scoring or bookkeeping: 2 x the fit (36.6 s; 38.8 s) is less
+than the image stages, k-means and LightGBM's rounds alone (41.6 s; 42.3 s). The other
+15 s of the grid are LightGBM's Booster creation and model texts (about 3 s) and
+scikit-learn's per-candidate work on 1921 fits and 1920 scorings (``clone``,
+``get_params`` and their signature inspection, input validation, the tail's cache keys).
 
 Run: ``python benchmarks/bench_grid.py [--n-rois 276] [--unit image|roi] [--cv 5]
 [--grid paper] [--no-tail-cache] [--breakdown]``; ``--unit image`` (default) pools the
