@@ -15,20 +15,41 @@ Measured on the shared 2-core machine (1-minute load 4-7, other jobs running), p
 as fast as the image stages, so the ratio sits near 2; most of what is left is per-ROI
 cache look-ups of the image stages during scoring and 641 LightGBM fits.
 
-At the demo's size (``--unit image``: 276 ROIs pooled into 248 images), December 2026:
-under load (1-minute load 9-13) fit 20.95 s CPU, grid 112.2 s CPU (5.35 x); on a quiet
-machine with ``skcalc.metrics.ClinicalScorer`` (one confusion matrix per fit instead of
-13 scorers) fit 18.66 s CPU (16.1 s wall), grid 80.47 s CPU (77.8 s wall): 4.31 x in CPU
-time (the old scoring: grid 91.5 s CPU). The 2 x target is not met there: beyond the image
-stages (about 15-20 s, once per image) the grid pays for 641 LightGBM fits (about a third),
-21 k-means fits, ``clone`` and the estimators' own input validation.
+At the demo's size (``--unit image``: 276 ROIs pooled into 248 images), December 2026, CPU
+seconds of each process (2-core machine shared with another job):
+
+- before LightGBM's boosting was shared (commit 814e8b7, load 3.0-3.7): fit 18.54 s, grid
+  79.02 s, 4.26 x;
+- now (load 2.7-3.7): fit 18.31 s (18.55 s wall), grid 61.68 s (62.92 s wall): **3.37 x**;
+  again at load 1.6-1.9: fit 19.40 s, grid 61.83 s, 3.19 x. The grid builds LightGBM's
+  ``Dataset`` 21 times (once per fold and K) instead of 641 and boosts 64,100 rounds
+  instead of 96,100 (the 100-tree fit of a setting is the first 100 rounds of its 200-tree
+  fit: the training Booster is kept, see ``skcalc.classification``); scoring asks
+  LightGBM once per response and fitted model instead of twice per candidate, and ROC AUC
+  once per fitted model instead of once per threshold. Peak RSS 1.33 GB (1.14 GB before):
+  the kept training Boosters, about 2.3-4 MB each here. ``cv_results_`` (all 104 score
+  columns of the 384 candidates), the chosen candidate and the refitted LightGBM model's
+  pickle are identical to those of ``cache_tail=False`` (no memo at all: 1564 s CPU) and
+  of commit 814e8b7.
+
+**The 2 x target is out of reach with identical results at this size.** ``--breakdown``
+times (CPU) the computations a grid search cannot skip without changing ``cv_results_``:
+the image stages once per image 16.6 s, k-means 21 fits 8.1 s, the topology selection
+6 fits 0.7 s, SMOTE+ENN 21 fits 2.2 s, and 64,100 distinct LightGBM rounds 16.9 s (every
+LightGBM setting but ``n_estimators`` changes every tree; 0.26 ms a round): 44.5 s, 2.43 x
+the cold fit (whose image stages are 16.8 of its 18.3 s); second run 43.9 s, 2.26 x. That
+is before any prediction, scoring or bookkeeping: 2 x the fit (36.6 s; 38.8 s) is less
+than the image stages, k-means and LightGBM's rounds alone (41.6 s; 42.3 s). The other
+15 s of the grid are LightGBM's Booster creation and model texts (about 3 s) and
+scikit-learn's per-candidate work on 1921 fits and 1920 scorings (``clone``,
+``get_params`` and their signature inspection, input validation, the tail's cache keys).
 
 Run: ``python benchmarks/bench_grid.py [--n-rois 276] [--unit image|roi] [--cv 5]
-[--grid paper] [--no-tail-cache]``; ``--unit image`` (default) pools the ROIs of each image
-into one sample (:func:`skcalc.samples.pool_by_image`) as the demo does: 276 ROIs, 248
-images. Prints ``name: value`` lines (the two wall and CPU times and their ratios)
-and writes ``benchmarks/results/grid.json``. ``--phase fit|grid`` runs one measurement
-in this process (what the parent runs in each child).
+[--grid paper] [--no-tail-cache] [--breakdown]``; ``--unit image`` (default) pools the
+ROIs of each image into one sample (:func:`skcalc.samples.pool_by_image`) as the demo
+does: 276 ROIs, 248 images. Prints ``name: value`` lines (the two wall and CPU times and
+their ratios) and writes ``benchmarks/results/grid.json``. ``--phase fit|grid`` runs one
+measurement in this process (what the parent runs in each child).
 """
 
 import argparse
@@ -44,6 +65,52 @@ import numpy as np
 # This checkout's skcalc, not an installed one (the children run this file too).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import peak_rss_mb, write_results  # noqa: E402
+
+
+def _instrument() -> dict:
+    """CPU seconds (and calls) of the computations a grid search cannot avoid, by kind.
+
+    Wraps the functions that do the work when nothing is cached: an image stage on one ROI
+    (``_run_stage``), the k-means bag of clusters (``_fit_pipelines``), the topology
+    selection's forest (``_fit_model``), SMOTE+ENN (``_resample``), and LightGBM's boosting
+    rounds (``Booster.update``) and Booster/Dataset creation. Re-entrant calls count once.
+    """
+    from collections import defaultdict
+
+    import lightgbm
+
+    from skcalc.aggregation import BagOfClustersAggregator
+    from skcalc.feature_selection import ImportanceSelector
+    from skcalc.resampling import SafeSMOTEENN
+    from skcalc.utils import _caching
+
+    acc = defaultdict(float)
+    calls = defaultdict(int)
+    depth = defaultdict(int)
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def timed(*a, **k):
+            depth[label] += 1
+            t0 = time.process_time()
+            try:
+                return original(*a, **k)
+            finally:
+                depth[label] -= 1
+                if depth[label] == 0:
+                    acc[label] += time.process_time() - t0
+                    calls[label] += 1
+
+        setattr(owner, name, timed)
+
+    wrap(_caching, "_run_stage", "image_stages")
+    wrap(BagOfClustersAggregator, "_fit_pipelines", "kmeans")
+    wrap(ImportanceSelector, "_fit_model", "topology_selection")
+    wrap(SafeSMOTEENN, "_resample", "smote_enn")
+    wrap(lightgbm.Booster, "update", "lightgbm_rounds")
+    wrap(lightgbm.Booster, "__init__", "lightgbm_booster_init")
+    return {"cpu_s": acc, "calls": calls}
 
 
 def _phase(args) -> dict:
@@ -63,6 +130,7 @@ def _phase(args) -> dict:
     )
     out = {"phase": args.phase, "n_samples": len(rois),
            "load_average_1min_before": round(os.getloadavg()[0], 2)}
+    breakdown = _instrument() if args.breakdown else None
     t0, c0 = time.perf_counter(), time.process_time()
     if args.phase == "fit":
         pipe.fit(rois, y)
@@ -80,6 +148,9 @@ def _phase(args) -> dict:
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     # CPU seconds of this process (all its threads): steadier than wall time on a shared box
     out["cpu_s"] = round(time.process_time() - c0, 2)
+    if breakdown is not None:
+        out["breakdown_cpu_s"] = {k: round(v, 2) for k, v in breakdown["cpu_s"].items()}
+        out["breakdown_calls"] = dict(breakdown["calls"])
     out["tail_computations"] = {f"{c}.{s}": n for (c, s), n in FIT_CACHE.computed.items()}
     out["tail_cache_hits"] = FIT_CACHE.hits
     out["peak_rss_mb"] = peak_rss_mb()
@@ -97,6 +168,9 @@ def main(argv=None):
                         help="sample unit: 'image' pools each image's ROIs, as the demo")
     parser.add_argument("--no-tail-cache", action="store_true",
                         help="measure the grid without the tail's memoisation")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time (CPU) the image stages, k-means, the selection, "
+                             "SMOTE+ENN and LightGBM's rounds in each phase")
     parser.add_argument("--phase", choices=["fit", "grid"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:
@@ -110,11 +184,15 @@ def main(argv=None):
             "--unit", args.unit]
     if args.no_tail_cache:
         base.append("--no-tail-cache")
+    if args.breakdown:
+        base.append("--breakdown")
     for phase in ("fit", "grid"):
         proc = subprocess.run(base + ["--phase", phase], capture_output=True, text=True,
                               check=True)
         res[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"{phase}_s: {res[phase]['wall_s']} (cpu {res[phase]['cpu_s']})", flush=True)
+        if args.breakdown:
+            print(f"{phase}_breakdown_cpu_s: {res[phase]['breakdown_cpu_s']}", flush=True)
     res["fit_s"] = res["fit"]["wall_s"]
     res["grid_search_s"] = res["grid"]["wall_s"]
     res["grid_over_fit"] = round(res["grid_search_s"] / res["fit_s"], 2)

@@ -192,13 +192,28 @@ def _object_key(obj: Any) -> str:
 _ROI_FIELDS = ("image", "region", "calcifications", "reference", "masks")
 
 
+#: Keys of lists of records, by the records' identities (a grid search passes new lists of
+#: the same records at every fit and scoring call).
+_LIST_KEYS = LRUCache(max_items=2048)
+
+
 def input_key(X: Any) -> str:
-    """Content key of a pipeline input: a list of records (ROIs) or an array-like."""
+    """Content key of a pipeline input: a list of records (ROIs) or an array-like.
+
+    The key of a list of records is remembered by the records' identities (the entry holds
+    them, so no id is reused while it lives); records are immutable.
+    """
     if isinstance(X, (list, tuple)) and X and all(hasattr(x, "content_hash") for x in X):
+        ids = tuple(map(id, X))
+        found, entry = _LIST_KEYS.get(ids)
+        if found and all(a is b for a, b in zip(entry[0], X)):
+            return entry[1]
         h = hashlib.sha1(b"<records>")
         for x in X:
             h.update(_object_key(x).encode())
-        return h.hexdigest()
+        key = h.hexdigest()
+        _LIST_KEYS.put(ids, (tuple(X), key))
+        return key
     return data_key(X)
 
 
@@ -303,7 +318,7 @@ class PipelineMemory:
                 _output_key(step, params),
                 input_key(X),
                 data_key(y),
-                joblib_hash((args, extra)),
+                _args_key((args, extra)),
                 __version__,
             )
             found, value = FIT_CACHE.get(key)
@@ -318,6 +333,36 @@ class PipelineMemory:
 
     def __repr__(self) -> str:
         return "PipelineMemory()"
+
+
+_PLAIN_SCALARS = (type(None), bool, int, float, str)
+
+
+def _plain(value: Any) -> bool:
+    if type(value) in _PLAIN_SCALARS:
+        return True
+    if isinstance(value, dict) and type(value).__repr__ is dict.__repr__:  # e.g. Bunch
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _args_key(value: Any) -> str:
+    """Key of a step's extra fit arguments: their ``repr`` when they are only None, bools,
+    numbers, strings and dicts, lists and tuples of them (exact, and what the pipeline
+    passes without metadata: dicts of empty dicts), else joblib's hash.
+
+    Examples
+    --------
+    >>> _args_key(((), {"params": {"fit": {}}})) == _args_key(((), {"params": {"fit": {}}}))
+    True
+    >>> _args_key({"w": 1}) == _args_key({"w": 1.0}), _args_key({"w": [1]})[:5]
+    (False, 'repr:')
+    """
+    if _plain(value):
+        return "repr:" + repr(value)
+    return joblib_hash(value)
 
 
 def _fresh(value: Any) -> Any:

@@ -104,6 +104,22 @@ class _CalcificationPipeline(CachedParamNamesMixin, Pipeline):
             FIT_CACHE.put(full, Xt)
         return Xt.copy() if hasattr(Xt, "copy") else Xt
 
+    def _predict_and_score(self, X):
+        """``(predict(X), score)`` transforming ``X`` once, or None.
+
+        For :class:`skcalc.metrics.ClinicalScorer`: available when the prefix is memoised
+        (see the class) and the last step answers ``_predict_and_score``
+        (:class:`~skcalc.classification.ThresholdedClassifier`); ``score`` is what the ROC
+        AUC scorer reads (``decision_function``, else the last column of
+        ``predict_proba``), and both are the values of those methods.
+        """
+        final = self.steps[-1][1]
+        method = getattr(final, "_predict_and_score", None)
+        if method is None:
+            return None
+        Xt = self._memoised_prefix(X, {})
+        return None if Xt is None else method(Xt)
+
     @available_if(_final_estimator_has("predict"))
     def predict(self, X, **params):
         """Transform ``X`` with the steps (memoised, see the class) and predict."""

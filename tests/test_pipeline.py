@@ -193,8 +193,13 @@ def test_tail_memoisation_keeps_cv_results_identical_and_fits_each_thing_once(co
     computed = {f"{c}.{s}": n for (c, s), n in FIT_CACHE.computed.items()}
     # 3 folds (+1 refit on all ROIs): the image stages per fold, the features (k-means)
     # per (fold, K), the selection per fold, SMOTE+ENN per (fold, K), LightGBM per
-    # (fold, K, n_estimators), never per threshold.
+    # (fold, K, n_estimators), never per threshold; and LightGBM's Dataset and training
+    # Booster once per (fold, K), boosted to 40 rounds once (20 then 20 more).
+    refit_rounds = cached.best_params_["classify__estimator__n_estimators"]
     assert computed == {
+        "LightGBM.Dataset": 3 * 2 + 1,
+        "LightGBM.Booster": 3 * 2 + 1,
+        "LightGBM.update": 3 * 2 * 40 + refit_rounds,
         "HDoGRegSegmenter._fit_transform_one": 3 + 1,
         "MaskBuilder._fit_transform_one": 3 + 1,
         "FeatureUnion._fit_transform_one": 3 * 2 + 1,

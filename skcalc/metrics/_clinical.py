@@ -9,6 +9,7 @@ other label is benign.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -19,6 +20,8 @@ from sklearn.metrics import f1_score, get_scorer, make_scorer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length
+
+from ..utils._lru import LRUCache
 
 __all__ = [
     "ClinicalReport",
@@ -354,10 +357,12 @@ class ClinicalScorer:
                                      zero_division=self.zero_division)
 
     def __call__(self, estimator, X, y_true) -> dict:
-        from sklearn.metrics import roc_auc_score
-
         y_true = np.asarray(y_true)
-        y_pred = np.asarray(estimator.predict(X))
+        # skcalc's pipelines and ThresholdedClassifier give predict and the ROC AUC score
+        # from one pass (the same values as the separate calls).
+        both = getattr(estimator, "_predict_and_score", None)
+        pair = both(X) if both is not None else None
+        y_pred = np.asarray(pair[0] if pair is not None else estimator.predict(X))
         zd = self.zero_division
         fast = (
             y_true.ndim == 1 and y_pred.shape == y_true.shape
@@ -372,7 +377,9 @@ class ClinicalScorer:
         c = _counts(y_true == 1, y_pred == 1)
         tn, fp, fn, tp = c["tn"], c["fp"], c["fn"], c["tp"]
         # roc_auc's scorer: decision_function, else the positive column of predict_proba
-        if getattr(estimator, "decision_function", None) is not None:
+        if pair is not None:
+            y_score = pair[1]
+        elif getattr(estimator, "decision_function", None) is not None:
             y_score = estimator.decision_function(X)
         else:
             y_score = estimator.predict_proba(X)[:, -1]
@@ -389,12 +396,37 @@ class ClinicalScorer:
             "accuracy": float(np.mean((y_true == y_pred).astype(np.float64))),
             # scikit-learn: mean over classes of diag(C) / C.sum(axis=1)
             "balanced_accuracy": float(np.mean(np.array([tn, tp]) / np.array([tn + fp, tp + fn]))),
-            "roc_auc": float(roc_auc_score(y_true, y_score)),
+            "roc_auc": _memoised_roc_auc(y_true, y_score),
             "sensitivity_first": _ratio(tp, tp + fn, 0.0, "Sensitivity")
             + self.tie_break_weight * _ratio(tn, tn + fp, 0.0, "Specificity"),
             **c,
         }
         return {name: out[name] for name in _SCORER_NAMES}
+
+
+_AUC_MEMO = LRUCache(max_items=1024)
+
+
+def _memoised_roc_auc(y_true: np.ndarray, y_score) -> float:
+    """scikit-learn's ``roc_auc_score``, remembered for the same labels and scores: the
+    candidates of a grid search that differ only in the decision threshold score the same
+    classifier on the same fold (key: SHA-1 of both arrays' dtype, shape and bytes)."""
+    from sklearn.metrics import roc_auc_score
+
+    y_score = np.asarray(y_score)
+    if y_true.dtype == object or y_score.dtype == object:
+        return float(roc_auc_score(y_true, y_score))
+    h = hashlib.sha1()
+    for a in (y_true, y_score):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}|".encode())
+        h.update(a.view(np.uint8).reshape(-1))
+    key = h.digest()
+    found, value = _AUC_MEMO.get(key)
+    if not found:
+        value = float(roc_auc_score(y_true, y_score))
+        _AUC_MEMO.put(key, value)
+    return value
 
 
 def _spared(t_pos: np.ndarray, scores: np.ndarray, sensitivity: float) -> dict:

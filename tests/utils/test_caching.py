@@ -140,3 +140,19 @@ def test_lazy_image_key_follows_content_even_with_same_size_and_mtime(tmp_path):
     os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns))
     assert os.stat(path).st_size == st_.st_size
     assert ROI(path=path, spacing=0.1).content_hash() != key
+
+
+def test_lru_cache_bounds_items_and_weight():
+    from skcalc.utils._lru import LRUCache
+
+    cache = LRUCache(max_items=3, max_weight=10)
+    for k in "abcd":
+        cache.put(k, k.upper())
+    assert [cache.get(k)[0] for k in "abcd"] == [False, True, True, True]
+    cache.put("b", "B", weight=6)  # replaces b; weight 6
+    cache.put("e", "E", weight=6)  # 12 > 10: the least recently used (c, d, b) go first
+    assert cache.weight == 6 and cache.get("e") == (True, "E") and not cache.get("b")[0]
+    cache.put("big", 0, weight=50)  # over the budget alone: kept, the rest dropped
+    assert len(cache) == 1 and cache.weight == 50
+    cache.clear()
+    assert len(cache) == 0 and cache.weight == 0
