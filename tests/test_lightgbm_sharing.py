@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-import skcalc.classification as cls_mod
+import skcalc._lightgbm_sharing as cls_mod
 from skcalc._fitcache import FIT_CACHE
-from skcalc.classification import ThresholdedClassifier, _fit_classifier, make_default_lightgbm
+from skcalc._lightgbm_sharing import fit_classifier
+from skcalc.classification import ThresholdedClassifier, make_default_lightgbm
 from skcalc.metrics import ClinicalScorer
 from skcalc.utils import InProcessMemory
 
@@ -42,7 +43,7 @@ def _plain(X, y, **params):
 
 
 def _shared(X, y, **params):
-    return _fit_classifier(make_default_lightgbm(**params), X, y, {}, share=True)
+    return fit_classifier(make_default_lightgbm(**params), X, y, {}, share=True)
 
 
 def _assert_same_model(a, b, X):
@@ -141,7 +142,7 @@ def test_unverified_cases_go_through_plain_lightgbm(data, case):
 
         Xin = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     est = make_default_lightgbm(n_estimators=20, **params)
-    got = _fit_classifier(est, Xin, y, fit_params, share=share)
+    got = fit_classifier(est, Xin, y, fit_params, share=share)
     assert FIT_CACHE.computed == {}  # nothing shared, nothing kept
     assert len(cls_mod._BOOSTERS) == 0 and len(cls_mod._DATASETS) == 0
     if case != "float_seed_none":  # LightGBM's own result (a seedless fit differs per run)
