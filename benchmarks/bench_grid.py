@@ -21,9 +21,9 @@ seconds of each process (2-core machine shared with another job):
 - before LightGBM's boosting was shared (commit 814e8b7, load 3.0-3.7): fit 18.54 s, grid
   79.02 s, 4.26 x;
 - now (load 2.7-3.7): fit 18.31 s (18.55 s wall), grid 61.68 s (62.92 s wall): **3.37 x**;
-  again at load 1.6-1.9: fit 19.40 s, grid 61.83 s, 3.19 x. On a quiet machine (load 0.5-0.9, after the
-  candidate filter of December 2026): fit 18.73 s (16.31 s wall), grid 61.38 s (58.68 s
-  wall): 3.28 x in CPU time, 3.60 x in wall time. The grid builds LightGBM's
+  again at load 1.6-1.9: fit 19.40 s, grid 61.83 s, 3.19 x. On a quiet machine (load
+  0.5-0.9, after the candidate filter of December 2026): fit 18.73 s (16.31 s wall), grid
+  61.38 s (58.68 s wall): 3.28 x in CPU time, 3.60 x in wall time. The grid builds LightGBM's
   ``Dataset`` 21 times (once per fold and K) instead of 641 and boosts 64,100 rounds
   instead of 96,100 (the 100-tree fit of a setting is the first 100 rounds of its 200-tree
   fit: the training Booster is kept, see ``skcalc._lightgbm_sharing``); scoring asks
