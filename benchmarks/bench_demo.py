@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _common import write_results  # noqa: E402
+from _common import print_results, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -51,8 +51,7 @@ def main() -> None:
     res = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": load0,
            "load_after": os.getloadavg()[0], "quick": args.quick, "deep": not args.no_deep,
            "within_10_min": wall <= 600}
-    for k, v in res.items():
-        print(f"{k}: {v}")
+    print_results(res)
     print(f"results: {write_results(res, 'demo')}")
 
 

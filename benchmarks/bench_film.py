@@ -64,15 +64,15 @@ def naive_dog(img: np.ndarray, sp: float, breast: np.ndarray, k: float = 3.0) ->
     return lab
 
 
-def detect(name, img, sp, bits, breast, filt):
+def detect(name, img, sp, bits, breast, filter_kw):
     import skcalc
 
     if name == "naive_dog":
         return naive_dog(img, sp, breast)
     kw = {"default": {}, "sensitive": {"operating_point": "sensitive"},
           "authors_hdog": {"threshold": "authors", "regressor": None}}[name]
-    if filt is not None and name != "authors_hdog":
-        kw.update(candidate_filter=filt, cnr_threshold=filt.meta.get("cnr_threshold", 4.0))
+    if name != "authors_hdog":
+        kw.update(filter_kw)
     roi = skcalc.ROI(img, spacing=sp, meta={"roi_id": "film", "bits_stored": bits})
     out = skcalc.HDoGRegSegmenter(**kw).fit([roi]).transform([roi])[0]
     return np.asarray(out.calcifications)
@@ -93,13 +93,12 @@ def count_in(cen, r0, c0, side):
 
 
 def auc(pos, neg):
-    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    gt = (pos[:, None] > neg[None, :]).mean()
-    eq = (pos[:, None] == neg[None, :]).mean()
-    return float(gt + 0.5 * eq)
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score([1] * len(pos) + [0] * len(neg), [*pos, *neg]))
 
 
-def run(seeds, filt, detectors, plots):
+def run(seeds, filter_kw, detectors, plots):
     from skcalc.datasets._realistic import digitised_film
     from skcalc.segmentation import delineate_breast, erode_breast
 
@@ -133,7 +132,7 @@ def run(seeds, filt, detectors, plots):
                     ref = ref[:H * block, :W * block].reshape(H, block, W, block).max(axis=(1, 3))
                 for d in detectors:
                     t = time.process_time()
-                    lab = detect(d, film, sp, b, breast, filt)
+                    lab = detect(d, film, sp, b, breast, filter_kw)
                     secs[d] += time.process_time() - t
                     cen = centroids(lab)
                     if view.startswith("R"):
@@ -179,14 +178,10 @@ def main():
     ap.add_argument("--out", default="film")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    filt = None
-    if args.filter:
-        from skcalc.segmentation._filter import CandidateFilter
-
-        filt = CandidateFilter.load(args.filter)
+    filter_kw = B.filter_kw(args.filter) if args.filter else {}
     t = time.perf_counter()
     c = time.process_time()
-    res = run(args.seeds, filt, args.detectors.split(","), args.plots)
+    res = run(args.seeds, filter_kw, args.detectors.split(","), args.plots)
     res["wall_seconds"] = time.perf_counter() - t
     res["cpu_seconds"] = time.process_time() - c
     print_results(res)

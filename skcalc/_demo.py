@@ -112,7 +112,7 @@ def _run_demo(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ._paper import run_paper_analysis, write_paper_outputs
+    from ._paper import paper_text, run_paper_analysis, write_paper_outputs
     from .datasets import make_calcification_cohort
     from .io import save_figure_atomic
     from .pipeline import make_calcification_pipeline
@@ -171,8 +171,6 @@ def _run_demo(
     t_analysis = time.perf_counter() - t0
 
     _say("[4/5] tables")
-    from ._paper import paper_text
-
     table = paper_text(analysis)
     _say("")
     _say(table)
@@ -196,7 +194,6 @@ def _run_demo(
     save_figure_atomic(fig, overlay_path)
     plt.close(fig)
 
-    wall = time.perf_counter() - t_start
     settings = {
         "quick": quick,
         "n_rois": n_rois,

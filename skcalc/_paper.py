@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,6 @@ __all__ = [
     "DEEP_DEFAULTS",
     "PaperComparison",
     "biopsies_avoided",
-    "deep_weights",
     "format_nested_table",
     "format_threshold_table",
     "metrics_at_threshold",
@@ -68,23 +67,6 @@ DEEP_DEFAULTS: dict[str, Any] = {
 }
 
 _THRESHOLDS = tuple(round(t, 1) for t in np.arange(0.1, 0.91, 0.1))
-
-
-def deep_weights(arch: str) -> tuple[Any, str]:
-    """``(weights, label)`` for a deep baseline: ImageNet when the file is present.
-
-    Returns ``("imagenet", "ImageNet")`` when torchvision's file is in the torch hub
-    cache, else ``(None, "random-init, ImageNet weights not found at <path>")``.
-
-    Examples
-    --------
-    >>> weights, label = deep_weights("resnet50")
-    >>> weights in ("imagenet", None) and isinstance(label, str)
-    True
-    """
-    from .deep import imagenet_or_random
-
-    return imagenet_or_random(arch)
 
 
 def outer_folds(
@@ -382,10 +364,10 @@ def run_paper_comparison(
     if deep:
         from joblib import Parallel, delayed
 
-        from .deep import DeepFeatureExtractor
+        from .deep import DeepFeatureExtractor, imagenet_or_random
 
         t_deep = time.perf_counter()
-        weights = {arch: deep_weights(arch) for arch in deep}
+        weights = {arch: imagenet_or_random(arch) for arch in deep}
         tasks = [(arch, k) for arch in deep for k in range(len(folds))]
         say(f"    deep baselines: {len(tasks)} fine-tunings ({len(deep)} networks x "
             f"{len(folds)} folds, {params['input_size']} px, at most {params['epochs']} "
@@ -501,8 +483,6 @@ def format_threshold_table(rows: list[dict], name: str) -> str:
     return "\n".join(lines)
 
 
-
-
 def run_paper_analysis(
     rois: Sequence,
     y: Sequence,
@@ -588,9 +568,8 @@ def run_paper_analysis(
     if comparison is not None:
         for n in comparison.models:
             if n not in curves:
-                yt, ys, thr = comparison.held_out(n)
-                curves[n] = (yt, ys, thr)
-                supp[n] = threshold_table(yt, ys)
+                curves[n] = comparison.held_out(n)
+                supp[n] = threshold_table(*curves[n][:2])
     biopsies = {n: biopsies_avoided(*c) for n, c in curves.items()}
 
     tables = {
@@ -621,8 +600,6 @@ def run_paper_analysis(
 def _reindexed(res: ProtocolResult, kept: np.ndarray) -> ProtocolResult:
     """The result with ``test_index`` into the kept samples instead of all images."""
     pos = {int(i): j for j, i in enumerate(kept)}
-    from dataclasses import replace
-
     return replace(res, test_index=np.array([pos[int(i)] for i in res.test_index]))
 
 

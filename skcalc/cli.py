@@ -886,7 +886,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=True,
         help="the deep baselines (ResNet-50, VGG-16) in the nested CV (default: on)",
     )
-    p.add_argument("--n-jobs", type=int, default=-1, help="parallel jobs; -1 = all cores")
+    p.add_argument("--n-jobs", type=_n_jobs, default=-1, help="parallel jobs; -1 = all cores")
     p.add_argument("--random-state", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
 

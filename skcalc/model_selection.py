@@ -161,8 +161,6 @@ def nested_cross_validate(
     return out
 
 
-
-
 @dataclass
 class ProtocolResult:
     """What :func:`evaluate_protocol` measured.

@@ -11,7 +11,6 @@ from sklearn.pipeline import Pipeline
 
 from skcalc._paper import (
     biopsies_avoided,
-    deep_weights,
     format_nested_table,
     metrics_at_threshold,
     outer_folds,
@@ -20,6 +19,7 @@ from skcalc._paper import (
 )
 from skcalc.classification import ThresholdedClassifier
 from skcalc.datasets import make_calcification_cohort
+from skcalc.deep import imagenet_or_random
 from skcalc.metrics import clinical_report
 from skcalc.model_selection import ProtocolResult, grid_search, grouped_train_test_split
 from skcalc.pipeline import make_calcification_pipeline
@@ -122,7 +122,7 @@ def test_a_held_out_split_that_is_not_fold_0_is_refused(tabular):
 
 def test_missing_imagenet_weights_are_labelled_random_init(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    weights, label = deep_weights("vgg16")
+    weights, label = imagenet_or_random("vgg16")
     assert weights is None
     assert label == ("random-init, ImageNet weights not found at "
                      f"{tmp_path / 'hub' / 'checkpoints' / 'vgg16-397923af.pth'}")

@@ -393,21 +393,19 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     if not 0.1 <= faint_max_mm <= 1.0:
         raise ValueError(f"faint_max_mm must be in [0.1, 1.0] mm, got {faint_max_mm!r}")
     calc = None
-    if contrast == "detector":
+    detector = contrast == "detector"
+    # The PSF is drawn before the calcifications for "detector" contrast (they are blurred
+    # with it) and after them for "pixel" contrast: the packaged filter's random streams.
+    if detector:
         psf = rng.uniform(0.03, 0.12) / sp
-        if has_calc:
-            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-            calc, reference, faint = _calcifications(rng, H, W, sp, noise_sd, allowed,
-                                                     psf, faint_max_mm)
-            params["faint"] = faint
-    else:
-        if has_calc:
-            allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
-            pre, reference, faint = _calcifications(rng, H, W, sp, noise_sd, allowed,
-                                                    faint_max_mm=faint_max_mm)
-            params["faint"] = faint
-            signal += pre
-            del pre
+    if has_calc:
+        allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
+        calc, reference, params["faint"] = _calcifications(
+            rng, H, W, sp, noise_sd, allowed, psf if detector else None, faint_max_mm)
+        if not detector:  # pre-blur profiles: part of the signal the PSF blurs below
+            signal += calc
+            calc = None
+    if not detector:
         psf = rng.uniform(0.03, 0.12) / sp
     signal = ndimage.gaussian_filter(signal, psf)
     # noise: quantum (variance ~ signal) + electronic, possibly correlated

@@ -9,7 +9,6 @@ other label is benign.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -21,6 +20,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length
 
+from .._arrays import array_digest
 from ..utils._lru import LRUCache
 
 __all__ = [
@@ -416,12 +416,7 @@ def _memoised_roc_auc(y_true: np.ndarray, y_score) -> float:
     y_score = np.asarray(y_score)
     if y_true.dtype == object or y_score.dtype == object:
         return float(roc_auc_score(y_true, y_score))
-    h = hashlib.sha1()
-    for a in (y_true, y_score):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}|".encode())
-        h.update(a.view(np.uint8).reshape(-1))
-    key = h.digest()
+    key = array_digest(y_true) + array_digest(y_score)
     found, value = _AUC_MEMO.get(key)
     if not found:
         value = float(roc_auc_score(y_true, y_score))

@@ -432,6 +432,8 @@ def roi_candidates(
     has no ``reference``) and the area in cm^2 where candidates can occur (the breast eroded
     by ``erosion_mm``). ``labelled=False``: every candidate is a negative.
     """
+    from scipy import ndimage as ndi
+
     from ._breast import erode_breast
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
@@ -457,8 +459,6 @@ def roi_candidates(
     ann = np.asarray(annotation)
     if ann.ndim == 2 and ann.shape == image.shape and ann.dtype != object and (
             ann.dtype == bool or ann.shape[1] != 2):
-        from scipy import ndimage as ndi
-
         ref = ndi.binary_dilation(ann != 0)  # a one-pixel tolerance on the outline
         y[:] = np.bincount(lab[ref], minlength=n + 1)[1:] > 0
         return X, y, area
@@ -472,8 +472,6 @@ def roi_candidates(
         raise ValueError(f"ROI {name!r}: {int((~inside).sum())} annotation point(s) lie "
                          f"outside the {image.shape} image")
     # a point marks the candidate covering it or any candidate pixel within the tolerance
-    from scipy import ndimage as ndi
-
     dist, (ir, ic) = ndi.distance_transform_edt(lab == 0, sampling=sp, return_indices=True)
     r, c = np.rint(pts[:, 0]).astype(int), np.rint(pts[:, 1]).astype(int)
     near = dist[r, c] <= point_tolerance_mm
@@ -624,8 +622,8 @@ def fit_candidate_filter(
                          "the spacing")
     if synthetic_patches:
         # the training stream of the packaged filter (its generator settings are in its meta)
-        gen = {k: load_default_filter().meta[k] for k in _GENERATOR
-               if k in load_default_filter().meta}
+        packaged = load_default_filter().meta
+        gen = {k: packaged[k] for k in _GENERATOR if k in packaged}
         Xp, yp, _, _, _ = _patches(int(random_state) * 2 + 11, int(synthetic_patches),
                                    cnr_threshold, **gen)
     else:
