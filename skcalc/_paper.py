@@ -51,8 +51,10 @@ __all__ = [
     "format_threshold_table",
     "metrics_at_threshold",
     "outer_folds",
+    "run_paper_analysis",
     "run_paper_comparison",
     "threshold_table",
+    "write_paper_outputs",
 ]
 
 #: Deep-baseline settings of the demo and ``evaluate --paper``: a small input and few

@@ -6,30 +6,6 @@ avoided.
 :mod:`skcalc._paper` for how the held-out split is reused as outer fold 0.
 """
 
-from ._paper import (
-    DEEP_DEFAULTS,
-    PaperComparison,
-    biopsies_avoided,
-    format_nested_table,
-    format_threshold_table,
-    metrics_at_threshold,
-    outer_folds,
-    run_paper_analysis,
-    run_paper_comparison,
-    threshold_table,
-    write_paper_outputs,
-)
-
-__all__ = [
-    "DEEP_DEFAULTS",
-    "PaperComparison",
-    "biopsies_avoided",
-    "format_nested_table",
-    "format_threshold_table",
-    "metrics_at_threshold",
-    "outer_folds",
-    "run_paper_analysis",
-    "run_paper_comparison",
-    "threshold_table",
-    "write_paper_outputs",
-]
+# The public names are _paper's __all__ (listed once, there).
+from ._paper import *  # noqa: F403
+from ._paper import __all__  # noqa: F401
