@@ -7,7 +7,12 @@ operating points (``_filter.py``), the regression CNN (``_regression.py``), the 
 """
 
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
-from ._calibrated import calibrated_candidates, candidate_features, local_robust_scale
+from ._calibrated import (
+    calibrated_candidates,
+    candidate_features,
+    local_robust_scale,
+    stabilise_intensity,
+)
 from ._combine import combine, segment_calibrated, segment_hdogreg
 from ._filter import (
     CandidateFilter,
@@ -59,6 +64,7 @@ __all__ = [
     "segment_calibrated",
     "segment_hdogreg",
     "soft_dice_loss",
+    "stabilise_intensity",
     "train_candidate_filter",
     "train_regressor",
 ]

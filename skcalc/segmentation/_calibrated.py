@@ -35,7 +35,7 @@ from ._hdog import (
 )
 
 __all__ = ["calibrated_candidates", "candidate_features", "local_robust_scale",
-           "FEATURE_NAMES", "white_noise_dog_sd"]
+           "FEATURE_NAMES", "stabilise_intensity", "white_noise_dog_sd"]
 
 #: MAD of a normal distribution -> its standard deviation.
 _MAD_TO_SD = 1.482602218505602
@@ -176,6 +176,104 @@ def local_robust_scale(
     return np.ascontiguousarray(scale, dtype=np.float32), g
 
 
+def stabilise_intensity(
+    img: np.ndarray,
+    valid: np.ndarray,
+    spacing: tuple[float, float],
+    sigma_mm: float,
+    sigma2_mm: float,
+    *,
+    fine_dog: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
+    background_mm: float = 1.0,
+    n_bins: int = 32,
+) -> tuple[np.ndarray, float]:
+    """Map intensities so that the fine-scale noise has the same sd at every intensity.
+
+    The noise level function ``sd(v)`` (robust sd of the finest DoG among the ``valid``
+    pixels whose ``background_mm`` Gaussian background is near ``v``, in ``n_bins`` quantile
+    bins) gives the variance-stabilising map ``f(v) = integral dv / sd(v)``. A monotone
+    display transform ``h`` (gamma, log, window, the H&D curve of film) multiplies both the
+    noise and the contrast near ``v`` by ``h'(v)``; ``f`` undoes it, so what is detected no
+    longer depends on the tone curve, and signal-dependent noise (quantum noise of raw
+    images, film grain) is equalised too.
+
+    ``fine_dog`` is that DoG of ``img`` (``sigma_mm`` and ``sigma2_mm``, scale-normalised)
+    when the caller has it already. ``codes``: the integer image ``img`` was scaled from
+    (``img == codes * c``), so that the map is one table look-up per pixel.
+
+    Returns the mapped image (float32, in units of the input's median fine-scale noise) and
+    that median robust sd of the finest DoG over ``valid``, in the input's units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ramp = np.linspace(0.1, 0.9, 256)[None, :].repeat(256, 0)
+    >>> img = ramp + 0.01 * np.sqrt(ramp) * rng.normal(size=ramp.shape)  # quantum-like
+    >>> out, sd = stabilise_intensity(img.astype(np.float32), np.ones(img.shape, bool),
+    ...                               (0.1, 0.1), 0.0826, 0.132)
+    >>> dark, bright = np.diff(out[:, :40]).std(), np.diff(out[:, -40:]).std()
+    >>> bool(0.8 < dark / bright < 1.25)  # 0.33 before
+    True
+    """
+    sp = np.asarray(spacing, float)
+    if fine_dog is None:
+        d = (ndi.gaussian_filter(img, sigma_mm / sp, output=np.float32)
+             - ndi.gaussian_filter(img, sigma2_mm / sp, output=np.float32))
+        d *= np.float32(1.0 / (sigma2_mm / sigma_mm - 1.0))
+    else:
+        d = fine_dog
+    # the background only bins the samples: a Gaussian of a subsampled copy (f px ~ 0.25 mm)
+    step = np.maximum(1, np.rint(0.25 / sp).astype(int))
+    small = ndi.gaussian_filter(img[:: step[0], :: step[1]], background_mm / (sp * step),
+                                output=np.float32)
+    stride = 3 if valid[::3, ::3].sum() >= 1000 * n_bins else 1
+    rr, cc = np.nonzero(valid[::stride, ::stride])
+    dv = d[::stride, ::stride][rr, cc]
+    bv = small[np.minimum(stride * rr // step[0], small.shape[0] - 1),
+               np.minimum(stride * cc // step[1], small.shape[1] - 1)]
+    if dv.size < 50 * n_bins:
+        return img, float(_MAD_TO_SD * np.median(np.abs(d - np.median(d))))
+    edges = np.unique(np.quantile(bv, np.linspace(0, 1, n_bins + 1)))
+    which = np.clip(np.searchsorted(edges, bv, side="right") - 1, 0, edges.size - 2)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(edges.size))
+    centres, sds = [], []
+    for k in range(edges.size - 1):
+        sel = order[bounds[k]:bounds[k + 1]]
+        if sel.size >= 50:
+            x = dv[sel]
+            centres.append(float(np.median(bv[sel])))
+            sds.append(_MAD_TO_SD * float(np.median(np.abs(x - np.median(x)))))
+    centres, sds = np.asarray(centres), np.asarray(sds)
+    med = float(_MAD_TO_SD * np.median(np.abs(dv - np.median(dv))))
+    if centres.size < 2 or not med > 0:
+        return img, med
+    sds = np.maximum(sds, 0.2 * med)
+    lo, hi = float(img.min()), float(img.max())
+    grid = np.linspace(min(lo, centres[0]), max(hi, centres[-1]), 4097)
+    inv = 1.0 / np.interp(grid, centres, sds)
+    f = np.concatenate([[0.0], np.cumsum((inv[1:] + inv[:-1]) / 2 * np.diff(grid))])
+    # in units of the median noise, so that values stay comparable to the input's
+    f *= med
+    if codes is not None and codes.dtype.kind in "ui" and codes.size and codes.min() >= 0 \
+            and codes.max() < 2**17:
+        scale = float(img.flat[np.argmax(codes)]) / max(int(codes.max()), 1)
+        levels = np.arange(int(codes.max()) + 1) * scale
+        lut = np.interp(levels, grid, f).astype(np.float32)
+        return lut[codes], med
+    # piecewise-linear lookup on the uniform grid (np.interp's search, without the search)
+    t = (img - np.float32(grid[0])) * np.float32((grid.size - 1) / (grid[-1] - grid[0]))
+    np.clip(t, 0, grid.size - 1.001, out=t)
+    i = t.astype(np.int32)
+    t -= i
+    f32 = f.astype(np.float32)
+    out = f32[i]
+    out += t * (f32[i + 1] - out)
+    return out, med
+
+
 def _row_nanmedian(b: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Median of each row ignoring NaN (NaNs sort last), vectorised over rows."""
     srt = np.sort(b, axis=1)
@@ -213,9 +311,14 @@ def calibrated_candidates(
     erosion_mm: float = 45 * 0.07,
     bit_depth: int | None = None,
     extra_scales: int = 0,
+    stabilise: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """HDoG candidates with the peak threshold in units of the image's local DoG scale.
 
+    0. With ``stabilise`` (default), intensities are first mapped so that the fine-scale
+       noise has the same sd at every intensity (:func:`stabilise_intensity`): what is
+       detected then no longer depends on the display transform (gamma, log, window, film's
+       H&D curve) nor on signal-dependent noise.
     1. Gaussians and scale-normalised DoGs exactly as :func:`hdog_candidates` (sizes in mm),
        optionally with ``extra_scales`` more Gaussians continuing the geometric series.
     2. Each DoG plane ``D_i`` is divided by its robust local scale ``s_i``
@@ -248,6 +351,10 @@ def calibrated_candidates(
         Side of the square eroding the breast mask (as :func:`combine`).
     bit_depth : int, optional
         Only sets the [0, 1] scale of the reported noise; detection is scale-invariant.
+    stabilise : bool, default=True
+        Map the intensities through the image's own variance-stabilising transform first
+        (step 0). A candidate filter is trained with one setting and must be used with it
+        (recorded as ``meta["stabilise"]``; filters without the key were trained without).
     extra_scales : int, default=0
         Gaussians added after ``hdog_sigmas(min_sigma, max_sigma, sigma_ratio)`` (each
         ``sigma_ratio`` times the previous; one adds a DoG at sigma 0.34 mm with the default
@@ -312,6 +419,15 @@ def calibrated_candidates(
         return ndi.gaussian_filter(img, sigma=tuple(s_mm / sp), output=np.float32,
                                    mode="reflect", truncate=4.0)
 
+    noise_sd = None
+    if stabilise:
+        d0 = gauss(sig[0]) - gauss(sig[1])
+        d0 *= factor
+        # reported in the input's units, exactly as without the stabilisation
+        noise_sd = local_robust_scale(d0, eroded, win)[1]
+        img, _ = stabilise_intensity(img, eroded, tuple(sp), sig[0], sig[1], fine_dog=d0,
+                                     codes=image if image.dtype.kind in "ui" else None)
+        del d0
     dogs, norms, scales, globs = [], [], [], []
     g_prev = gauss(sig[0])
     for i in range(len(sig) - 1):
@@ -388,8 +504,9 @@ def calibrated_candidates(
         "peak_col": cols,
         "peak_scale": scl[best] if n_obj else np.zeros(0, np.int8),
         "cnr": vals[best] if n_obj else np.zeros(0, np.float32),
-        "noise_sd": float(globs[0]),
-        "pixel_noise_sd": float(globs[0] / white_noise_dog_sd(sig[0] / sp, sigma_ratio)),
+        "noise_sd": float(globs[0] if noise_sd is None else noise_sd),
+        "pixel_noise_sd": float((globs[0] if noise_sd is None else noise_sd)
+                                / white_noise_dog_sd(sig[0] / sp, sigma_ratio)),
         "n_peaks": int(idx.size),
         "_norms": norms,
         "_hess_ratio": hr,

@@ -227,6 +227,7 @@ def segment_calibrated(
     overlap: float = 0.3,
     tile: int = 512,
     tile_overlap: int = 64,
+    stabilise: bool | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Calibrated HDoG candidates, the candidate filter at an operating point, optional CNN.
 
@@ -241,6 +242,11 @@ def segment_calibrated(
        to the kept objects.
     5. Holes are filled and the result labelled (4-connectivity).
 
+    ``stabilise`` (the detector's intensity stabilisation, see
+    :func:`~skcalc.segmentation._calibrated.calibrated_candidates`) defaults to the setting
+    the candidate filter was trained with (``meta["stabilise"]``; absent: False), and to True
+    without a filter. The breast is delineated with ``rule="robust"``.
+
     Returns
     -------
     labels : ndarray of int32
@@ -248,7 +254,9 @@ def segment_calibrated(
         ``threshold`` ("auto"), ``cnr_threshold``, ``noise_sd`` (robust sd of the finest DoG
         in [0, 1] image units), ``pixel_noise_sd`` (the white-noise-equivalent pixel sd),
         ``operating_point``, ``fp_per_cm2`` (the promised rate), ``score_threshold``,
-        ``n_candidates``, ``n_objects``, ``breast_area_cm2``.
+        ``n_candidates``, ``stabilised`` (whether step 0 of
+        :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran), ``n_objects``,
+        ``breast_area_cm2``.
     """
     from ._breast import breast_area_cm2
     from ._calibrated import calibrated_candidates, candidate_features
@@ -258,9 +266,12 @@ def segment_calibrated(
     breast = np.asarray(breast, bool)
     hp = {k: v for k, v in (hdog_params or {}).items()
           if k in ("min_sigma", "max_sigma", "sigma_ratio", "hessian_thr")}
+    if stabilise is None:
+        stabilise = (True if candidate_filter is None
+                     else bool(candidate_filter.meta.get("stabilise", False)))
     labels, info = calibrated_candidates(
         image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
-        erosion_mm=erosion_mm, bit_depth=bit_depth, **hp)
+        erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise, **hp)
     n_cand = int(labels.max())
     summary = {
         "threshold": "auto",
@@ -268,6 +279,7 @@ def segment_calibrated(
         "noise_sd": info["noise_sd"],
         "pixel_noise_sd": info["pixel_noise_sd"],
         "n_candidates": n_cand,
+        "stabilised": bool(stabilise),
         "breast_area_cm2": breast_area_cm2(breast, sp),
         "operating_point": None,
         "fp_per_cm2": None,
@@ -331,6 +343,7 @@ def _coarse_breast(image: np.ndarray, sp: tuple[float, float]) -> np.ndarray:
     from ._breast import delineate_breast
 
     f = [max(1, int(round(0.3 / s))) for s in sp]
-    small = delineate_breast(image[:: f[0], :: f[1]], spacing=(sp[0] * f[0], sp[1] * f[1]))
+    small = delineate_breast(image[:: f[0], :: f[1]], spacing=(sp[0] * f[0], sp[1] * f[1]),
+                             rule="robust")
     big = np.repeat(np.repeat(small, f[0], axis=0), f[1], axis=1)
     return big[: image.shape[0], : image.shape[1]]

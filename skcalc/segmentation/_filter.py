@@ -264,14 +264,15 @@ def load_default_filter() -> CandidateFilter:
 
 
 # ------------------------------------------------------------------------ training
-def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.0):
+def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.0,
+                     stabilise: bool = True):
     """Candidates, features and labels (1 = covers a calcification) of one training patch."""
     from ._calibrated import calibrated_candidates, candidate_features
 
     lab, info = calibrated_candidates(
         patch["image"], patch["spacing"], breast_mask=patch["breast"],
         cnr_threshold=cnr_threshold, window_mm=window_mm, bit_depth=patch["bits"],
-        erosion_mm=1.0)
+        erosion_mm=1.0, stabilise=stabilise)
     X = candidate_features(lab, info)
     n = X.shape[0]
     ref = patch["reference"]
@@ -283,14 +284,14 @@ def patch_candidates(patch: dict, *, cnr_threshold: float, window_mm: float = 5.
     return X, hit.astype(np.int8), area
 
 
-def _patches(seed: int, n: int, cnr_threshold: float, **generator):
+def _patches(seed: int, n: int, cnr_threshold: float, stabilise: bool = True, **generator):
     from ..datasets._realistic import make_training_patch
 
     Xs, ys, areas, groups, with_calc = [], [], [], [], []
     for k in range(n):
         rng = np.random.default_rng([seed, k])
         p = make_training_patch(rng, **generator)
-        X, y, a = patch_candidates(p, cnr_threshold=cnr_threshold)
+        X, y, a = patch_candidates(p, cnr_threshold=cnr_threshold, stabilise=stabilise)
         Xs.append(X)
         ys.append(y)
         areas.append(a)
@@ -313,6 +314,7 @@ def train_candidate_filter(
     contrast: str = "pixel",
     faint_max_mm: float = 0.5,
     calib_negatives: str = "all",
+    stabilise: bool = True,
 ) -> CandidateFilter:
     """Train the candidate classifier on synthetic patches and calibrate its operating points.
 
@@ -321,7 +323,9 @@ def train_candidate_filter(
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
     ``film_fraction``, ``contrast`` and ``faint_max_mm`` are passed to
-    :func:`~skcalc.datasets._realistic.make_training_patch`.
+    :func:`~skcalc.datasets._realistic.make_training_patch`. ``stabilise`` is the detector's
+    intensity stabilisation (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`),
+    recorded in the meta so that the segmenter detects as the filter was trained.
 
     ``calib_negatives="free"`` counts the false positives of the calibration on the
     calibration patches without calcifications only (per cm^2 of their breast): the
@@ -345,9 +349,10 @@ def train_candidate_filter(
            "faint_max_mm": float(faint_max_mm)}
     if calib_negatives not in ("all", "free"):
         raise ValueError(f"calib_negatives must be 'all' or 'free', got {calib_negatives!r}")
-    X, y, _, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold, **gen)
+    X, y, _, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold,
+                             bool(stabilise), **gen)
     Xc, yc, area_c, gc, calc_c = _patches(int(random_state) * 2 + 12, n_calib, cnr_threshold,
-                                          **gen)
+                                          bool(stabilise), **gen)
     t1 = time.perf_counter()
     if verbose:
         print(f"train candidates {len(y)} ({y.sum()} pos), calib {len(yc)} ({yc.sum()} pos), "
@@ -374,6 +379,7 @@ def train_candidate_filter(
     if calib_negatives != "all":
         meta.update(calib_negatives=calib_negatives, calib_patches_free=int((~calc_c).sum()))
     meta.update(gen)
+    meta["stabilise"] = bool(stabilise)
     return CandidateFilter(model_str, thr, fp, tpr, FEATURE_NAMES, meta)
 
 
@@ -424,13 +430,15 @@ def roi_candidates(
     erosion_mm: float = 45 * 0.07,
     point_tolerance_mm: float = 0.3,
     labelled: bool = True,
+    stabilise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Candidates of one ROI exactly as the default segmenter finds them, with labels.
 
     Returns the features (:data:`FEATURE_NAMES`), the labels (1: the candidate touches an
     annotated calcification; every candidate is 0 when ``annotation`` is None and the ROI
     has no ``reference``) and the area in cm^2 where candidates can occur (the breast eroded
-    by ``erosion_mm``). ``labelled=False``: every candidate is a negative.
+    by ``erosion_mm``). ``labelled=False``: every candidate is a negative. ``stabilise``: the
+    detector's intensity stabilisation (as the filter to be trained or recalibrated).
     """
     from scipy import ndimage as ndi
 
@@ -445,7 +453,7 @@ def roi_candidates(
     try:
         lab, info = calibrated_candidates(
             image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
-            erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"))
+            erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"), stabilise=stabilise)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {name!r}: {exc}") from exc
     X = candidate_features(lab, info)
@@ -582,8 +590,11 @@ def fit_candidate_filter(
     if mode == "recalibrate" and base is None:
         raise ValueError("mode='recalibrate' needs a base filter")
     t0 = time.perf_counter()
+    # the detector as the base filter was trained (a new filter: as the packaged one)
+    ref_meta = base.meta if base is not None else load_default_filter().meta
+    stabilise = bool(ref_meta.get("stabilise", False))
     kw = dict(cnr_threshold=cnr_threshold, window_mm=window_mm, erosion_mm=breast_erosion,
-              point_tolerance_mm=point_tolerance_mm)
+              point_tolerance_mm=point_tolerance_mm, stabilise=stabilise)
     Xs, ys, gs, areas = [], [], [], []
     for i, roi in enumerate(rois):
         ann = None if annotations is None else annotations[i]
@@ -608,7 +619,8 @@ def fit_candidate_filter(
     meta = {"mode": mode, "n_rois": len(rois), "n_normal_rois": len(normal_rois),
             "cnr_threshold": float(cnr_threshold), "random_state": int(random_state),
             "candidates": int(len(y_all)), "positives": n_pos,
-            "calib_breast_cm2": normal_area, "base": None if base is None else base.digest}
+            "calib_breast_cm2": normal_area, "base": None if base is None else base.digest,
+            "stabilise": stabilise}
     if mode == "recalibrate":
         sc = base.score(X_all)
         thr, fp, tpr = _calibration_table(sc[is_normal], sc[y_all == 1], normal_area)
@@ -625,7 +637,7 @@ def fit_candidate_filter(
         packaged = load_default_filter().meta
         gen = {k: packaged[k] for k in _GENERATOR if k in packaged}
         Xp, yp, _, _, _ = _patches(int(random_state) * 2 + 11, int(synthetic_patches),
-                                   cnr_threshold, **gen)
+                                   cnr_threshold, stabilise, **gen)
     else:
         Xp, yp = np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros(0, np.int8)
     params = _lgb_params(random_state, num_threads)

@@ -169,15 +169,18 @@ class HDoGRegSegmenter(ImageStage):
     ``meta["segmentation"]`` summarises the run (threshold rule, noise estimate, operating
     point, score threshold, numbers of candidates and objects, breast area).
 
-    **Default (``threshold="auto"``): detection calibrated by the image itself.** The DoG
-    peak threshold is ``cnr_threshold`` robust local standard deviations of each DoG plane
+    **Default (``threshold="auto"``): detection calibrated by the image itself.** The
+    intensities are first mapped through the image's own variance-stabilising transform (the
+    fine-scale noise made equal at every intensity, so that a gamma, log or window display
+    curve, film's H&D curve or quantum noise do not change what is found); the DoG peak
+    threshold is then ``cnr_threshold`` robust local standard deviations of each DoG plane
     (MAD in ``noise_window`` mm windows of the eroded breast), so the false-alarm rate does
-    not depend on the scanner, processing, bit depth or display transform; candidates keep
-    the authors' Hessian shapes. A candidate classifier (``candidate_filter``, LightGBM on
+    not depend on the scanner, processing or bit depth; candidates keep the authors' Hessian
+    shapes. A candidate classifier (``candidate_filter``, LightGBM on
     intensity-invariant per-candidate features, trained on varied synthetic patches only)
     keeps the candidates scoring above the threshold of ``operating_point``: expected false
     positives per cm^2 of breast, calibrated on held-out synthetic negatives and stored with
-    the model. On the real NYU GMIC left-breast views this gives 0.48-0.66 objects per cm^2
+    the model. On the real NYU GMIC left-breast views this gives 0.25-0.70 objects per cm^2
     (0.07 and 0.1 mm assumed) where the authors' rule gives 156-242
     (``docs/segmentation.rst``).
 
