@@ -24,7 +24,8 @@ calibration counted on calcification-free patches only).
 To train or recalibrate on your own annotated images instead, see
 :func:`skcalc.segmentation.fit_candidate_filter`.
 
-Usage (5 min 8 s CPU, 5 min 16 s wall and 203 MB peak RSS on this idle 2-core machine)::
+Usage (295-308 s CPU, 3 min 33 s to 5 min 16 s wall, about 205 MB peak RSS on this 2-core
+machine)::
 
     python scripts/train_candidate_filter.py
 """
