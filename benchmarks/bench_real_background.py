@@ -31,7 +31,8 @@ copied; 12-bit processed PNGs, spacing unknown, assumed 0.07 and 0.1 mm). The le
    megapixel and the ratio.
 
 Prints ``name: value`` lines and writes ``benchmarks/results/real_background.json``; with
-``--plots`` writes detection overlays (PNG) of L-CC and L-MLO at 0.1 mm.
+``--plots`` writes detection overlays (PNG) of L-CC and L-MLO at 0.1 mm and a gallery of
+6.4 mm crops around every detection.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import plot_detections, print_results, write_results  # noqa: E402
+from _common import plot_detection_crops, plot_detections, print_results, write_results  # noqa: E402
 from PIL import Image
 from scipy import ndimage as ndi
 
@@ -231,6 +232,9 @@ def false_alarms(results, spacings, plots):
                         plot_detections(a, lab, title,
                                         os.path.join(plots, f"real_detections_{view}.png"),
                                         height_in=10.0, vmin=0, vmax=4095)
+                        plot_detection_crops(
+                            a, lab, f"{title} (6.4 mm crops, each stretched)",
+                            os.path.join(plots, f"real_detection_crops_{view}.png"))
 
 
 def plot_recall(results, outdir):
