@@ -437,9 +437,11 @@ def calibrated_candidates(
         g_prev = g_next
         s, g = local_robust_scale(d, eroded, win)
         dogs.append(d)
-        scales.append(s)
         globs.append(g)
         norms.append(d / s)
+        # only the finest and coarsest local scales are used later: a full-size plane less
+        scales.append(s if i in (0, len(sig) - 2) else None)
+        del s
     del g_prev
     n_dog = len(dogs)
     out = np.zeros(img.shape, bool)
@@ -479,9 +481,7 @@ def calibrated_candidates(
     has = best >= 0
     if not has.all():  # fragments cut off their peak by the breast erosion
         keep = np.concatenate([[False], has])
-        labels = np.where(keep[labels], labels, 0)
-        labels, n_obj = ndi.label(labels > 0, structure=_FOUR)
-        labels = labels.astype(np.int32)
+        labels, n_obj = ndi.label(keep[labels], structure=_FOUR, output=np.int32)
         best = np.full(n_obj + 1, -1, np.int64)
         order = np.argsort(vals, kind="stable")
         best[labels.ravel()[idx[order]]] = order
@@ -497,8 +497,6 @@ def calibrated_candidates(
             hr[sel] = _hessian_ratio(dogs[i], rows[sel], cols[sel])
     hr_coarse = _hessian_ratio(dogs[-1], rows, cols)
     del dogs
-    for i in range(1, n_dog - 1):
-        scales[i] = None  # only the finest and coarsest local scales are used later
     info = {
         "peak_row": rows,
         "peak_col": cols,
