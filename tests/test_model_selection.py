@@ -230,3 +230,22 @@ def test_clinical_scorer_falls_back_on_labels_it_cannot_count_fast():
     fast = ClinicalScorer(pos_label="a")(est, X, y)
     slow = {k: s(est, X, y) for k, s in make_clinical_scorers(pos_label="a").items()}
     assert fast == slow
+
+
+def test_grid_search_puts_sklearns_param_names_back_also_on_error():
+    # grid_search memoises every class's parameter names while it runs (memoised_param_names)
+    from sklearn.base import BaseEstimator
+    from sklearn.linear_model import LogisticRegression
+
+    from skcalc.model_selection import grid_search
+
+    original = BaseEstimator.__dict__["_get_param_names"]
+    X = np.arange(24.0).reshape(12, 2)
+    y = np.tile([0, 1], 6)
+    groups = np.repeat(np.arange(6), 2)
+    search = grid_search(LogisticRegression(), X, y, groups, {"C": [0.1, 1.0]}, cv=2)
+    assert search.best_params_["C"] in (0.1, 1.0)
+    assert BaseEstimator.__dict__["_get_param_names"] is original
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        grid_search(LogisticRegression(), X, y, groups, {"not_a_param": [1]}, cv=2)
+    assert BaseEstimator.__dict__["_get_param_names"] is original
