@@ -37,23 +37,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
 from .utils._base import CachedParamNamesMixin
+from .utils._parallel import one_thread
 
 __all__ = ["BagOfClustersAggregator", "MeanStdAggregator"]
-
-_CONTROLLER: ThreadpoolController | None = None
-
-
-def _one_thread():
-    """``threadpool_limits(1)`` without re-scanning the loaded libraries at every call."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1)
 
 
 #: Set name used when an ROI's table is a plain array rather than a mapping of sets.
@@ -383,7 +373,7 @@ class BagOfClustersAggregator(_BaseAggregator):
                 k = values.shape[0]
             # A few thousand objects: BLAS/OpenMP threads cost far more than they save here
             # (70x slower measured on a busy 2-core machine), so k-means runs on one.
-            with _one_thread():
+            with one_thread():
                 pipelines[key] = self._make_pipeline(k, seed).fit(values)
         return pipelines
 
@@ -456,7 +446,7 @@ class BagOfClustersAggregator(_BaseAggregator):
             values, owner = self._filter(key, objects[key])
             if pipe is None or values.shape[0] == 0:
                 continue
-            with _one_thread():
+            with one_thread():
                 labels = pipe.predict(values)
             counts = np.zeros((n_rois, K))
             np.add.at(counts, (owner, labels), 1.0)

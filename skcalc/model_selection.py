@@ -26,6 +26,7 @@ from .metrics import (
     make_clinical_scorers,
     sensitivity_then_specificity,
 )
+from .utils._base import memoised_param_names
 
 __all__ = [
     "ProtocolResult",
@@ -109,7 +110,8 @@ def grid_search(
     search = _paper_search(
         pipeline, param_grid, cv, refit, random_state, n_jobs, verbose, error_score
     )
-    with config_context(enable_metadata_routing=True):
+    # clone and get_params read every estimator's parameter names once (this process)
+    with config_context(enable_metadata_routing=True), memoised_param_names():
         search.fit(list(rois), np.asarray(y), groups=np.asarray(groups))
     return search
 
@@ -136,7 +138,7 @@ def nested_cross_validate(
     inner = _paper_search(pipeline, param_grid, n_inner, refit, random_state, None, 0, np.nan)
     scorers = make_clinical_scorers()
     outer = StratifiedGroupKFold(n_splits=n_outer, shuffle=True, random_state=random_state)
-    with config_context(enable_metadata_routing=True):
+    with config_context(enable_metadata_routing=True), memoised_param_names():
         res = cross_validate(
             inner,
             list(rois),

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
 from .utils._base import CachedParamNamesMixin
+from .utils._parallel import one_thread
 
 __all__ = ["SafeSMOTEENN"]
 
@@ -150,11 +151,14 @@ class SafeSMOTEENN(CachedParamNamesMixin, SMOTEENN):
         k = smote.k_neighbors
         if isinstance(k, numbers.Integral) and k > n_min - 1:
             smote.set_params(k_neighbors=n_min - 1)
-        X_s, y_s = smote.fit_resample(X, y)
         k = enn.n_neighbors
-        if isinstance(k, numbers.Integral) and k > len(y_s) - 1:
-            enn.set_params(n_neighbors=len(y_s) - 1)
-        X_r, y_r = enn.fit_resample(X_s, y_s)
+        # One fold's neighbour searches: BLAS/OpenMP threads would only compete with the
+        # other work on the machine (same results on any number of threads).
+        with one_thread():
+            X_s, y_s = smote.fit_resample(X, y)
+            if isinstance(k, numbers.Integral) and k > len(y_s) - 1:
+                enn.set_params(n_neighbors=len(y_s) - 1)
+            X_r, y_r = enn.fit_resample(X_s, y_s)
         after = Counter(np.asarray(y_r).tolist())
         if len(after) < len(counts) or min(after.values()) < 2:
             return X_s, y_s, smote, enn

@@ -230,3 +230,74 @@ def test_clinical_scorer_falls_back_on_labels_it_cannot_count_fast():
     fast = ClinicalScorer(pos_label="a")(est, X, y)
     slow = {k: s(est, X, y) for k, s in make_clinical_scorers(pos_label="a").items()}
     assert fast == slow
+
+
+def test_grid_search_puts_sklearns_param_names_back_also_on_error():
+    # grid_search memoises every class's parameter names while it runs (memoised_param_names)
+    from sklearn.base import BaseEstimator
+    from sklearn.linear_model import LogisticRegression
+
+    from skcalc.model_selection import grid_search
+
+    original = BaseEstimator.__dict__["_get_param_names"]
+    X = np.arange(24.0).reshape(12, 2)
+    y = np.tile([0, 1], 6)
+    groups = np.repeat(np.arange(6), 2)
+    search = grid_search(LogisticRegression(), X, y, groups, {"C": [0.1, 1.0]}, cv=2)
+    assert search.best_params_["C"] in (0.1, 1.0)
+    assert BaseEstimator.__dict__["_get_param_names"] is original
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        grid_search(LogisticRegression(), X, y, groups, {"not_a_param": [1]}, cv=2)
+    assert BaseEstimator.__dict__["_get_param_names"] is original
+
+
+def test_grid_search_cv_results_equal_a_plain_gridsearchcv(cohort, monkeypatch):
+    # grid_search's speed-ups (memoised parameter names, ClinicalScorer and its ROC AUC,
+    # the resampler on one thread) against scikit-learn's GridSearchCV with the 13 scorers,
+    # the same pipeline, grid, grouped folds and seeds, nothing carried over between the
+    # two: every column of cv_results_ but the times, exactly, and the refitted model.
+    from contextlib import nullcontext
+
+    from sklearn import config_context
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+    import skcalc.resampling
+    from skcalc._fitcache import FIT_CACHE
+    from skcalc.classification import _RESPONSE_MEMO
+    from skcalc.metrics import make_clinical_scorers, sensitivity_then_specificity
+    from skcalc.metrics._clinical import _AUC_MEMO
+    from skcalc.model_selection import grid_search
+
+    def forget():
+        for memo in (FIT_CACHE, _RESPONSE_MEMO, _AUC_MEMO):
+            memo.clear()
+
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, random_state=0)
+    grid = {"features__local__bag__n_clusters": [3, 4],
+            "classify__estimator__n_estimators": [20, 40],
+            "classify__threshold": [0.3, 0.6]}
+    forget()
+    fast = grid_search(clone(pipe), rois, y, groups, grid, cv=3, random_state=0)
+    forget()
+    monkeypatch.setattr(skcalc.resampling, "one_thread", nullcontext)
+    plain = GridSearchCV(
+        clone(pipe), grid, scoring=make_clinical_scorers(), refit=sensitivity_then_specificity,
+        cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0),
+    )
+    with config_context(enable_metadata_routing=True):
+        plain.fit(rois, y, groups=groups)
+    forget()
+    assert sorted(fast.cv_results_) == sorted(plain.cv_results_)
+    columns = [k for k in plain.cv_results_ if not k.endswith("_time")]
+    assert len(columns) == 1 + 3 + 13 * (3 + 3)  # params, param_*, split0-2/mean/std/rank
+    for key in columns:
+        a, b = fast.cv_results_[key], plain.cv_results_[key]
+        if key.startswith("param_"):
+            np.testing.assert_array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
+        assert np.asarray(a).dtype == np.asarray(b).dtype, key
+        np.testing.assert_array_equal(a, b, err_msg=key)  # NaN equals NaN here
+    assert fast.best_index_ == plain.best_index_ and fast.best_params_ == plain.best_params_
+    np.testing.assert_array_equal(fast.best_estimator_.predict_proba(rois),
+                                  plain.best_estimator_.predict_proba(rois))

@@ -95,3 +95,37 @@ def test_memoised_resampling_is_identical_and_not_shared():
         SafeSMOTEENN(memory=InProcessMemory()).fit_resample(X, y)
     assert FIT_CACHE.hits == 1
     FIT_CACHE.clear()
+
+
+class _RecordingSMOTE(SMOTE):
+    """SMOTE noting the BLAS/OpenMP thread counts it runs with."""
+
+    seen: list = []
+
+    def _fit_resample(self, X, y):
+        from threadpoolctl import threadpool_info
+
+        _RecordingSMOTE.seen.append([p["num_threads"] for p in threadpool_info()])
+        return super()._fit_resample(X, y)
+
+
+def test_resampling_runs_on_one_thread_with_the_same_result(monkeypatch):
+    # A fold's size (the demo: ~200 samples, ~60 features): the neighbour searches run on
+    # one BLAS/OpenMP thread, and give what they give on all of them.
+    from contextlib import nullcontext
+
+    import skcalc.resampling as resampling
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 60))
+    X[:40] += 0.5
+    X[::7, :5] = X[1::7, :5][: len(X[::7])]  # ties in some coordinates
+    y = np.r_[np.ones(40, int), np.zeros(160, int)]
+    _RecordingSMOTE.seen = []
+    one = SafeSMOTEENN(smote=_RecordingSMOTE(random_state=0)).fit_resample(X, y)
+    assert _RecordingSMOTE.seen and all(n == 1 for n in _RecordingSMOTE.seen[0])
+    monkeypatch.setattr(resampling, "one_thread", nullcontext)
+    _RecordingSMOTE.seen = []
+    free = SafeSMOTEENN(smote=_RecordingSMOTE(random_state=0)).fit_resample(X, y)
+    np.testing.assert_array_equal(one[0], free[0])
+    np.testing.assert_array_equal(one[1], free[1])

@@ -407,10 +407,32 @@ class ClinicalScorer:
 _AUC_MEMO = LRUCache(max_items=1024)
 
 
+def _roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """scikit-learn's ``roc_auc_score`` without its input checks when they cannot matter.
+
+    For 1-D labels that are exactly {0, 1} (or {False, True}) and 1-D numeric scores,
+    ``roc_auc_score`` binarises the labels to themselves and returns
+    ``auc(*roc_curve(y_true, y_score)[:2])``: that is computed directly (the same
+    floating-point operations, so the same value; tested). Anything else goes to
+    ``roc_auc_score``, with its checks, errors and warnings.
+    """
+    from sklearn.metrics import auc, roc_auc_score, roc_curve
+
+    if (
+        y_true.ndim == 1 and y_score.ndim == 1 and y_true.shape == y_score.shape
+        and y_true.dtype.kind in "biu" and y_score.dtype.kind in "biuf"
+        and set(np.unique(y_true).tolist()) == {0, 1}
+    ):
+        fpr, tpr, _ = roc_curve(y_true, y_score)
+        return float(auc(fpr, tpr))
+    return float(roc_auc_score(y_true, y_score))
+
+
 def _memoised_roc_auc(y_true: np.ndarray, y_score) -> float:
-    """scikit-learn's ``roc_auc_score``, remembered for the same labels and scores: the
-    candidates of a grid search that differ only in the decision threshold score the same
-    classifier on the same fold (key: SHA-1 of both arrays' dtype, shape and bytes)."""
+    """scikit-learn's ``roc_auc_score`` (see :func:`_roc_auc`), remembered for the same
+    labels and scores: the candidates of a grid search that differ only in the decision
+    threshold score the same classifier on the same fold (key: SHA-1 of both arrays'
+    dtype, shape and bytes)."""
     from sklearn.metrics import roc_auc_score
 
     y_score = np.asarray(y_score)
@@ -419,7 +441,7 @@ def _memoised_roc_auc(y_true: np.ndarray, y_score) -> float:
     key = array_digest(y_true) + array_digest(y_score)
     found, value = _AUC_MEMO.get(key)
     if not found:
-        value = float(roc_auc_score(y_true, y_score))
+        value = _roc_auc(y_true, y_score)
         _AUC_MEMO.put(key, value)
     return value
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["CachedParamNamesMixin", "ImageTransformerMixin"]
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sklearn.base import BaseEstimator
+
+__all__ = ["CachedParamNamesMixin", "ImageTransformerMixin", "memoised_param_names"]
 
 # Parameter names per class, read from the constructor's signature once.
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
@@ -33,6 +39,64 @@ class CachedParamNamesMixin:
         if names is None:
             names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
         return list(names)
+
+
+# memoised_param_names: scikit-learn's own classmethod (kept while patched), the names read
+# inside the context, and how many users (threads, nested calls) are inside it.
+_MEMO_LOCK = threading.Lock()
+_MEMO_STATE: dict = {"depth": 0, "original": BaseEstimator.__dict__["_get_param_names"]}
+_MEMO_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _memoised_get_param_names(cls) -> list[str]:
+    names = _MEMO_NAMES.get(cls)
+    if names is None:
+        # scikit-learn's function, with its errors (varargs): nothing is stored then
+        names = tuple(_MEMO_STATE["original"].__func__(cls))
+        _MEMO_NAMES[cls] = names
+    return list(names)
+
+
+@contextmanager
+def memoised_param_names() -> Iterator[None]:
+    """Read every estimator class's parameter names once while inside this context.
+
+    :class:`CachedParamNamesMixin` for all classes, skcalc's or not: scikit-learn's
+    ``BaseEstimator._get_param_names`` (``inspect.signature`` of ``__init__`` at every
+    ``get_params``, so at every ``clone``) is replaced by a per-class memo of its own
+    result, and put back when the last user leaves, also on an exception. Re-entrant and
+    safe with several threads of one process; a class overriding ``_get_param_names`` is
+    not affected. Only this process: the workers of a process-based joblib backend
+    (``n_jobs > 1`` with loky) keep scikit-learn's function. The names are forgotten on
+    exit.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skcalc.utils._base import memoised_param_names
+    >>> original = BaseEstimator.__dict__["_get_param_names"]
+    >>> with memoised_param_names():
+    ...     StandardScaler._get_param_names()
+    ['copy', 'with_mean', 'with_std']
+    >>> BaseEstimator.__dict__["_get_param_names"] is original
+    True
+    """
+    with _MEMO_LOCK:
+        if _MEMO_STATE["depth"] == 0:
+            _MEMO_STATE["original"] = BaseEstimator.__dict__["_get_param_names"]
+            BaseEstimator._get_param_names = classmethod(_memoised_get_param_names)
+        _MEMO_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _MEMO_LOCK:
+            _MEMO_STATE["depth"] -= 1
+            if _MEMO_STATE["depth"] == 0:
+                # "original" stays set: a call that found the memo just before this
+                # line still needs it
+                BaseEstimator._get_param_names = _MEMO_STATE["original"]
+                _MEMO_NAMES.clear()
 
 
 class ImageTransformerMixin:

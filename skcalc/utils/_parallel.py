@@ -20,7 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from ..roi import ROI
 from ._caching import MEMORY_FRONT, _freeze, cached_call, front_key, resolve_memory
 
-__all__ = ["map_rois", "single_threaded"]
+__all__ = ["map_rois", "one_thread", "single_threaded"]
 
 # BLAS pools (OpenBLAS, MKL) and torch's intra-op pool are process-wide, while several tasks
 # may run at once in one process (threading backend, dask workers with several threads or
@@ -101,6 +101,26 @@ def single_threaded() -> Iterator[None]:
             _GLOBAL_STATE["depth"] -= 1
             if _GLOBAL_STATE["depth"] == 0:
                 _on_limits_thread(_restore_process_pools)
+
+
+def one_thread():
+    """Context manager running an estimator's own small computation on one thread.
+
+    For the in-process steps of a fit (k-means on a few thousand objects, SMOTE's and
+    ENN's nearest neighbours): their BLAS/OpenMP threads cost more than they save on a
+    small problem and compete with the other work on the machine (the outer joblib
+    workers, other processes). It is :func:`single_threaded` (re-entrant, safe with
+    several threads, limits restored on exit); the result does not depend on it.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> from skcalc.utils._parallel import one_thread
+    >>> with one_thread():
+    ...     all(p["num_threads"] == 1 for p in threadpool_info())
+    True
+    """
+    return single_threaded()
 
 
 def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):

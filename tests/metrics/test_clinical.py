@@ -1,8 +1,11 @@
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from skcalc.metrics import (
@@ -191,3 +194,53 @@ def test_sensitivity_and_specificity_agree_with_imblearn():
         yt, yp = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
         assert sensitivity_score(yt, yp) == pytest.approx(imb_sens(yt, yp))
         assert specificity_score(yt, yp) == pytest.approx(imb_spec(yt, yp))
+
+
+# ClinicalScorer's ROC AUC: auc(roc_curve) for 0/1 labels, roc_auc_score otherwise; the
+# value must be roc_auc_score's, bit for bit.
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(2, 120),
+    seed=st.integers(0, 2**32 - 1),
+    n_levels=st.sampled_from([2, 3, 10, 0]),  # few distinct scores (many ties), or none
+    score_dtype=st.sampled_from(["float64", "float32", "int64", "bool"]),
+    label_dtype=st.sampled_from(["int64", "int8", "uint8", "bool"]),
+)
+def test_roc_auc_shortcut_equals_roc_auc_score(n, seed, n_levels, score_dtype, label_dtype):
+    from skcalc.metrics._clinical import _roc_auc
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(label_dtype)
+    if n_levels:
+        s = rng.integers(0, n_levels, n) / max(n_levels - 1, 1)
+    else:
+        s = rng.normal(size=n) * 10.0 ** rng.integers(-8, 8)
+    s = (s > 0.5) if score_dtype == "bool" else (
+        np.round(s * 100) if score_dtype == "int64" else s).astype(score_dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one class only: roc_auc_score warns, gives nan
+        expected = float(roc_auc_score(y, s))
+        got = _roc_auc(y, s)
+    assert _same(got, expected), (got, expected)
+
+
+def test_roc_auc_falls_back_to_roc_auc_score_beyond_0_1_labels():
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from skcalc.metrics._clinical import _roc_auc
+
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.8])
+    for y in (np.array([-1, -1, 1, 1, -1]), np.array([1, 2, 2, 1, 2]),
+              np.array([0.0, 0.0, 1.0, 1.0, 0.0])):
+        assert _roc_auc(y, s) == roc_auc_score(y, s)
+    with pytest.warns(UndefinedMetricWarning):  # one class: roc_auc_score's nan
+        assert math.isnan(_roc_auc(np.zeros(5, int), s))
+    with pytest.raises(ValueError, match="NaN"):
+        _roc_auc(np.array([0, 1, 0, 1, 1]), np.array([0.1, np.nan, 0.2, 0.3, 0.4]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _roc_auc(np.array([0, 1, 0, 1, 1]), s) == roc_auc_score([0, 1, 0, 1, 1], s)

@@ -207,3 +207,21 @@ def test_blas_limit_is_restored_when_the_last_task_out_is_another_thread():
             inside = list(pool.map(task, range(5)))
         assert all(max(v) == 1 for v in inside)
         assert blas() == before
+
+
+def test_one_thread_is_single_threaded_and_restores_the_limits():
+    # the helper of the estimators' in-process steps (k-means, SMOTE+ENN)
+    import skcalc.aggregation
+    import skcalc.resampling
+    from skcalc.utils._parallel import one_thread
+
+    assert skcalc.aggregation.one_thread is one_thread is skcalc.resampling.one_thread
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    with pytest.raises(KeyError):
+        with one_thread():
+            assert _max_threads() == 1
+            with one_thread():  # re-entrant
+                assert _max_threads() == 1
+            assert _max_threads() == 1
+            raise KeyError
+    assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
