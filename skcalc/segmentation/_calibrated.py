@@ -415,13 +415,11 @@ def calibrated_candidates(
     win = tuple(int(round(window_mm / s)) for s in sp)
     factor = np.float32(1.0 / (sigma_ratio - 1.0))
 
-    def gauss(s_mm):
-        return ndi.gaussian_filter(img, sigma=tuple(s_mm / sp), output=np.float32,
-                                   mode="reflect", truncate=4.0)
-
     noise_sd = None
     if stabilise:
-        d0 = gauss(sig[0]) - gauss(sig[1])
+        d0, g1 = _gaussians(img, sig[:2], sp)
+        d0 -= g1
+        del g1
         d0 *= factor
         # reported in the input's units, exactly as without the stabilisation
         noise_sd = local_robust_scale(d0, eroded, win)[1]
@@ -429,12 +427,12 @@ def calibrated_candidates(
                                      codes=image if image.dtype.kind in "ui" else None)
         del d0
     dogs, norms, scales, globs = [], [], [], []
-    g_prev = gauss(sig[0])
+    gs = _gaussians(img, sig, sp)
     for i in range(len(sig) - 1):
-        g_next = gauss(sig[i + 1])
-        d = g_prev - g_next
+        d = gs[i]  # the DoG overwrites its first Gaussian, no new plane
+        gs[i] = None
+        d -= gs[i + 1]
         d *= factor
-        g_prev = g_next
         s, g = local_robust_scale(d, eroded, win)
         dogs.append(d)
         globs.append(g)
@@ -442,7 +440,7 @@ def calibrated_candidates(
         # only the finest and coarsest local scales are used later: a full-size plane less
         scales.append(s if i in (0, len(sig) - 2) else None)
         del s
-    del g_prev
+    del gs
     n_dog = len(dogs)
     out = np.zeros(img.shape, bool)
     P = {"idx": [], "val": [], "scale": []}
@@ -517,6 +515,29 @@ def calibrated_candidates(
         "_spacing": tuple(sp),
     }
     return labels, info
+
+
+def _gaussians(img: np.ndarray, sigmas_mm, sp) -> list[np.ndarray]:
+    """float32 Gaussian planes of ``img``, one per sigma (mm), 4-sigma kernels, reflect.
+
+    SciPy's filters release the GIL, so on a large image the planes are computed on
+    :func:`~skcalc.utils._parallel.inner_threads` threads (the values do not depend on it:
+    each plane is one independent call).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..utils._parallel import inner_threads
+
+    def one(s_mm):
+        return ndi.gaussian_filter(img, sigma=tuple(s_mm / sp), output=np.float32,
+                                   mode="reflect", truncate=4.0)
+
+    # below about a megapixel the threads cost more than they save
+    n = inner_threads(len(sigmas_mm)) if img.size >= 1 << 20 else 1
+    if n == 1:
+        return [one(s) for s in sigmas_mm]
+    with ThreadPoolExecutor(n, thread_name_prefix="skcalc-gauss") as ex:
+        return list(ex.map(one, sigmas_mm))
 
 
 def _hessian_ratio(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from ..roi import ROI
 from ._caching import MEMORY_FRONT, _freeze, cached_call, front_key, resolve_memory
 
-__all__ = ["map_rois", "one_thread", "single_threaded"]
+__all__ = ["inner_threads", "map_rois", "one_thread", "single_threaded"]
 
 # BLAS pools (OpenBLAS, MKL) and torch's intra-op pool are process-wide, while several tasks
 # may run at once in one process (threading backend, dask workers with several threads or
@@ -121,6 +121,32 @@ def one_thread():
     True
     """
     return single_threaded()
+
+
+def inner_threads(n_parts: int) -> int:
+    """Threads that ``n_parts`` independent GIL-releasing computations may use here.
+
+    One inside a :func:`single_threaded` task (a ``map_rois`` worker: the workers already
+    use every core), else ``n_parts`` capped by the cores this process may run on.
+
+    Examples
+    --------
+    >>> from skcalc.utils._parallel import inner_threads, single_threaded
+    >>> with single_threaded():
+    ...     inner_threads(4)
+    1
+    >>> 1 <= inner_threads(4) <= 4
+    True
+    """
+    import os
+
+    if _GLOBAL_STATE["depth"] > 0:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(int(n_parts), cores))
 
 
 def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):

@@ -369,3 +369,24 @@ def test_bright_calcifications_are_kept(spacing):
                                 bit_depth=12)
     near = ndimage.binary_dilation(lab > 0)
     assert all(near[r, c] for r, c in centres)
+
+
+def test_threaded_gaussians_give_the_same_candidates_as_one_thread(monkeypatch):
+    # a > 1 Mpx image, so the Gaussian planes really are computed on several threads
+    import skcalc.utils._parallel as par
+
+    patch = make_training_patch(np.random.default_rng([7, 1]), size_mm=110.0, spacing=0.1)
+    img = patch["image"]
+    assert img.size >= 1 << 20
+    threads = []
+    real = par.inner_threads
+    monkeypatch.setattr(par, "inner_threads", lambda n: threads.append(real(n)) or real(n))
+    lab_t, info_t = calibrated_candidates(img, 0.1, breast_mask=patch["breast"])
+    monkeypatch.setattr(par, "inner_threads", lambda n: threads.append(1) or 1)
+    lab_1, info_1 = calibrated_candidates(img, 0.1, breast_mask=patch["breast"])
+    assert threads[:2] == [real(2), real(4)] and threads[2:] == [1, 1]
+    np.testing.assert_array_equal(lab_t, lab_1)
+    for key in ("cnr", "peak_row", "peak_col", "noise_sd", "pixel_noise_sd", "n_peaks"):
+        np.testing.assert_array_equal(info_t[key], info_1[key])
+    for a, b in zip(info_t["_norms"], info_1["_norms"]):
+        np.testing.assert_array_equal(a, b)

@@ -225,3 +225,15 @@ def test_one_thread_is_single_threaded_and_restores_the_limits():
             assert _max_threads() == 1
             raise KeyError
     assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
+
+
+def test_inner_threads_is_one_inside_a_task_and_capped_by_the_cores():
+    from skcalc.utils._parallel import inner_threads, single_threaded
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert inner_threads(1) == 1
+    assert inner_threads(64) == cores
+    assert inner_threads(0) == 1
+    with single_threaded():
+        assert inner_threads(64) == 1
+    assert inner_threads(64) == cores
