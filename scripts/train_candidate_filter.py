@@ -8,9 +8,10 @@ Training data: ``--n-train`` patches of :func:`skcalc.datasets._realistic.make_t
 other patches (seeds ``[2*random_state + 12, k]``). No real image is used; the simulation
 ranges (power-law exponent, noise level) were set from summary statistics measured on the NYU
 GMIC sample (``benchmarks/bench_real_background.py`` prints them). The defaults reproduce
-the packaged filter (checked twice: same model string and calibration, meta equal except the
-training time, with NumPy 2.4.6, scikit-image 0.26.0, scikit-learn 1.9.1, SciPy 1.17.1 and
-LightGBM 4.7.0; in an environment with another NumPy one calibration candidate differed).
+the packaged filter (checked for this filter and the one before it: same model string and
+calibration, meta equal except the training time, with NumPy 2.4.6, scikit-image 0.26.0,
+scikit-learn 1.9.1, SciPy 1.17.1 and LightGBM 4.7.0; in an environment with another NumPy
+one calibration candidate differed).
 Intensities are stabilised first (``--no-stabilise``: the filter of the unstabilised
 detector, the kind packaged before); contrast
 in units of each patch's own noise at calcification scale as the detector measures it
@@ -24,8 +25,7 @@ calibration counted on calcification-free patches only).
 To train or recalibrate on your own annotated images instead, see
 :func:`skcalc.segmentation.fit_candidate_filter`.
 
-Usage (295-308 s CPU, 3 min 33 s to 5 min 16 s wall, about 205 MB peak RSS on this 2-core
-machine)::
+Usage (about 290 s CPU, 2 min 45 s wall, about 205 MB peak RSS on this 2-core machine)::
 
     python scripts/train_candidate_filter.py
 """

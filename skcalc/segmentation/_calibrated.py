@@ -61,6 +61,13 @@ FEATURE_NAMES = (
     "neighbours",  # other candidates within a 5 mm square (BI-RADS grouping context)
     "neighbours_strong",  # of them, those with a peak CNR >= 6
     "edge_strength",  # gradient of the 0.5 mm smoothed image at the peak, per mm / local scale
+    # vessel / duct / ligament context, wider than the DoG scales: Hessian of the image
+    # smoothed at 0.5 and 1 mm, at the peak (eigenvalue ratio; largest eigenvalue times
+    # sigma^2 over the local fine scale, negative for a bright structure)
+    "hess_ratio_05mm",
+    "hess_big_05mm",
+    "hess_ratio_1mm",
+    "hess_big_1mm",
 )
 
 
@@ -570,6 +577,41 @@ def _smooth_background(img: np.ndarray, sp, sigma_mm: float) -> np.ndarray:
                                mode="reflect", truncate=3.0)
 
 
+def _wide_hessian(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray, cols: np.ndarray):
+    """Hessian of ``img`` smoothed at ``sigma_mm``, at the given pixels: ``(ratio, big)``.
+
+    ``ratio`` is ``lambda_small / lambda_large`` by magnitude (1: blob, 0: line), ``big`` is
+    ``sigma^2 lambda_large`` (intensity units). Computed on a block-averaged grid with blocks
+    of about sigma / 2, so the cost is a small fraction of one full-resolution pass.
+    """
+    f = [max(1, int(sigma_mm / s / 2)) for s in sp]
+    H, W = img.shape
+    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
+    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
+    small = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
+    h = (sp[0] * f[0], sp[1] * f[1])
+    g = ndi.gaussian_filter(small, sigma=(sigma_mm / h[0], sigma_mm / h[1]), mode="reflect",
+                            truncate=3.0).astype(np.float64)
+    gh, gw = g.shape
+    r = np.clip(rows // f[0], 1, gh - 2) if gh > 2 else np.zeros_like(rows)
+    c = np.clip(cols // f[1], 1, gw - 2) if gw > 2 else np.zeros_like(cols)
+    if gh < 3 or gw < 3:
+        return np.zeros(rows.size, np.float32), np.zeros(rows.size, np.float32)
+    hrr = (g[r + 1, c] - 2 * g[r, c] + g[r - 1, c]) / h[0] ** 2
+    hcc = (g[r, c + 1] - 2 * g[r, c] + g[r, c - 1]) / h[1] ** 2
+    hrc = (g[r + 1, c + 1] - g[r + 1, c - 1] - g[r - 1, c + 1] + g[r - 1, c - 1]) \
+        / (4 * h[0] * h[1])
+    tr = hrr + hcc
+    disc = np.sqrt(((hrr - hcc) / 2) ** 2 + hrc**2)
+    l1, l2 = tr / 2 - disc, tr / 2 + disc
+    first = np.abs(l1) >= np.abs(l2)
+    big = np.where(first, l1, l2)
+    small_ev = np.where(first, l2, l1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(big != 0, small_ev / big, 0.0)
+    return ratio.astype(np.float32), (big * sigma_mm**2).astype(np.float32)
+
+
 def _ring(labels: np.ndarray, pix: np.ndarray, lab_of_pix: np.ndarray):
     """Flat indices and labels of the background pixels within the 5 x 5 neighbourhood of
     an object pixel; a pixel near several objects goes to the largest label (as
@@ -745,6 +787,10 @@ def candidate_features(labels: np.ndarray, info: dict) -> np.ndarray:
     # step edges (pectoral muscle, dense-tissue borders): smoothed gradient at the peak,
     # the 0.5 mm Gaussian evaluated at the peaks' neighbours only
     F[:, col["edge_strength"]] = _gradient_at(img, sp, 0.5, rows, cols) / scales[0][rows, cols]
+    for sigma_mm, tag in ((0.5, "05mm"), (1.0, "1mm")):
+        ratio, big = _wide_hessian(img, sp, sigma_mm, rows, cols)
+        F[:, col[f"hess_ratio_{tag}"]] = ratio
+        F[:, col[f"hess_big_{tag}"]] = big / scales[0][rows, cols]
     # grouping context on a 0.5 mm grid: candidates in the 5 mm square around each one
     gr, gc = rows // f, cols // f
     gshape = (labels.shape[0] // f + 1, labels.shape[1] // f + 1)

@@ -104,8 +104,11 @@ class CandidateFilter:
         X = np.asarray(X, np.float64)
         if X.shape[0] == 0:
             return np.zeros(0)
-        if X.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected {len(self.feature_names)} features, got {X.shape[1]}")
+        k = len(self.feature_names)
+        if X.shape[1] > k and FEATURE_NAMES[:k] == self.feature_names:
+            X = X[:, :k]  # trained on the leading features only (see :meth:`load`)
+        if X.shape[1] != k:
+            raise ValueError(f"expected {k} features, got {X.shape[1]}")
         trees = self._trees()
         if trees is False:
             return self._booster().predict(X, num_threads=1)
@@ -166,7 +169,9 @@ class CandidateFilter:
             d = json.load(fh)
         if d.get("format") != "skcalc-candidate-filter/1":
             raise ValueError(f"{os.fspath(path)!r} is not a skcalc candidate-filter file")
-        if tuple(d["feature_names"]) != FEATURE_NAMES:
+        names = tuple(d["feature_names"])
+        # a filter trained before features were appended uses the leading columns
+        if not names or FEATURE_NAMES[: len(names)] != names:
             raise ValueError(f"{os.fspath(path)!r} was trained on other features")
         return cls(d["model_str"], d["calib_thresholds"], d["calib_fp_per_cm2"],
                    d.get("calib_tpr"), d["feature_names"], d.get("meta"))

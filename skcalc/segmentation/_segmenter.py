@@ -180,7 +180,7 @@ class HDoGRegSegmenter(ImageStage):
     intensity-invariant per-candidate features, trained on varied synthetic patches only)
     keeps the candidates scoring above the threshold of ``operating_point``: expected false
     positives per cm^2 of breast, calibrated on held-out synthetic negatives and stored with
-    the model. On the real NYU GMIC left-breast views this gives 0.25-0.70 objects per cm^2
+    the model. On the real NYU GMIC left-breast views this gives 0.24-0.65 objects per cm^2
     (0.07 and 0.1 mm assumed) where the authors' rule gives 156-242
     (``docs/segmentation.rst``).
 

@@ -390,3 +390,47 @@ def test_threaded_gaussians_give_the_same_candidates_as_one_thread(monkeypatch):
         np.testing.assert_array_equal(info_t[key], info_1[key])
     for a, b in zip(info_t["_norms"], info_1["_norms"]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_wide_hessian_tells_a_line_from_a_blob():
+    from skcalc.segmentation._calibrated import _wide_hessian
+
+    sp = (0.1, 0.1)
+    yy, xx = np.mgrid[:200, :200] * 0.1
+    line = np.exp(-((xx - 10.0) ** 2) / (2 * 0.5**2)).astype(np.float32)  # bright ridge
+    blob = np.exp(-((xx - 10.0) ** 2 + (yy - 10.0) ** 2) / (2 * 0.5**2)).astype(np.float32)
+    at = np.array([100]), np.array([100])
+    r_line, b_line = _wide_hessian(line, sp, 0.5, *at)
+    r_blob, b_blob = _wide_hessian(blob, sp, 0.5, *at)
+    assert abs(r_line[0]) < 0.05 and r_blob[0] == pytest.approx(1.0, abs=0.05)
+    assert b_line[0] < 0 and b_blob[0] < 0  # bright structures
+    # sigma^2 times the second derivative at the ridge of the line (width s = 0.5 mm)
+    # smoothed at sigma = 0.5 mm: -sigma^2 s / (s^2 + sigma^2)^1.5
+    assert b_line[0] == pytest.approx(-0.25 * 0.5 / 0.5**1.5, rel=0.05)
+    # scale-invariant in intensity up to the sign: a dark line
+    r_dark, b_dark = _wide_hessian(-line, sp, 0.5, *at)
+    assert r_dark[0] == pytest.approx(r_line[0], abs=1e-6)
+    assert b_dark[0] == pytest.approx(-b_line[0])
+
+
+def test_a_filter_trained_on_the_leading_features_still_loads_and_scores(tmp_path):
+    import lightgbm as lgb
+
+    # a filter from before the wide-Hessian features: a model on the first k columns only
+    k = FEATURE_NAMES.index("hess_ratio_05mm")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, len(FEATURE_NAMES)))
+    y = (X[:, 0] + X[:, k - 1] > 0).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4},
+                        lgb.Dataset(X[:, :k], y, feature_name=list(FEATURE_NAMES[:k])), 10)
+    old = CandidateFilter(booster.model_to_string(), [0.9, 0.5], [0.1, 1.0], [0.5, 0.9],
+                          FEATURE_NAMES[:k], {"cnr_threshold": 4.0})
+    path = tmp_path / "old.json"
+    old.save(path)
+    loaded = CandidateFilter.load(path)
+    np.testing.assert_allclose(loaded.score(X), booster.predict(X[:, :k]), rtol=1e-12)
+    d = json.loads(path.read_text())
+    d["feature_names"] = ["not_a_feature", *d["feature_names"][1:]]
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="other features"):
+        CandidateFilter.load(path)

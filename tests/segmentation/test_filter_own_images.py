@@ -7,6 +7,7 @@ from scipy import ndimage as ndi
 from skcalc import ROI
 from skcalc.datasets._realistic import make_training_patch
 from skcalc.segmentation import HDoGRegSegmenter
+from skcalc.segmentation._calibrated import FEATURE_NAMES
 from skcalc.segmentation._filter import (
     CandidateFilter,
     fit_candidate_filter,
@@ -124,7 +125,7 @@ def test_numpy_tree_evaluation_equals_lightgbm():
     from skcalc.segmentation._filter import _TreeEnsemble
 
     rng = np.random.default_rng(0)
-    X = rng.normal(0, 3, (3000, 20))
+    X = rng.normal(0, 3, (3000, len(FEATURE_NAMES)))
     X[rng.random(X.shape) < 0.1] = np.nan  # missing values take the default side
     X[rng.random(X.shape) < 0.05] = 0.0
     f = load_default_filter()
