@@ -41,7 +41,7 @@ seconds of each process (2-core machine shared with another job):
   4.6 s, sd 4.4 s, positive in 4 of 5 pairs), fit 21.68 -> 21.21 s, **3.17 x -> 3.02 x**
   (mean of the per-run ratios; 3.42 x -> 3.20 x in wall time). Under ``cProfile``:
   ``inspect.signature`` 5.7 -> 0.7 s, the ROC AUC memo 2.7 -> 1.6 s, SMOTE+ENN 2.0 ->
-  0.25 s; the fresh ``threadpoolctl`` controller per ``one_thread`` call adds about
+  0.25 s; the fresh ``threadpoolctl`` controller per ``single_threaded`` call adds about
   0.25 s (207 calls). All 112 compared ``cv_results_`` columns (every one but the times),
   the chosen candidate, the refitted model's pickle and its predictions are identical
   between the ten runs (``--save-cv-results`` / ``--compare-cv-results``).

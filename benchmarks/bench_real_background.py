@@ -141,6 +141,13 @@ def filter_kw(path):
     return {"candidate_filter": f, "cnr_threshold": f.meta.get("cnr_threshold", 4.0)}
 
 
+def found_inserted(lab, ref, n):
+    """Whether each of the ``n`` inserted footprints (labels 1..n of ``ref``) touches a
+    detected object (dilated by one pixel)."""
+    det = ndi.binary_dilation(lab > 0)
+    return np.bincount(ref[det], minlength=n + 1)[1:] > 0
+
+
 def recall(results, rounds, spacings):
     from skcalc.segmentation import delineate_breast
 
@@ -164,8 +171,7 @@ def recall(results, rounds, spacings):
                 img, ref, keys = insert(a, sp, noise, rng, order, breast)
                 for v, kw in variants.items():
                     lab, _ = segment(img, sp, **kw)
-                    det = ndi.binary_dilation(lab > 0)
-                    found = np.bincount(ref[det], minlength=len(keys) + 1)[1:] > 0
+                    found = found_inserted(lab, ref, len(keys))
                     for key, f in zip(keys, found):
                         hits[v][key][0] += int(f)
                         hits[v][key][1] += 1

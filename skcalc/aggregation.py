@@ -41,7 +41,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
 from .utils._base import CachedParamNamesMixin
-from .utils._parallel import one_thread
+from .utils._parallel import single_threaded
 
 __all__ = ["BagOfClustersAggregator", "MeanStdAggregator"]
 
@@ -373,7 +373,7 @@ class BagOfClustersAggregator(_BaseAggregator):
                 k = values.shape[0]
             # A few thousand objects: BLAS/OpenMP threads cost far more than they save here
             # (70x slower measured on a busy 2-core machine), so k-means runs on one.
-            with one_thread():
+            with single_threaded():
                 pipelines[key] = self._make_pipeline(k, seed).fit(values)
         return pipelines
 
@@ -446,7 +446,7 @@ class BagOfClustersAggregator(_BaseAggregator):
             values, owner = self._filter(key, objects[key])
             if pipe is None or values.shape[0] == 0:
                 continue
-            with one_thread():
+            with single_threaded():
                 labels = pipe.predict(values)
             counts = np.zeros((n_rois, K))
             np.add.at(counts, (owner, labels), 1.0)

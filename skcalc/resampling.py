@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods
 from ._fitcache import memoised
 from .exceptions import SkcalcWarning
 from .utils._base import CachedParamNamesMixin
-from .utils._parallel import one_thread
+from .utils._parallel import single_threaded
 
 __all__ = ["SafeSMOTEENN"]
 
@@ -154,7 +154,7 @@ class SafeSMOTEENN(CachedParamNamesMixin, SMOTEENN):
         k = enn.n_neighbors
         # One fold's neighbour searches: BLAS/OpenMP threads would only compete with the
         # other work on the machine (same results on any number of threads).
-        with one_thread():
+        with single_threaded():
             X_s, y_s = smote.fit_resample(X, y)
             if isinstance(k, numbers.Integral) and k > len(y_s) - 1:
                 enn.set_params(n_neighbors=len(y_s) - 1)

@@ -281,7 +281,7 @@ def test_grid_search_cv_results_equal_a_plain_gridsearchcv(cohort, monkeypatch):
     forget()
     fast = grid_search(clone(pipe), rois, y, groups, grid, cv=3, random_state=0)
     forget()
-    monkeypatch.setattr(skcalc.resampling, "one_thread", nullcontext)
+    monkeypatch.setattr(skcalc.resampling, "single_threaded", nullcontext)
     plain = GridSearchCV(
         clone(pipe), grid, scoring=make_clinical_scorers(), refit=sensitivity_then_specificity,
         cv=StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0),

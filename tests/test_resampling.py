@@ -124,7 +124,7 @@ def test_resampling_runs_on_one_thread_with_the_same_result(monkeypatch):
     _RecordingSMOTE.seen = []
     one = SafeSMOTEENN(smote=_RecordingSMOTE(random_state=0)).fit_resample(X, y)
     assert _RecordingSMOTE.seen and all(n == 1 for n in _RecordingSMOTE.seen[0])
-    monkeypatch.setattr(resampling, "one_thread", nullcontext)
+    monkeypatch.setattr(resampling, "single_threaded", nullcontext)
     _RecordingSMOTE.seen = []
     free = SafeSMOTEENN(smote=_RecordingSMOTE(random_state=0)).fit_resample(X, y)
     np.testing.assert_array_equal(one[0], free[0])

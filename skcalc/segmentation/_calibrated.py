@@ -226,8 +226,8 @@ def stabilise_intensity(
     """
     sp = np.asarray(spacing, float)
     if fine_dog is None:
-        d = (ndi.gaussian_filter(img, sigma_mm / sp, output=np.float32)
-             - ndi.gaussian_filter(img, sigma2_mm / sp, output=np.float32))
+        d, g2 = _gaussians(img, (sigma_mm, sigma2_mm), sp)
+        d -= g2
         d *= np.float32(1.0 / (sigma2_mm / sigma_mm - 1.0))
     else:
         d = fine_dog
@@ -502,14 +502,15 @@ def calibrated_candidates(
             hr[sel] = _hessian_ratio(dogs[i], rows[sel], cols[sel])
     hr_coarse = _hessian_ratio(dogs[-1], rows, cols)
     del dogs
+    if noise_sd is None:
+        noise_sd = globs[0]
     info = {
         "peak_row": rows,
         "peak_col": cols,
         "peak_scale": scl[best] if n_obj else np.zeros(0, np.int8),
         "cnr": vals[best] if n_obj else np.zeros(0, np.float32),
-        "noise_sd": float(globs[0] if noise_sd is None else noise_sd),
-        "pixel_noise_sd": float((globs[0] if noise_sd is None else noise_sd)
-                                / white_noise_dog_sd(sig[0] / sp, sigma_ratio)),
+        "noise_sd": float(noise_sd),
+        "pixel_noise_sd": float(noise_sd / white_noise_dog_sd(sig[0] / sp, sigma_ratio)),
         "n_peaks": int(idx.size),
         "_norms": norms,
         "_hess_ratio": hr,
@@ -556,23 +557,34 @@ def _hessian_ratio(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     hrr = p[r1, cols] - 2 * p[rows, cols] + p[r0, cols]
     hcc = p[rows, c1] - 2 * p[rows, cols] + p[rows, c0]
     hrc = (p[r1, c1] - p[r1, c0] - p[r0, c1] + p[r0, c0]) / 4
+    return _eigen_ratio(hrr, hcc, hrc)[0].astype(np.float32)
+
+
+def _eigen_ratio(hrr, hcc, hrc):
+    """``(lambda_small / lambda_large, lambda_large)`` by magnitude of 2 x 2 Hessians."""
     tr = hrr + hcc
     disc = np.sqrt(((hrr - hcc) / 2) ** 2 + hrc**2)
     l1, l2 = tr / 2 - disc, tr / 2 + disc  # l1 <= l2
-    big = np.where(np.abs(l1) >= np.abs(l2), l1, l2)
-    small = np.where(np.abs(l1) >= np.abs(l2), l2, l1)
+    first = np.abs(l1) >= np.abs(l2)
+    big = np.where(first, l1, l2)
+    small = np.where(first, l2, l1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(big != 0, small / big, 0.0)
-    return ratio.astype(np.float32)
+    return ratio, big
+
+
+def _block_mean(img: np.ndarray, f) -> np.ndarray:
+    """float32 means of ``f[0] x f[1]`` blocks (the last ones padded with edge values)."""
+    H, W = img.shape
+    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
+    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
+    return pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
 
 
 def _smooth_background(img: np.ndarray, sp, sigma_mm: float) -> np.ndarray:
     """Gaussian background of ``sigma_mm`` on a block-averaged image (blocks of ~sigma/4)."""
     f = [max(1, int(sigma_mm / s / 4)) for s in sp]
-    H, W = img.shape
-    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
-    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
-    small = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
+    small = _block_mean(img, f)
     return ndi.gaussian_filter(small, sigma=(sigma_mm / sp[0] / f[0], sigma_mm / sp[1] / f[1]),
                                mode="reflect", truncate=3.0)
 
@@ -585,30 +597,19 @@ def _wide_hessian(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray, cols: 
     of about sigma / 2, so the cost is a small fraction of one full-resolution pass.
     """
     f = [max(1, int(sigma_mm / s / 2)) for s in sp]
-    H, W = img.shape
-    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
-    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
-    small = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
     h = (sp[0] * f[0], sp[1] * f[1])
-    g = ndi.gaussian_filter(small, sigma=(sigma_mm / h[0], sigma_mm / h[1]), mode="reflect",
-                            truncate=3.0).astype(np.float64)
+    g = ndi.gaussian_filter(_block_mean(img, f), sigma=(sigma_mm / h[0], sigma_mm / h[1]),
+                            mode="reflect", truncate=3.0).astype(np.float64)
     gh, gw = g.shape
-    r = np.clip(rows // f[0], 1, gh - 2) if gh > 2 else np.zeros_like(rows)
-    c = np.clip(cols // f[1], 1, gw - 2) if gw > 2 else np.zeros_like(cols)
     if gh < 3 or gw < 3:
         return np.zeros(rows.size, np.float32), np.zeros(rows.size, np.float32)
+    r = np.clip(rows // f[0], 1, gh - 2)
+    c = np.clip(cols // f[1], 1, gw - 2)
     hrr = (g[r + 1, c] - 2 * g[r, c] + g[r - 1, c]) / h[0] ** 2
     hcc = (g[r, c + 1] - 2 * g[r, c] + g[r, c - 1]) / h[1] ** 2
     hrc = (g[r + 1, c + 1] - g[r + 1, c - 1] - g[r - 1, c + 1] + g[r - 1, c - 1]) \
         / (4 * h[0] * h[1])
-    tr = hrr + hcc
-    disc = np.sqrt(((hrr - hcc) / 2) ** 2 + hrc**2)
-    l1, l2 = tr / 2 - disc, tr / 2 + disc
-    first = np.abs(l1) >= np.abs(l2)
-    big = np.where(first, l1, l2)
-    small_ev = np.where(first, l2, l1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(big != 0, small_ev / big, 0.0)
+    ratio, big = _eigen_ratio(hrr, hcc, hrc)
     return ratio.astype(np.float32), (big * sigma_mm**2).astype(np.float32)
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from ..roi import ROI
 from ._caching import MEMORY_FRONT, _freeze, cached_call, front_key, resolve_memory
 
-__all__ = ["inner_threads", "map_rois", "one_thread", "single_threaded"]
+__all__ = ["inner_threads", "map_rois", "single_threaded"]
 
 # BLAS pools (OpenBLAS, MKL) and torch's intra-op pool are process-wide, while several tasks
 # may run at once in one process (threading backend, dask workers with several threads or
@@ -69,6 +69,10 @@ def _restore_process_pools() -> None:
 def single_threaded() -> Iterator[None]:
     """Limit BLAS/OpenMP pools (and torch, when imported) to one thread for this task.
 
+    Also for an estimator's own small in-process steps (k-means on a few thousand objects,
+    SMOTE's and ENN's nearest neighbours), whose threads cost more than they save and
+    compete with the other work on the machine; the results do not depend on it.
+
     Re-entrant and safe when several threads of one process use it at once: the original
     limits come back when the last user leaves.
 
@@ -101,26 +105,6 @@ def single_threaded() -> Iterator[None]:
             _GLOBAL_STATE["depth"] -= 1
             if _GLOBAL_STATE["depth"] == 0:
                 _on_limits_thread(_restore_process_pools)
-
-
-def one_thread():
-    """Context manager running an estimator's own small computation on one thread.
-
-    For the in-process steps of a fit (k-means on a few thousand objects, SMOTE's and
-    ENN's nearest neighbours): their BLAS/OpenMP threads cost more than they save on a
-    small problem and compete with the other work on the machine (the outer joblib
-    workers, other processes). It is :func:`single_threaded` (re-entrant, safe with
-    several threads, limits restored on exit); the result does not depend on it.
-
-    Examples
-    --------
-    >>> from threadpoolctl import threadpool_info
-    >>> from skcalc.utils._parallel import one_thread
-    >>> with one_thread():
-    ...     all(p["num_threads"] == 1 for p in threadpool_info())
-    True
-    """
-    return single_threaded()
 
 
 def inner_threads(n_parts: int) -> int:

@@ -209,18 +209,19 @@ def test_blas_limit_is_restored_when_the_last_task_out_is_another_thread():
         assert blas() == before
 
 
-def test_one_thread_is_single_threaded_and_restores_the_limits():
-    # the helper of the estimators' in-process steps (k-means, SMOTE+ENN)
+def test_estimators_steps_are_single_threaded_and_restore_the_limits():
+    # the limiter of the estimators' in-process steps (k-means, SMOTE+ENN)
     import skcalc.aggregation
     import skcalc.resampling
-    from skcalc.utils._parallel import one_thread
+    from skcalc.utils._parallel import single_threaded
 
-    assert skcalc.aggregation.one_thread is one_thread is skcalc.resampling.one_thread
+    assert (skcalc.aggregation.single_threaded is single_threaded
+            is skcalc.resampling.single_threaded)
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     with pytest.raises(KeyError):
-        with one_thread():
+        with single_threaded():
             assert _max_threads() == 1
-            with one_thread():  # re-entrant
+            with single_threaded():  # re-entrant
                 assert _max_threads() == 1
             assert _max_threads() == 1
             raise KeyError
