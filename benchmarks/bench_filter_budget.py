@@ -9,7 +9,10 @@ views (no finding: L-CC and L-MLO pooled, ``(image > 0)`` area) is found, and at
 threshold the recall of the calcifications inserted as ``bench_real_background.py``
 inserts them (same seeds; >= 0.2 mm, by contrast). This separates the ranking quality of a
 filter from its synthetic calibration. Also prints each filter's score threshold for its
-"balanced" point and the real FP/cm^2 there. Writes ``benchmarks/results/filter_budget.json``.
+"balanced" point and the real FP/cm^2 there, and where each filter's misses are: per size and
+contrast, the share of the inserted calcifications that became candidates at all (touched by
+a candidate of the detection threshold) and the share kept at "balanced". Writes
+``benchmarks/results/filter_budget.json``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,12 @@ def main():
             res[f"{n}_{sp}mm_balanced_real_fp_per_cm2"] = float((sc >= thr_b).sum() / area)
             res[f"{n}_{sp}mm_balanced_recall_ge0.2mm_c>=3"] = float(
                 (b[:, 2] >= thr_b)[big & (b[:, 1] >= 3)].mean())
+            for c in B.CONTRASTS:
+                for d in B.SIZES:
+                    cell = (b[:, 0] == d) & (b[:, 1] == c)
+                    res[f"{n}_{sp}mm_d{d}_c{c:g}_candidate"] = float((b[cell, 2] > -1).mean())
+                    res[f"{n}_{sp}mm_d{d}_c{c:g}_kept_balanced"] = float(
+                        (b[cell, 2] >= thr_b).mean())
     res["wall_seconds"] = time.perf_counter() - t0
     res["cpu_seconds"] = time.process_time() - c0
     print_results(res)
