@@ -47,7 +47,18 @@ def filters(sp):
         out[f"dog_{s1}_{s2}px"] = lambda a, s1=s1, s2=s2: _gauss(a, s1) - _gauss(a, s2)
     for s in (0.8, 1.2):
         out[f"log_{s}px"] = lambda a, s=s: -ndi.gaussian_laplace(a, s)
+    for s in (s0, 1.0, 1.3):
+        out[f"hessmin_{s:.2f}px"] = lambda a, s=s: _hessian_min(a, s)
     return out
+
+
+def _hessian_min(a, s):
+    """Blob strength: minus the larger Hessian eigenvalue of the Gaussian-smoothed image
+    (positive only where the image curves down in every direction, small on ridges)."""
+    hrr = ndi.gaussian_filter(a, s, order=(2, 0), truncate=4.0)
+    hcc = ndi.gaussian_filter(a, s, order=(0, 2), truncate=4.0)
+    hrc = ndi.gaussian_filter(a, s, order=(1, 1), truncate=4.0)
+    return -((hrr + hcc) / 2 + np.sqrt(((hrr - hcc) / 2) ** 2 + hrc**2)) * s * s
 
 
 def main():

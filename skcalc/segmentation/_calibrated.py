@@ -636,10 +636,12 @@ def _ring(labels: np.ndarray, pix: np.ndarray, lab_of_pix: np.ndarray):
     lab = np.concatenate(ls)
     if q.size == 0:
         return q, lab
-    order = np.lexsort((-lab, q))  # by pixel, largest label first
-    q, lab = q[order], lab[order]
+    # by pixel, largest label first: one sort of a combined key (pixel, then -label)
+    top = int(lab.max()) + 1
+    key = np.sort(q.astype(np.int64) * top + (top - 1 - lab.astype(np.int64)))
+    q = key // top
     first = np.concatenate([[True], q[1:] != q[:-1]])
-    return q[first], lab[first]
+    return q[first], (top - 1 - key[first] % top).astype(lab.dtype)
 
 
 def _gradient_at(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray,
@@ -683,14 +685,38 @@ def _gradient_at(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray,
         vals = small[rr[:, :, None], cc[:, None, :]].astype(np.float64)
         return np.einsum("mij,i,j->m", vals, kr, kc)
 
-    r_lo, r_hi = np.maximum(gr - 1, 0), np.minimum(gr + 1, h - 1)
-    c_lo, c_hi = np.maximum(gc - 1, 0), np.minimum(gc + 1, w - 1)
-    gy = (sm_at(r_hi, gc) - sm_at(r_lo, gc)) / np.maximum(r_hi - r_lo, 1) / (f[0] * sp[0])
-    gx = (sm_at(gr, c_hi) - sm_at(gr, c_lo)) / np.maximum(c_hi - c_lo, 1) / (f[1] * sp[1])
-    if h == 1:
-        gy = np.zeros_like(gy)
-    if w == 1:
-        gx = np.zeros_like(gx)
+    gy, gx = np.zeros(gr.size), np.zeros(gr.size)
+    inner = (gr >= 1) & (gr <= h - 2) & (gc >= 1) & (gc <= w - 2)
+    if inner.any():
+        # central differences of the smoothed image from one window per point: the four
+        # Gaussians at (r +- 1, c) and (r, c +- 1) are differences of shifted kernels
+        at = np.flatnonzero(inner)
+        ext_r, ext_c = np.arange(-xr[-1] - 1, xr[-1] + 2), np.arange(-xc[-1] - 1, xc[-1] + 2)
+        rr = reflect(gr[at][:, None] + ext_r[None, :], h)
+        cc = reflect(gc[at][:, None] + ext_c[None, :], w)
+        k2 = np.outer(kr, kc)
+        dy = np.zeros((ext_r.size, ext_c.size))
+        dy[2:, 1:-1] += k2
+        dy[:-2, 1:-1] -= k2
+        dx = np.zeros_like(dy)
+        dx[1:-1, 2:] += k2
+        dx[1:-1, :-2] -= k2
+        for lo in range(0, at.size, 4096):  # bounded memory
+            sl = slice(lo, lo + 4096)
+            vals = small[rr[sl, :, None], cc[sl, None, :]].astype(np.float64)
+            gy[at[sl]] = np.einsum("mij,ij->m", vals, dy) / (2 * f[0] * sp[0])
+            gx[at[sl]] = np.einsum("mij,ij->m", vals, dx) / (2 * f[1] * sp[1])
+    edge = np.flatnonzero(~inner)
+    if edge.size:  # one-sided differences at the border of the grid
+        r, c = gr[edge], gc[edge]
+        r_lo, r_hi = np.maximum(r - 1, 0), np.minimum(r + 1, h - 1)
+        c_lo, c_hi = np.maximum(c - 1, 0), np.minimum(c + 1, w - 1)
+        if h > 1:
+            gy[edge] = (sm_at(r_hi, c) - sm_at(r_lo, c)) / np.maximum(r_hi - r_lo, 1) \
+                / (f[0] * sp[0])
+        if w > 1:
+            gx[edge] = (sm_at(r, c_hi) - sm_at(r, c_lo)) / np.maximum(c_hi - c_lo, 1) \
+                / (f[1] * sp[1])
     return np.hypot(gy, gx)
 
 

@@ -241,23 +241,43 @@ class _TreeEnsemble:
         self.start = np.array(start, np.int64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        n = X.shape[0]
-        node = np.broadcast_to(self.start, (n, self.start.size)).copy()
-        rows = np.broadcast_to(np.arange(n)[:, None], node.shape)
-        while True:
-            inner = node >= 0
-            if not inner.any():
-                break
-            nd = node[inner]
-            f = X[rows[inner], self.feat[nd]]
-            miss = self.missing[nd]
+        X = np.ascontiguousarray(X, np.float64)
+        n, n_feat = X.shape
+        n_trees = self.start.size
+        # one (candidate, tree) pair per slot; only the pairs still at an inner node are
+        # carried to the next level, so each level costs what is left of the forest
+        node = np.tile(self.start.astype(np.int32), n)
+        row = np.repeat(np.arange(n, dtype=np.int64) * n_feat, n_trees)
+        flat = X.ravel()
+        if self._nan_left is None:
+            self._prepare()
+        active = np.flatnonzero(node >= 0)
+        while active.size:
+            nd = node[active]
+            f = flat[row[active] + self.feat[nd]]
+            go_left = f <= self.thr[nd]
             nan = np.isnan(f)
-            f = np.where(nan & (miss != 2), 0.0, f)
-            is_missing = ((miss == 1) & (np.abs(f) <= 1e-35)) | ((miss == 2) & nan)
-            go_left = np.where(is_missing, self.default_left[nd], f <= self.thr[nd])
-            node[inner] = np.where(go_left, self.left[nd], self.right[nd])
-        raw = self.leaf[-node - 1].sum(axis=1)
+            if nan.any():
+                go_left[nan] = self._nan_left[nd[nan]]
+            if self._zero_missing:
+                z = (self.missing[nd] == 1) & (np.abs(f) <= 1e-35)
+                go_left[z] = self.default_left[nd[z]]
+            nxt = np.where(go_left, self.left[nd], self.right[nd])
+            node[active] = nxt
+            active = active[nxt >= 0]
+        raw = self.leaf[-node - 1].reshape(n, n_trees).sum(axis=1)
         return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
+
+    _nan_left = None
+
+    def _prepare(self) -> None:
+        # Where a NaN goes at each node: the default side when missing values are NaN or
+        # zero (a NaN is read as 0, and 0 is "missing" for type Zero); otherwise NaN is
+        # read as 0 and compared with the threshold.
+        self._nan_left = np.where(self.missing > 0, self.default_left, 0.0 <= self.thr)
+        self._zero_missing = bool(np.any(self.missing == 1))
+        # narrower indices: less memory traffic per level
+        self.left, self.right = self.left.astype(np.int32), self.right.astype(np.int32)
 
 
 def load_default_filter() -> CandidateFilter:
