@@ -72,7 +72,6 @@ def main():
     from skcalc.segmentation._calibrated import local_robust_scale, stabilise_intensity
 
     res: dict = {}
-    combos = [(s, c) for s in B.SIZES for c in B.CONTRASTS]
     for sp in (0.07, 0.1):
         fs = filters(sp)
         neg = {k: [] for k in fs}
@@ -85,11 +84,8 @@ def main():
             area += inner.sum() * sp * sp / 100
             _, summ = B.segment(a, sp)
             noise = summ["pixel_noise_sd"] * 4095
-            images = [(a, None, None)]
-            for k in range(args.rounds):
-                rng = np.random.default_rng([k, int(sp * 1000), len(view)])
-                order = [combos[i] for i in rng.permutation(len(combos))]
-                images.append(B.insert(a, sp, noise, rng, order, breast))
+            images = [(a, None, None)] + [
+                r[:3] for r in B.insertion_rounds(a, sp, noise, breast, view, args.rounds)]
             win = (int(round(5 / sp)),) * 2
             for j, (img, ref, keys) in enumerate(images):
                 x, _ = stabilise_intensity(img.astype(np.float32), inner, (sp, sp), SIGMA_MM,

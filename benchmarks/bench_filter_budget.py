@@ -57,7 +57,6 @@ def main():
         name, path = item.split("=", 1)
         filters[name] = CandidateFilter.load(path)
     res: dict = {}
-    combos = [(s, c) for s in B.SIZES for c in B.CONTRASTS]
     t0, c0 = time.perf_counter(), time.process_time()
     for sp in (0.07, 0.1):
         neg = {n: [] for n in filters}
@@ -71,10 +70,8 @@ def main():
             breast = delineate_breast(a, spacing=sp)
             _, summ = B.segment(a, sp)
             noise = summ["pixel_noise_sd"] * 4095
-            for k in range(args.rounds):
-                rng = np.random.default_rng([k, int(sp * 1000), len(view)])
-                order = [combos[i] for i in rng.permutation(len(combos))]
-                img, ref, keys = B.insert(a, sp, noise, rng, order, breast)
+            for img, ref, keys, _ in B.insertion_rounds(a, sp, noise, breast, view,
+                                                          args.rounds):
                 for n, f in filters.items():
                     lab, s = scored(img, sp, f)
                     s1 = np.concatenate([[-1.0], s])

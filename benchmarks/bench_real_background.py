@@ -134,6 +134,19 @@ def insert(a, sp, noise_counts, rng, combos, breast, centres=None):
     return out, ref, keys
 
 
+def insertion_rounds(a, sp, noise_counts, breast, view, rounds):
+    """The benchmarks' inserted clusters: ``rounds`` images with every (size, contrast)
+    combination once, seeded by round, spacing and view. Yields ``(img, ref, keys,
+    centres)`` as :func:`insert` returns them, with the cluster centres."""
+    combos = [(s, c) for s in SIZES for c in CONTRASTS]
+    for k in range(rounds):
+        rng = np.random.default_rng([k, int(sp * 1000), len(view)])
+        order = [combos[i] for i in rng.permutation(len(combos))]
+        centres: list = []
+        img, ref, keys = insert(a, sp, noise_counts, rng, order, breast, centres)
+        yield img, ref, keys, centres
+
+
 COMPARE: dict = {}  # name -> segmenter keywords of another candidate filter (--compare)
 
 
@@ -164,20 +177,18 @@ def recall(results, rounds, spacings):
         for view in ("L-CC", "L-MLO"):
             a = read(view)
             breast = delineate_breast(a, spacing=sp)
-            _, summ = segment(a, sp)
+            lab0, summ = segment(a, sp)
             noise = summ["pixel_noise_sd"] * 4095
             results[f"pixel_noise_counts_{view}_{sp}"] = noise
             inner = ndi.binary_erosion(breast, iterations=30)
             d = np.diff(a.astype(float), axis=1)[inner[:, 1:] & inner[:, :-1]]
             results[f"diff_pixel_noise_counts_{view}"] = float(
                 np.median(np.abs(d - np.median(d))) / 0.6745 / np.sqrt(2))
-            base = {v: segment(a, sp, **kw)[0] for v, kw in variants.items()}
-            for k in range(rounds):
-                rng = np.random.default_rng([k, int(sp * 1000), len(view)])
-                order = [combos[i] for i in rng.permutation(len(combos))]
-                centres: list = []
-                img, ref, keys = insert(a, sp, noise, rng, order, breast, centres)
+            # the untouched image's objects (the default's are those segmented above)
+            base = {v: lab0 if not kw else segment(a, sp, **kw)[0] for v, kw in variants.items()}
+            for img, ref, keys, centres in insertion_rounds(a, sp, noise, breast, view, rounds):
                 disc = cluster_discs(a.shape, centres, sp)
+                near_ref = ndi.binary_dilation(ref > 0)
                 near[0] += disc.sum() * sp * sp / 100
                 for v, kw in variants.items():
                     lab, _ = segment(img, sp, **kw)
@@ -185,8 +196,8 @@ def recall(results, rounds, spacings):
                     for key, f in zip(keys, found):
                         hits[v][key][0] += int(f)
                         hits[v][key][1] += 1
-                    near_false[v][0] += false_objects_in(lab, ref, disc)
-                    near_false[v][1] += false_objects_in(base[v], ref, disc)
+                    near_false[v][0] += false_objects_in(lab, near_ref, disc)
+                    near_false[v][1] += false_objects_in(base[v], near_ref, disc)
         for v in variants:
             summarise_recall(results, hits[v], sp, v)
             # objects that are not inserted calcifications, in 5 mm discs around the
@@ -207,13 +218,13 @@ def cluster_discs(shape, centres, sp, radius_mm=5.0):
     return out
 
 
-def false_objects_in(lab, ref, disc):
-    """Objects of ``lab`` that touch no inserted footprint (dilated by one pixel) and have a
-    pixel in ``disc``."""
+def false_objects_in(lab, near_ref, disc):
+    """Objects of ``lab`` that touch no inserted footprint (``near_ref``: the footprints
+    dilated by one pixel) and have a pixel in ``disc``."""
     n = int(lab.max())
     if n == 0:
         return 0
-    touch = np.bincount(lab[ndi.binary_dilation(ref > 0)], minlength=n + 1)[1:] > 0
+    touch = np.bincount(lab[near_ref], minlength=n + 1)[1:] > 0
     inside = np.bincount(lab[disc], minlength=n + 1)[1:] > 0
     return int((inside & ~touch).sum())
 

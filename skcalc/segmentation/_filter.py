@@ -235,10 +235,15 @@ class _TreeEnsemble:
             raise ValueError("categorical splits")
         self.default_left = (dec & 2) > 0
         self.missing = (dec >> 2) & 3
-        self.left = cat(left).astype(np.int64)
-        self.right = cat(right).astype(np.int64)
+        # Where a NaN goes at each node: the default side when missing values are NaN or
+        # zero (a NaN is read as 0, and 0 is "missing" for type Zero); otherwise NaN is
+        # read as 0 and compared with the threshold.
+        self.nan_left = np.where(self.missing > 0, self.default_left, 0.0 <= self.thr)
+        self.zero_missing = bool(np.any(self.missing == 1))
+        self.left = cat(left).astype(np.int32)  # narrow indices: less traffic per level
+        self.right = cat(right).astype(np.int32)
         self.leaf = np.concatenate(leaves)
-        self.start = np.array(start, np.int64)
+        self.start = np.array(start, np.int32)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, np.float64)
@@ -246,11 +251,9 @@ class _TreeEnsemble:
         n_trees = self.start.size
         # one (candidate, tree) pair per slot; only the pairs still at an inner node are
         # carried to the next level, so each level costs what is left of the forest
-        node = np.tile(self.start.astype(np.int32), n)
+        node = np.tile(self.start, n)
         row = np.repeat(np.arange(n, dtype=np.int64) * n_feat, n_trees)
         flat = X.ravel()
-        if self._nan_left is None:
-            self._prepare()
         active = np.flatnonzero(node >= 0)
         while active.size:
             nd = node[active]
@@ -258,8 +261,8 @@ class _TreeEnsemble:
             go_left = f <= self.thr[nd]
             nan = np.isnan(f)
             if nan.any():
-                go_left[nan] = self._nan_left[nd[nan]]
-            if self._zero_missing:
+                go_left[nan] = self.nan_left[nd[nan]]
+            if self.zero_missing:
                 z = (self.missing[nd] == 1) & (np.abs(f) <= 1e-35)
                 go_left[z] = self.default_left[nd[z]]
             nxt = np.where(go_left, self.left[nd], self.right[nd])
@@ -267,17 +270,6 @@ class _TreeEnsemble:
             active = active[nxt >= 0]
         raw = self.leaf[-node - 1].reshape(n, n_trees).sum(axis=1)
         return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
-
-    _nan_left = None
-
-    def _prepare(self) -> None:
-        # Where a NaN goes at each node: the default side when missing values are NaN or
-        # zero (a NaN is read as 0, and 0 is "missing" for type Zero); otherwise NaN is
-        # read as 0 and compared with the threshold.
-        self._nan_left = np.where(self.missing > 0, self.default_left, 0.0 <= self.thr)
-        self._zero_missing = bool(np.any(self.missing == 1))
-        # narrower indices: less memory traffic per level
-        self.left, self.right = self.left.astype(np.int32), self.right.astype(np.int32)
 
 
 def load_default_filter() -> CandidateFilter:
