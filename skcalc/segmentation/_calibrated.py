@@ -39,6 +39,9 @@ __all__ = ["calibrated_candidates", "candidate_features", "local_robust_scale",
 
 #: MAD of a normal distribution -> its standard deviation.
 _MAD_TO_SD = 1.482602218505602
+#: Candidate threshold (robust local sd of each DoG plane) of a new candidate filter, and of
+#: the detection when no filter says otherwise (the packaged filter is trained with it).
+DEFAULT_CNR_THRESHOLD = 4.0
 
 FEATURE_NAMES = (
     "cnr",  # peak of the noise-normalised DoG cube
@@ -309,7 +312,7 @@ def calibrated_candidates(
     spacing: float | Sequence[float] = 0.07,
     *,
     breast_mask: np.ndarray | None = None,
-    cnr_threshold: float = 4.0,
+    cnr_threshold: float = DEFAULT_CNR_THRESHOLD,
     window_mm: float = 5.0,
     min_sigma: float = 0.0826,
     max_sigma: float = 0.217,

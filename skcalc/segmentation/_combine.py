@@ -214,7 +214,7 @@ def segment_calibrated(
     spacing: float | Sequence[float] = (0.07, 0.07),
     *,
     breast_mask: np.ndarray | None = None,
-    cnr_threshold: float = 4.0,
+    cnr_threshold: float | None = None,
     window_mm: float = 5.0,
     candidate_filter=None,
     operating_point: str | float = "balanced",
@@ -242,7 +242,9 @@ def segment_calibrated(
        to the kept objects.
     5. Holes are filled and the result labelled (4-connectivity).
 
-    ``stabilise`` (the detector's intensity stabilisation, see
+    ``cnr_threshold`` defaults to the one the candidate filter was trained with
+    (``meta["cnr_threshold"]``; without a filter: 4.0). ``stabilise`` (the detector's
+    intensity stabilisation, see
     :func:`~skcalc.segmentation._calibrated.calibrated_candidates`) defaults to the setting
     the candidate filter was trained with (``meta["stabilise"]``; absent: False), and to True
     without a filter. The breast is delineated with ``rule="robust"``.
@@ -260,12 +262,14 @@ def segment_calibrated(
     """
     from ._breast import breast_area_cm2
     from ._calibrated import calibrated_candidates, candidate_features
+    from ._filter import filter_cnr_threshold
 
     sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask
     breast = np.asarray(breast, bool)
     hp = {k: v for k, v in (hdog_params or {}).items()
           if k in ("min_sigma", "max_sigma", "sigma_ratio", "hessian_thr")}
+    cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
     if stabilise is None:
         stabilise = (True if candidate_filter is None
                      else bool(candidate_filter.meta.get("stabilise", False)))

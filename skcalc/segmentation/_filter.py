@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._calibrated import FEATURE_NAMES
+from ._calibrated import DEFAULT_CNR_THRESHOLD, FEATURE_NAMES
 
 __all__ = ["CandidateFilter", "PRESETS", "fit_candidate_filter", "load_default_filter",
            "train_candidate_filter"]
@@ -272,6 +272,26 @@ class _TreeEnsemble:
         return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
 
 
+def filter_cnr_threshold(candidate_filter: CandidateFilter | None,
+                         cnr_threshold: float | None = None) -> float:
+    """The candidate threshold to detect with: ``cnr_threshold`` when given, else the one
+    ``candidate_filter`` was trained with (its operating points hold only there), else
+    :data:`DEFAULT_CNR_THRESHOLD`.
+
+    >>> filter_cnr_threshold(None)
+    4.0
+    >>> filter_cnr_threshold(CandidateFilter("", [1.0], [0.5], meta={"cnr_threshold": 3.0}))
+    3.0
+    >>> filter_cnr_threshold(load_default_filter(), 5.0)
+    5.0
+    """
+    if cnr_threshold is not None:
+        return float(cnr_threshold)
+    if candidate_filter is not None and candidate_filter.meta.get("cnr_threshold") is not None:
+        return float(candidate_filter.meta["cnr_threshold"])
+    return DEFAULT_CNR_THRESHOLD
+
+
 def load_default_filter() -> CandidateFilter:
     """The packaged filter (trained by ``scripts/train_candidate_filter.py``)."""
     f = _CACHE.get("default")
@@ -322,7 +342,7 @@ def train_candidate_filter(
     n_train: int = 300,
     n_calib: int = 150,
     *,
-    cnr_threshold: float = 4.0,
+    cnr_threshold: float = DEFAULT_CNR_THRESHOLD,
     random_state: int = 0,
     n_estimators: int = 300,
     num_threads: int = 1,
@@ -442,7 +462,7 @@ def roi_candidates(
     roi,
     annotation=None,
     *,
-    cnr_threshold: float = 4.0,
+    cnr_threshold: float | None = None,
     window_mm: float = 5.0,
     erosion_mm: float = 45 * 0.07,
     point_tolerance_mm: float = 0.3,
@@ -456,6 +476,7 @@ def roi_candidates(
     has no ``reference``) and the area in cm^2 where candidates can occur (the breast eroded
     by ``erosion_mm``). ``labelled=False``: every candidate is a negative. ``stabilise``: the
     detector's intensity stabilisation (as the filter to be trained or recalibrated).
+    ``cnr_threshold=None``: the packaged filter's (:func:`filter_cnr_threshold`).
     """
     from scipy import ndimage as ndi
 
@@ -463,6 +484,8 @@ def roi_candidates(
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
 
+    if cnr_threshold is None:
+        cnr_threshold = filter_cnr_threshold(load_default_filter())
     roi = roi.load()
     image, sp = np.asarray(roi.image), tuple(roi.spacing)
     name = roi.roi_id
@@ -513,7 +536,7 @@ def fit_candidate_filter(
     mode: str = "train",
     base: CandidateFilter | str | None = "default",
     synthetic_patches: int = 0,
-    cnr_threshold: float = 4.0,
+    cnr_threshold: float | None = None,
     window_mm: float = 5.0,
     breast_erosion: float = 45 * 0.07,
     point_tolerance_mm: float = 0.3,
@@ -555,7 +578,11 @@ def fit_candidate_filter(
         Synthetic training patches added to your data (``"train"``), e.g. a few hundred
         when you have few annotated images; drawn as the packaged filter's training
         patches (same generator settings and seeds).
-    cnr_threshold, window_mm, breast_erosion
+    cnr_threshold : float, optional
+        Candidate threshold of the detection. Default: the one ``base`` was trained with
+        (without ``base``: the packaged filter's), which is also what
+        ``HDoGRegSegmenter(candidate_filter=f)`` then detects with.
+    window_mm, breast_erosion
         The segmenter's detection settings (use the values you will segment with).
     point_tolerance_mm : float, default=0.3
         Distance from a point annotation to a candidate's pixels that still counts as a hit.
@@ -608,8 +635,9 @@ def fit_candidate_filter(
         raise ValueError("mode='recalibrate' needs a base filter")
     t0 = time.perf_counter()
     # the detector as the base filter was trained (a new filter: as the packaged one)
-    ref_meta = base.meta if base is not None else load_default_filter().meta
-    stabilise = bool(ref_meta.get("stabilise", False))
+    ref = base if base is not None else load_default_filter()
+    stabilise = bool(ref.meta.get("stabilise", False))
+    cnr_threshold = filter_cnr_threshold(ref, cnr_threshold)
     kw = dict(cnr_threshold=cnr_threshold, window_mm=window_mm, erosion_mm=breast_erosion,
               point_tolerance_mm=point_tolerance_mm, stabilise=stabilise)
     Xs, ys, gs, areas = [], [], [], []

@@ -208,10 +208,12 @@ class HDoGRegSegmenter(ImageStage):
         the DoG, followed by the candidate filter. ``"authors"``: the authors' absolute DoG
         threshold 0.006 on the image scaled to [0, 1] by its bit depth (their exact rule); a
         float: that absolute threshold.
-    cnr_threshold : float, default=4.0
+    cnr_threshold : float or None, default=None
         Candidate threshold of ``threshold="auto"``, in robust local standard deviations of
-        each DoG plane (on white noise: about 0.7 peaks per cm^2 at 0.1 mm; chosen by
-        measurement, see ``docs/segmentation.rst``).
+        each DoG plane. None: the value the candidate filter was trained with (its FP/cm^2
+        operating points hold only there; 4.0 for the packaged filter and without a filter;
+        on white noise about 0.7 peaks per cm^2 at 0.1 mm; chosen by measurement, see
+        ``docs/segmentation.rst``).
     noise_window : float, default=5.0
         Side in mm of the windows of the robust local scale (``threshold="auto"``).
     candidate_filter : "default", None, str, path or CandidateFilter, default="default"
@@ -303,7 +305,7 @@ default="auto"
         "max_sigma": [Interval(Real, 0, None, closed="neither")],
         "sigma_ratio": [Interval(Real, 1, None, closed="neither")],
         "threshold": [Interval(Real, 0, None, closed="left"), StrOptions({"auto", "authors"})],
-        "cnr_threshold": [Interval(Real, 0, None, closed="left")],
+        "cnr_threshold": [Interval(Real, 0, None, closed="left"), None],
         "noise_window": [Interval(Real, 0, None, closed="neither")],
         "candidate_filter": "no_validation",
         "operating_point": [StrOptions({"sensitive", "balanced", "specific"}),
@@ -344,7 +346,7 @@ default="auto"
         random_state=0,
         memory=None,
         n_jobs=None,
-        cnr_threshold=4.0,
+        cnr_threshold=None,
         noise_window=5.0,
         candidate_filter="default",
         operating_point="balanced",
@@ -463,7 +465,8 @@ default="auto"
         self.operating_point_ = None
         trained_k = (self.candidate_filter_.meta.get("cnr_threshold")
                      if self.candidate_filter_ is not None else None)
-        if trained_k is not None and not np.isclose(trained_k, self.cnr_threshold):
+        if (trained_k is not None and self.cnr_threshold is not None
+                and not np.isclose(trained_k, self.cnr_threshold)):
             import warnings
 
             warnings.warn(
@@ -491,12 +494,14 @@ default="auto"
         combine = {}
         calibrated = None
         if self._auto():
+            from ._filter import filter_cnr_threshold
+
             filt = (self.candidate_filter_ if hasattr(self, "candidate_filter_")
                     else self._resolve_filter())
             if filt is not None:
                 filt.resolve(self.operating_point)  # validate early
             calibrated = {
-                "cnr_threshold": float(self.cnr_threshold),
+                "cnr_threshold": filter_cnr_threshold(filt, self.cnr_threshold),
                 "window_mm": float(self.noise_window),
                 "filter": filt,
                 "operating_point": self.operating_point,

@@ -138,3 +138,25 @@ def test_numpy_tree_evaluation_equals_lightgbm():
                   lgb.Dataset(X, y), num_boost_round=40)
     np.testing.assert_allclose(_TreeEnsemble(b.model_to_string()).predict(X),
                                b.predict(X), rtol=0, atol=1e-12)
+
+
+def test_a_filter_trained_at_another_threshold_is_used_at_that_threshold(data, recwarn):
+    pos, neg = data
+    f = fit_candidate_filter(pos[:3], neg[:3], base=None, cnr_threshold=3.0,
+                             n_estimators=10, cv=2)
+    assert f.meta["cnr_threshold"] == 3.0
+    # recalibrating it measures its candidates at 3.0 too, unless told otherwise
+    X3 = np.concatenate([roi_candidates(r, labelled=False, cnr_threshold=3.0)[0] for r in neg])
+    X4 = np.concatenate([roi_candidates(r, labelled=False)[0] for r in neg])
+    assert len(X3) > len(X4)
+    r = fit_candidate_filter([], neg, mode="recalibrate", base=f)
+    assert r.meta["cnr_threshold"] == 3.0 and r.meta["recalibration"]["candidates"] == len(X3)
+    # the segmenter detects as the filter was trained, and says so, without a warning
+    out = HDoGRegSegmenter(candidate_filter=f, operating_point="sensitive").fit_transform(
+        [pos[0]])[0]
+    assert out.meta["segmentation"]["cnr_threshold"] == 3.0
+    assert not [w for w in recwarn if "cnr_threshold" in str(w.message)]
+    packaged = HDoGRegSegmenter().fit_transform([pos[0]])[0]
+    assert packaged.meta["segmentation"]["cnr_threshold"] == 4.0
+    with pytest.warns(UserWarning, match="calibrated with cnr_threshold=3.0"):
+        HDoGRegSegmenter(candidate_filter=f, cnr_threshold=4.0).fit([pos[0]])
