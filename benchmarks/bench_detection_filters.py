@@ -11,8 +11,16 @@ does). The threshold is the value that ``--density`` local maxima (3 x 3) per cm
 eroded breast of the untouched images exceed; the recall of the calcifications inserted as
 ``bench_real_background.py`` inserts them (same seeds) is the share whose largest response
 over the footprint (dilated by one pixel) exceeds it. The filters: the detector's finest
-DoG (sigma 0.0826 mm, ratio 1.6) and other DoG and Laplacian-of-Gaussian widths in pixels.
-A filter that recalls more at the same density would be a better candidate stage.
+DoG (sigma 0.0826 mm, ratio 1.6), other DoG and Laplacian-of-Gaussian widths in pixels,
+Hessian blob strength, and a **prewhitened matched filter** (``pwmf``): the image's own
+power spectrum ``P(f)`` (radially averaged periodogram of 128 x 128 Hann-windowed patches
+inside the eroded breast) whitens it, and each inserted size's exact template ``T`` (the
+blurred disc that ``bench_real_background.insert`` adds) is matched: filter ``T* / P``. It
+is the best linear detector of a known template in stationary Gaussian background, so with
+one filter per inserted size (``pwmf_<d>mm``, the size known: an oracle) and the maximum of
+the normalised responses over sizes (``pwmf_max``, the size unknown) it bounds what any
+linear candidate stage can recall here. A filter that recalls more at the same density
+would be a better candidate stage.
 
 Prints ``name: value`` lines and writes ``benchmarks/results/detection_filters.json``.
 """
@@ -33,14 +41,61 @@ import bench_real_background as B  # noqa: E402
 
 SIGMA_MM = 0.0826  # the detector's finest Gaussian
 RATIO = 1.6
+PWMF_SIZES = (0.2, 0.3, 0.5, 0.8)
 
 
 def _gauss(a, s):
     return ndi.gaussian_filter(a, s, truncate=4.0)
 
 
+def template(d_mm, sp, n=33):
+    """The blurred disc that ``bench_real_background.insert`` adds (peak 1), ``n x n``."""
+    R = d_mm / 2 / sp
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    r2 = (yy**2 + xx**2) / max(R, 0.5) ** 2
+    prof = np.sqrt(np.clip(1 - r2, 0, None))
+    if not (r2 <= 1).any():
+        prof[n // 2, n // 2] = 1.0
+    t = ndi.gaussian_filter(prof, 0.05 / sp)
+    return t / t.max()
+
+
+def power_spectrum(x, inner, n=128):
+    """Radially averaged periodogram of ``n x n`` Hann-windowed patches fully inside
+    ``inner``, as an isotropic ``n x n`` array (DC excluded: set to the next ring's)."""
+    w = np.outer(np.hanning(n), np.hanning(n))
+    acc, k = np.zeros((n, n)), 0
+    for r in range(0, x.shape[0] - n, n // 2):
+        for c in range(0, x.shape[1] - n, n // 2):
+            if inner[r:r + n, c:c + n].all():
+                p = x[r:r + n, c:c + n]
+                acc += np.abs(np.fft.fft2((p - p.mean()) * w)) ** 2
+                k += 1
+    acc /= max(k, 1)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij")) * n
+    ring = np.rint(f).astype(int)
+    prof = np.bincount(ring.ravel(), acc.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
+    prof[0] = prof[1]
+    return prof[ring]
+
+
+def pwmf(x, inner, sp, d_mm, n=128):
+    """Prewhitened matched filter of the template of diameter ``d_mm`` (spatial kernel of
+    ``conj(T) / P`` on the ``n x n`` grid, cropped to 33 x 33)."""
+    from scipy.signal import fftconvolve
+
+    P = power_spectrum(x, inner, n)
+    t = np.zeros((n, n))
+    t[:33, :33] = template(d_mm, sp)
+    t = np.roll(t, (-16, -16), axis=(0, 1))  # template centred on the origin
+    h = np.real(np.fft.ifft2(np.conj(np.fft.fft2(t)) / P))
+    h = np.fft.fftshift(h)[n // 2 - 16:n // 2 + 17, n // 2 - 16:n // 2 + 17]
+    return fftconvolve(x, h[::-1, ::-1], mode="same")
+
+
 def filters(sp):
-    """name -> filter of a float image (sigmas in pixels at spacing ``sp``)."""
+    """name -> filter of a float image and its eroded breast (sigmas in pixels at spacing
+    ``sp``)."""
     s0 = SIGMA_MM / sp
     out = {"detector_dog": lambda a: _gauss(a, s0) - _gauss(a, RATIO * s0)}
     for s1, s2 in ((0.6, 1.0), (0.83, 2.0), (1.0, 1.6), (1.0, 3.0)):
@@ -49,6 +104,9 @@ def filters(sp):
         out[f"log_{s}px"] = lambda a, s=s: -ndi.gaussian_laplace(a, s)
     for s in (s0, 1.0, 1.3):
         out[f"hessmin_{s:.2f}px"] = lambda a, s=s: _hessian_min(a, s)
+    out = {k: (lambda a, inner, f=f: f(a)) for k, f in out.items()}
+    for d in PWMF_SIZES:
+        out[f"pwmf_{d:g}mm"] = lambda a, inner, d=d: pwmf(a, inner, sp, d)
     return out
 
 
@@ -74,8 +132,8 @@ def main():
     res: dict = {}
     for sp in (0.07, 0.1):
         fs = filters(sp)
-        neg = {k: [] for k in fs}
-        best = {k: [] for k in fs}
+        neg: dict = {}
+        best: dict = {}
         area = 0.0
         for view in ("L-CC", "L-MLO"):
             a = B.read(view)
@@ -94,17 +152,22 @@ def main():
                 if j:
                     dil = ndi.grey_dilation(ref, size=(3, 3))
                     sel = dil > 0
+                resp = {}
                 for name, fn in fs.items():
-                    r = fn(x).astype(np.float32)
-                    n = r / local_robust_scale(r, inner, win)[0]
+                    r = fn(x, inner).astype(np.float32)
+                    resp[name] = r / local_robust_scale(r, inner, win)[0]
+                resp["pwmf_max"] = np.max([v for k, v in resp.items() if k.startswith("pwmf_")],
+                                          axis=0)
+                for name, n in resp.items():
                     if j == 0:
                         peak = (n == ndi.maximum_filter(n, 3)) & inner & (n > 2)
-                        neg[name].append(n[peak])
+                        neg.setdefault(name, []).append(n[peak])
                         continue
                     m = np.full(len(keys) + 1, -np.inf)
                     np.maximum.at(m, dil[sel], n[sel])
-                    best[name].extend((key[0], key[1], m[i + 1]) for i, key in enumerate(keys))
-        for name in fs:
+                    best.setdefault(name, []).extend(
+                        (key[0], key[1], m[i + 1]) for i, key in enumerate(keys))
+        for name in neg:
             v = np.sort(np.concatenate(neg[name]))[::-1]
             k = int(args.density * area)
             thr = float(v[k]) if k < v.size else 2.0
