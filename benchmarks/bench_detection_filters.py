@@ -1,6 +1,7 @@
 """Which single fine-scale filter best separates small faint calcifications from real tissue?
 
-Run: ``python benchmarks/bench_detection_filters.py [--rounds 2] [--density 2.0]``.
+Run: ``python benchmarks/bench_detection_filters.py [--rounds 2] [--density 2.0]
+[--template disc|gauss]``.
 
 A detection-theory check of the candidate stage, not of skcalc's detector itself: on the
 real left views of the NYU GMIC sample (no finding) at 0.07 and 0.1 mm assumed, the image is
@@ -18,7 +19,8 @@ inside the eroded breast) whitens it, and each inserted size's exact template ``
 blurred disc that ``bench_real_background.insert`` adds) is matched: filter ``T* / P``. It
 is the best linear detector of a known template in stationary Gaussian background, so with
 one filter per inserted size (``pwmf_<d>mm``, the size known: an oracle) and the maximum of
-the normalised responses over sizes (``pwmf_max``, the size unknown) it bounds what any
+the normalised responses over sizes (``pwmf_max``, the size unknown; to be compared with
+``detector_dogs_max``, the maximum over the detector's three DoG planes) it bounds what any
 linear candidate stage can recall here, were the tissue stationary and Gaussian (first
 printed: the same comparison on such a synthetic background, ``stationary_*``). A filter
 that recalls more at the same density
@@ -50,10 +52,18 @@ def _gauss(a, s):
     return ndi.gaussian_filter(a, s, truncate=4.0)
 
 
+TEMPLATE = "disc"
+
+
 def template(d_mm, sp, n=33):
-    """The blurred disc that ``bench_real_background.insert`` adds (peak 1), ``n x n``."""
-    R = d_mm / 2 / sp
+    """The blurred disc that ``bench_real_background.insert`` adds (peak 1), ``n x n``; with
+    ``TEMPLATE = "gauss"`` a Gaussian of sd ``d_mm / 4`` instead (a template that is not the
+    inserted profile)."""
     yy, xx = np.mgrid[:n, :n] - n // 2
+    if TEMPLATE == "gauss":
+        s = max(d_mm / 4 / sp, 0.5)
+        return np.exp(-(yy**2 + xx**2) / (2 * s * s))
+    R = d_mm / 2 / sp
     r2 = (yy**2 + xx**2) / max(R, 0.5) ** 2
     prof = np.sqrt(np.clip(1 - r2, 0, None))
     if not (r2 <= 1).any():
@@ -92,7 +102,8 @@ def pwmf(x, inner, sp, d_mm, n=128):
     t = np.roll(t, (-16, -16), axis=(0, 1))  # template centred on the origin
     h = np.real(np.fft.ifft2(np.conj(np.fft.fft2(t)) / P))
     h = np.fft.fftshift(h)[n // 2 - 16:n // 2 + 17, n // 2 - 16:n // 2 + 17]
-    return fftconvolve(x, h[::-1, ::-1], mode="same")
+    # reflected borders, as the Gaussian filters (zeros would make the image frame an edge)
+    return fftconvolve(np.pad(x, 16, mode="reflect"), h[::-1, ::-1], mode="valid")
 
 
 def stationary_check(sp=0.1, d_mm=0.3, amplitude=0.3, density=2.0, seed=1):
@@ -133,6 +144,9 @@ def filters(sp):
     ``sp``)."""
     s0 = SIGMA_MM / sp
     out = {"detector_dog": lambda a: _gauss(a, s0) - _gauss(a, RATIO * s0)}
+    for i in (1, 2):  # the detector's coarser DoG planes
+        si = s0 * RATIO**i
+        out[f"detector_dog{i}"] = lambda a, si=si: _gauss(a, si) - _gauss(a, RATIO * si)
     for s1, s2 in ((0.6, 1.0), (0.83, 2.0), (1.0, 1.6), (1.0, 3.0)):
         out[f"dog_{s1}_{s2}px"] = lambda a, s1=s1, s2=s2: _gauss(a, s1) - _gauss(a, s2)
     for s in (0.8, 1.2):
@@ -159,7 +173,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--density", type=float, default=2.0,
                     help="local maxima per cm^2 of real tissue above the threshold")
+    ap.add_argument("--template", choices=("disc", "gauss"), default="disc",
+                    help="matched filters' templates: the inserted discs or Gaussians (the "
+                         "stationary check also inserts them)")
     args = ap.parse_args()
+    global TEMPLATE
+    TEMPLATE = args.template
     warnings.filterwarnings("ignore")
     from skcalc.segmentation import delineate_breast, erode_breast
     from skcalc.segmentation._calibrated import local_robust_scale, stabilise_intensity
@@ -193,6 +212,8 @@ def main():
                     resp[name] = r / local_robust_scale(r, inner, win)[0]
                 resp["pwmf_max"] = np.max([v for k, v in resp.items() if k.startswith("pwmf_")],
                                           axis=0)
+                resp["detector_dogs_max"] = np.max(
+                    [v for k, v in resp.items() if k.startswith("detector_dog")], axis=0)
                 for name, n in resp.items():
                     if j == 0:
                         peak = (n == ndi.maximum_filter(n, 3)) & inner & (n > 2)
