@@ -20,6 +20,7 @@ not depend on the number of candidates.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -72,6 +73,27 @@ FEATURE_NAMES = (
     "hess_ratio_1mm",
     "hess_big_1mm",
 )
+
+
+def filter_cnr_threshold(candidate_filter: Any, cnr_threshold: float | None = None) -> float:
+    """The candidate threshold to detect with: ``cnr_threshold`` when given, else the one
+    ``candidate_filter`` (a :class:`~skcalc.segmentation.CandidateFilter` or None; typed
+    loosely because the filter's module imports this one) was trained with (its operating
+    points hold only there), else :data:`DEFAULT_CNR_THRESHOLD`.
+
+    >>> from skcalc.segmentation._filter import CandidateFilter, load_default_filter
+    >>> filter_cnr_threshold(None)
+    4.0
+    >>> filter_cnr_threshold(CandidateFilter("", [1.0], [0.5], meta={"cnr_threshold": 3.0}))
+    3.0
+    >>> filter_cnr_threshold(load_default_filter(), 5.0)
+    5.0
+    """
+    if cnr_threshold is not None:
+        return float(cnr_threshold)
+    if candidate_filter is not None and candidate_filter.meta.get("cnr_threshold") is not None:
+        return float(candidate_filter.meta["cnr_threshold"])
+    return DEFAULT_CNR_THRESHOLD
 
 
 def white_noise_dog_sd(sigma_px: Sequence[float] | float, ratio: float) -> float:

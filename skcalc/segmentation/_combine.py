@@ -261,8 +261,7 @@ def segment_calibrated(
         ``breast_area_cm2``.
     """
     from ._breast import breast_area_cm2
-    from ._calibrated import calibrated_candidates, candidate_features
-    from ._filter import filter_cnr_threshold
+    from ._calibrated import calibrated_candidates, candidate_features, filter_cnr_threshold
 
     sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask

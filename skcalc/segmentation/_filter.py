@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._calibrated import DEFAULT_CNR_THRESHOLD, FEATURE_NAMES
+from ._calibrated import DEFAULT_CNR_THRESHOLD, FEATURE_NAMES, filter_cnr_threshold
 
 __all__ = ["CandidateFilter", "PRESETS", "fit_candidate_filter", "load_default_filter",
            "train_candidate_filter"]
@@ -270,26 +270,6 @@ class _TreeEnsemble:
             active = active[nxt >= 0]
         raw = self.leaf[-node - 1].reshape(n, n_trees).sum(axis=1)
         return 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
-
-
-def filter_cnr_threshold(candidate_filter: CandidateFilter | None,
-                         cnr_threshold: float | None = None) -> float:
-    """The candidate threshold to detect with: ``cnr_threshold`` when given, else the one
-    ``candidate_filter`` was trained with (its operating points hold only there), else
-    :data:`DEFAULT_CNR_THRESHOLD`.
-
-    >>> filter_cnr_threshold(None)
-    4.0
-    >>> filter_cnr_threshold(CandidateFilter("", [1.0], [0.5], meta={"cnr_threshold": 3.0}))
-    3.0
-    >>> filter_cnr_threshold(load_default_filter(), 5.0)
-    5.0
-    """
-    if cnr_threshold is not None:
-        return float(cnr_threshold)
-    if candidate_filter is not None and candidate_filter.meta.get("cnr_threshold") is not None:
-        return float(candidate_filter.meta["cnr_threshold"])
-    return DEFAULT_CNR_THRESHOLD
 
 
 def load_default_filter() -> CandidateFilter:
