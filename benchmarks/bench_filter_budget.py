@@ -39,10 +39,14 @@ BUDGETS = (0.25, 0.5, 1.0)
 
 
 def scored(img, sp, filt):
-    from skcalc.segmentation._calibrated import calibrated_candidates, candidate_features
+    from skcalc.segmentation._calibrated import (
+        calibrated_candidates,
+        candidate_features,
+        filter_cnr_threshold,
+    )
     from skcalc.segmentation._combine import _coarse_breast
 
-    k = filt.meta.get("cnr_threshold", 4.0)
+    k = filter_cnr_threshold(filt)
     br = _coarse_breast(img, (sp, sp))
     lab, info = calibrated_candidates(img, sp, breast_mask=br, cnr_threshold=k, bit_depth=12)
     return lab, filt.score(candidate_features(lab, info))
