@@ -37,6 +37,7 @@ import json
 import os
 import time
 
+from skcalc.segmentation._calibrated import DEFAULT_CNR_THRESHOLD
 from skcalc.segmentation._filter import DEFAULT_FILTER, filter_summary, train_candidate_filter
 
 
@@ -44,7 +45,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--n-calib", type=int, default=1000)
-    ap.add_argument("--cnr-threshold", type=float, default=4.0)
+    ap.add_argument("--cnr-threshold", type=float, default=DEFAULT_CNR_THRESHOLD)
     ap.add_argument("--random-state", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=DEFAULT_FILTER)
