@@ -40,6 +40,8 @@ import numpy as np
 from _common import print_results, write_results  # noqa: E402
 from scipy import ndimage as ndi
 
+from skcalc.segmentation._calibrated import _MAD_TO_SD
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
 
@@ -52,23 +54,16 @@ def _gauss(a, s):
     return ndi.gaussian_filter(a, s, truncate=4.0)
 
 
-TEMPLATE = "disc"
-
-
-def template(d_mm, sp, n=33):
+def template(d_mm, sp, kind="disc", n=33):
     """The blurred disc that ``bench_real_background.insert`` adds (peak 1), ``n x n``; with
-    ``TEMPLATE = "gauss"`` a Gaussian of sd ``d_mm / 4`` instead (a template that is not the
+    ``kind="gauss"`` a Gaussian of sd ``d_mm / 4`` instead (a template that is not the
     inserted profile)."""
     yy, xx = np.mgrid[:n, :n] - n // 2
-    if TEMPLATE == "gauss":
+    if kind == "gauss":
         s = max(d_mm / 4 / sp, 0.5)
         return np.exp(-(yy**2 + xx**2) / (2 * s * s))
-    R = d_mm / 2 / sp
-    r2 = (yy**2 + xx**2) / max(R, 0.5) ** 2
-    prof = np.sqrt(np.clip(1 - r2, 0, None))
-    if not (r2 <= 1).any():
-        prof[n // 2, n // 2] = 1.0
-    t = ndi.gaussian_filter(prof, 0.05 / sp)
+    r2 = (yy**2 + xx**2) / max(d_mm / 2 / sp, 0.5) ** 2
+    t = ndi.gaussian_filter(B.disc_profile(r2, (n // 2, n // 2))[0], 0.05 / sp)
     return t / t.max()
 
 
@@ -91,47 +86,56 @@ def power_spectrum(x, inner, n=128):
     return prof[ring]
 
 
-def pwmf(x, inner, sp, d_mm, n=128):
-    """Prewhitened matched filter of the template of diameter ``d_mm`` (spatial kernel of
-    ``conj(T) / P`` on the ``n x n`` grid, cropped to 33 x 33)."""
+def pwmf_bank(x, inner, sp, sizes=PWMF_SIZES, kind="disc", n=128):
+    """``{"pwmf_<d>mm": response}``: the prewhitened matched filter of each template
+    diameter ``d`` (spatial kernel of ``conj(T) / P`` on the ``n x n`` grid, cropped to
+    33 x 33), with the image's power spectrum ``P`` estimated once."""
     from scipy.signal import fftconvolve
 
     P = power_spectrum(x, inner, n)
-    t = np.zeros((n, n))
-    t[:33, :33] = template(d_mm, sp)
-    t = np.roll(t, (-16, -16), axis=(0, 1))  # template centred on the origin
-    h = np.real(np.fft.ifft2(np.conj(np.fft.fft2(t)) / P))
-    h = np.fft.fftshift(h)[n // 2 - 16:n // 2 + 17, n // 2 - 16:n // 2 + 17]
     # reflected borders, as the Gaussian filters (zeros would make the image frame an edge)
-    return fftconvolve(np.pad(x, 16, mode="reflect"), h[::-1, ::-1], mode="valid")
+    padded = np.pad(x, 16, mode="reflect")
+    out = {}
+    for d in sizes:
+        t = np.zeros((n, n))
+        t[:33, :33] = template(d, sp, kind)
+        t = np.roll(t, (-16, -16), axis=(0, 1))  # template centred on the origin
+        h = np.real(np.fft.ifft2(np.conj(np.fft.fft2(t)) / P))
+        h = np.fft.fftshift(h)[n // 2 - 16:n // 2 + 17, n // 2 - 16:n // 2 + 17]
+        out[f"pwmf_{d:g}mm"] = fftconvolve(padded, h[::-1, ::-1], mode="valid")
+    return out
 
 
-def stationary_check(sp=0.1, d_mm=0.3, amplitude=0.3, density=2.0, seed=1):
+def _robust_z(r):
+    med = np.median(r)
+    return (r - med) / (_MAD_TO_SD * np.median(np.abs(r - med)))
+
+
+def stationary_check(sp=0.1, d_mm=0.3, amplitude=0.3, density=2.0, seed=1, kind="disc"):
     """The same comparison on stationary Gaussian background, where the prewhitened matched
     filter is optimal: power-law texture (beta 3, unit sd) plus white noise (sd 0.05), 1024^2
-    px at ``sp``; ``d_mm`` templates of peak ``amplitude`` on a 7 mm grid. Returns the recall
-    of the detector's DoG and of the matched filter at ``density`` false maxima per cm^2."""
+    px at ``sp``; ``d_mm`` templates (``kind``) of peak ``amplitude`` on a 7 mm grid. Returns
+    the recall of the detector's DoG and of the matched filter at ``density`` false maxima
+    per cm^2."""
     rng = np.random.default_rng(seed)
     n = 1024
     f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij"))
     f[0, 0] = 1.0
     bg = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(n, n))) * f**-1.5))
     x0 = bg / bg.std() + rng.normal(0, 0.05, (n, n))
-    x, t, sites = x0.copy(), template(d_mm, sp), []
+    x, t, sites = x0.copy(), template(d_mm, sp, kind), []
     for i in range(40, n - 40, 70):
         for j in range(40, n - 40, 70):
             x[i - 16:i + 17, j - 16:j + 17] += amplitude * t
             sites.append((i, j))
     inner = np.ones((n, n), bool)
-    s0 = SIGMA_MM / sp
+
+    def matched(a):
+        return pwmf_bank(a, inner, sp, (d_mm,), kind)[f"pwmf_{d_mm:g}mm"]
+
     out = {}
-    for name, fn in (("detector_dog", lambda a: _gauss(a, s0) - _gauss(a, RATIO * s0)),
-                     ("pwmf", lambda a: pwmf(a, inner, sp, d_mm))):
-        def norm(a, fn=fn):
-            r = fn(a)
-            med = np.median(r)
-            return (r - med) / (1.482602218505602 * np.median(np.abs(r - med)))
-        n0, n1 = norm(x0), norm(x)
+    for name, fn in (("detector_dog", filters(sp)["detector_dog"]), ("pwmf", matched)):
+        n0, n1 = _robust_z(fn(x0)), _robust_z(fn(x))
         v = np.sort(n0[(n0 == ndi.maximum_filter(n0, 3)) & (n0 > 2)])[::-1]
         thr = v[int(density * n * n * sp * sp / 100)]
         out[f"stationary_{name}_recall"] = float(np.mean(
@@ -140,8 +144,8 @@ def stationary_check(sp=0.1, d_mm=0.3, amplitude=0.3, density=2.0, seed=1):
 
 
 def filters(sp):
-    """name -> filter of a float image and its eroded breast (sigmas in pixels at spacing
-    ``sp``)."""
+    """name -> filter of a float image (sigmas in pixels at spacing ``sp``); the matched
+    filters are :func:`pwmf_bank`."""
     s0 = SIGMA_MM / sp
     out = {"detector_dog": lambda a: _gauss(a, s0) - _gauss(a, RATIO * s0)}
     for i in (1, 2):  # the detector's coarser DoG planes
@@ -153,9 +157,6 @@ def filters(sp):
         out[f"log_{s}px"] = lambda a, s=s: -ndi.gaussian_laplace(a, s)
     for s in (s0, 1.0, 1.3):
         out[f"hessmin_{s:.2f}px"] = lambda a, s=s: _hessian_min(a, s)
-    out = {k: (lambda a, inner, f=f: f(a)) for k, f in out.items()}
-    for d in PWMF_SIZES:
-        out[f"pwmf_{d:g}mm"] = lambda a, inner, d=d: pwmf(a, inner, sp, d)
     return out
 
 
@@ -177,13 +178,11 @@ def main():
                     help="matched filters' templates: the inserted discs or Gaussians (the "
                          "stationary check also inserts them)")
     args = ap.parse_args()
-    global TEMPLATE
-    TEMPLATE = args.template
     warnings.filterwarnings("ignore")
     from skcalc.segmentation import delineate_breast, erode_breast
     from skcalc.segmentation._calibrated import local_robust_scale, stabilise_intensity
 
-    res: dict = stationary_check(density=args.density)
+    res: dict = stationary_check(density=args.density, kind=args.template)
     for sp in (0.07, 0.1):
         fs = filters(sp)
         neg: dict = {}
@@ -206,9 +205,11 @@ def main():
                 if j:
                     dil = ndi.grey_dilation(ref, size=(3, 3))
                     sel = dil > 0
+                raw = {name: fn(x) for name, fn in fs.items()}
+                raw.update(pwmf_bank(x, inner, sp, kind=args.template))
                 resp = {}
-                for name, fn in fs.items():
-                    r = fn(x, inner).astype(np.float32)
+                for name, r in raw.items():
+                    r = r.astype(np.float32)
                     resp[name] = r / local_robust_scale(r, inner, win)[0]
                 resp["pwmf_max"] = np.max([v for k, v in resp.items() if k.startswith("pwmf_")],
                                           axis=0)

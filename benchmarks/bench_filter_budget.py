@@ -85,22 +85,21 @@ def main():
                                                                 args.rounds):
                 disc = B.cluster_discs(img.shape, centres, sp)
                 disc_area += disc.sum() * sp**2 / 100
+                # the footprints dilated by one pixel: labelled (square) and as a cross
+                dil = ndi.grey_dilation(ref, size=(3, 3))
+                cross = ndi.binary_dilation(ref > 0)
                 for n, f in filters.items():
                     lab, s = scored(img, sp, f)
                     s1 = np.concatenate([[-1.0], s])
                     m = np.full(len(keys) + 1, -1.0)
-                    both = ndi.binary_dilation(ref > 0) & (lab > 0)
-                    # best candidate score touching each inserted footprint (dilated 1 px)
-                    dil = ndi.grey_dilation(ref, size=(3, 3))
-                    sel = both & (dil > 0)
+                    # best candidate score touching each inserted footprint
+                    sel = cross & (lab > 0) & (dil > 0)
                     np.maximum.at(m, dil[sel], s1[lab[sel]])
                     best[n].extend((key[0], key[1], m[i + 1]) for i, key in enumerate(keys))
-                    nc = len(s)
-                    touch = np.bincount(lab[dil > 0], minlength=nc + 1)[1:] > 0
-                    inside = np.bincount(lab[disc], minlength=nc + 1)[1:] > 0
-                    near[n].append(s[inside & ~touch])
+                    near[n].append(s[B.false_objects(lab, dil > 0, disc, len(s))])
         for n, f in filters.items():
             sc = np.sort(np.concatenate(neg[n]))[::-1]
+            near_sc = np.concatenate(near[n])
             b = np.array(best[n])
             big = b[:, 0] >= 0.2
             for budget in BUDGETS:
@@ -108,7 +107,7 @@ def main():
                 thr = sc[k] if k < sc.size else -0.5  # keep scores strictly above sc[k]
                 hit = b[:, 2] > thr
                 res[f"{n}_{sp}mm_budget{budget}_false_near_clusters_per_cm2"] = float(
-                    (np.concatenate(near[n]) > thr).sum() / disc_area)
+                    (near_sc > thr).sum() / disc_area)
                 res[f"{n}_{sp}mm_budget{budget}_recall_ge0.2mm_c>=3"] = float(
                     hit[big & (b[:, 1] >= 3)].mean())
                 for c in B.CONTRASTS:
@@ -117,7 +116,7 @@ def main():
             _, thr_b = f.resolve("balanced")
             res[f"{n}_{sp}mm_balanced_real_fp_per_cm2"] = float((sc >= thr_b).sum() / area)
             res[f"{n}_{sp}mm_balanced_false_near_clusters_per_cm2"] = float(
-                (np.concatenate(near[n]) >= thr_b).sum() / disc_area)
+                (near_sc >= thr_b).sum() / disc_area)
             res[f"{n}_{sp}mm_balanced_recall_ge0.2mm_c>=3"] = float(
                 (b[:, 2] >= thr_b)[big & (b[:, 1] >= 3)].mean())
             for c in B.CONTRASTS:

@@ -88,6 +88,18 @@ def segment(a, sp, **kw):
     return np.asarray(out.calcifications), out.meta["segmentation"]
 
 
+def disc_profile(r2, centre):
+    """Projected-sphere profile ``(1 - r^2)^0.5`` and footprint ``r^2 <= 1`` of the squared
+    normalised radii ``r2``; a disc that covers no pixel centre keeps pixel ``centre`` (peak
+    1)."""
+    prof = np.sqrt(np.clip(1 - r2, 0, None))
+    foot = r2 <= 1
+    if not foot.any():
+        foot[centre] = True
+        prof[centre] = 1.0
+    return prof, foot
+
+
 def insert(a, sp, noise_counts, rng, combos, breast, centres=None):
     """Add clusters; returns the image and a label image of the inserted footprints (and
     appends each cluster's centre, in pixels, to ``centres`` when given)."""
@@ -118,12 +130,7 @@ def insert(a, sp, noise_counts, rng, combos, breast, centres=None):
                 continue
             yy, xx = np.mgrid[r0:r1, c0:c1]
             r2 = ((yy - y) ** 2 + (xx - x) ** 2) / max(R, 0.5) ** 2
-            prof = np.sqrt(np.clip(1 - r2, 0, None))
-            foot = r2 <= 1
-            if not foot.any():
-                iy, ix = int(round(y)) - r0, int(round(x)) - c0
-                foot[iy, ix] = True
-                prof[iy, ix] = 1.0
+            prof, foot = disc_profile(r2, (int(round(y)) - r0, int(round(x)) - c0))
             # scale so that the blurred peak is con * noise
             blurred = ndi.gaussian_filter(prof, psf)
             canvas[r0:r1, c0:c1] += prof * (con * noise_counts / max(blurred.max(), 1e-9))
@@ -196,8 +203,8 @@ def recall(results, rounds, spacings):
                     for key, f in zip(keys, found):
                         hits[v][key][0] += int(f)
                         hits[v][key][1] += 1
-                    near_false[v][0] += false_objects_in(lab, near_ref, disc)
-                    near_false[v][1] += false_objects_in(base[v], near_ref, disc)
+                    near_false[v][0] += int(false_objects(lab, near_ref, disc).sum())
+                    near_false[v][1] += int(false_objects(base[v], near_ref, disc).sum())
         for v in variants:
             summarise_recall(results, hits[v], sp, v)
             # objects that are not inserted calcifications, in 5 mm discs around the
@@ -218,15 +225,14 @@ def cluster_discs(shape, centres, sp, radius_mm=5.0):
     return out
 
 
-def false_objects_in(lab, near_ref, disc):
-    """Objects of ``lab`` that touch no inserted footprint (``near_ref``: the footprints
-    dilated by one pixel) and have a pixel in ``disc``."""
-    n = int(lab.max())
-    if n == 0:
-        return 0
+def false_objects(lab, near_ref, disc, n=None):
+    """Per object of ``lab`` (``n`` objects; default its maximum): whether it touches no
+    inserted footprint (``near_ref``: the footprints dilated by one pixel) and has a pixel
+    in ``disc``."""
+    n = int(lab.max()) if n is None else int(n)
     touch = np.bincount(lab[near_ref], minlength=n + 1)[1:] > 0
     inside = np.bincount(lab[disc], minlength=n + 1)[1:] > 0
-    return int((inside & ~touch).sum())
+    return inside & ~touch
 
 
 def summarise_recall(results, hits, sp, prefix=""):

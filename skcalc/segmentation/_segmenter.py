@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .._units import resolve_bit_depth
 from ..roi import ROI, as_roi_list, check_roi
 from ..utils._stage import ImageStage
+from ._calibrated import filter_cnr_threshold
 from ._hdog import hdog_candidates
 
 __all__ = ["HDoGRegSegmenter"]
@@ -494,8 +495,6 @@ default="auto"
         combine = {}
         calibrated = None
         if self._auto():
-            from ._filter import filter_cnr_threshold
-
             filt = (self.candidate_filter_ if hasattr(self, "candidate_filter_")
                     else self._resolve_filter())
             if filt is not None:
