@@ -11,8 +11,10 @@ copied; 12-bit processed PNGs, spacing unknown, assumed 0.07 and 0.1 mm). The le
 2. **False alarms**: objects per cm^2 of breast (``(image > 0)`` pixels, as
    ``real_tissue_check.py``) of the default ``HDoGRegSegmenter()`` on L-CC and L-MLO, at
    each spacing (0.07 and 0.1 mm assumed; 0.2 mm: 2 x 2 block averages), plus the other
-   operating points and the authors' rule for reference (and, with ``--compare``, other
-   candidate-filter files in the same run).
+   operating points, the presets with the filter's table as it is
+   (``fp_calibration="filter"``, ``*_filter_calibration``) and the authors' rule for
+   reference (and, with ``--compare``, other candidate-filter files in the same run).
+   ``--fp-calibration filter`` runs every segmenter of the benchmark that way.
 3. **Recall on a real background**: clusters of 8 calcifications (disc-shaped projected
    spheres, ``(1 - r^2)^0.5`` profile, diameter 0.1-1 mm, blurred by a 0.05 mm Gaussian
    PSF) are added to the L-CC and L-MLO images, 12 mm apart, away from the breast edge.
@@ -80,11 +82,14 @@ def beta(view):
     return np.asarray(out)
 
 
+SEGMENT_KW: dict = {}  # keywords of every segmenter of the run (--fp-calibration)
+
+
 def segment(a, sp, **kw):
     import skcalc
 
     roi = skcalc.ROI(a, spacing=sp, meta={"roi_id": "bench"})
-    out = skcalc.HDoGRegSegmenter(**kw).fit([roi]).transform([roi])[0]
+    out = skcalc.HDoGRegSegmenter(**{**SEGMENT_KW, **kw}).fit([roi]).transform([roi])[0]
     return np.asarray(out.calcifications), out.meta["segmentation"]
 
 
@@ -275,6 +280,10 @@ def false_alarms(results, spacings, plots):
             area = (a > 0).sum() * sp**2 / 100
             for name, kw in (("default", {}), ("sensitive", {"operating_point": "sensitive"}),
                              ("specific", {"operating_point": "specific"}),
+                             *[(f"{op}_filter_calibration",
+                                {"operating_point": op, "fp_calibration": "filter"})
+                               for op in ("balanced", "sensitive", "specific")
+                               if "fp_calibration" not in SEGMENT_KW],
                              ("no_filter", {"candidate_filter": None}),
                              ("authors_hdog", {"threshold": "authors", "regressor": None}),
                              *[(f"{n}_{op}", {**kw, "operating_point": op})
@@ -411,11 +420,15 @@ def main():
                     help="NAME=PATH[,NAME=PATH]: other candidate-filter files measured in the "
                          "same run (their detection threshold from the file)")
     ap.add_argument("--skip-cost", action="store_true")
+    ap.add_argument("--fp-calibration", choices=("image", "filter"), default=None,
+                    help="the segmenters' fp_calibration (default: the segmenter's)")
     ap.add_argument("--cost-only", action="store_true")
     ap.add_argument("--plots-only", action="store_true",
                     help="only redraw the figures (recall from the last results JSON)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    if args.fp_calibration:
+        SEGMENT_KW["fp_calibration"] = args.fp_calibration
     if args.plots_only:
         import json
 

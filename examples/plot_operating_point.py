@@ -5,7 +5,8 @@ Choosing the segmenter's operating point
 :class:`~skcalc.segmentation.HDoGRegSegmenter` detects candidate calcifications against
 each image's own noise, then a candidate filter keeps those whose score passes the
 **operating point**: the expected number of false positives per cm² of breast tissue,
-measured when the filter was calibrated. Presets: ``"sensitive"`` (2.0 FP/cm²),
+measured when the filter was calibrated and corrected for the image's own density of
+candidates (``fp_calibration="image"``). Presets: ``"sensitive"`` (2.0 FP/cm²),
 ``"balanced"`` (0.5, the default) and ``"specific"`` (0.15); any positive number works too.
 On the command line: ``skcalc segment IMAGE --operating-point sensitive``.
 

@@ -268,6 +268,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     seg = HDoGRegSegmenter(
         threshold=threshold,
         operating_point=operating_point,
+        fp_calibration=args.fp_calibration,
         candidate_filter=candidate_filter,
         regressor=regressor,
         combine=args.combine,
@@ -320,6 +321,20 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         f"{src.name}: {h}x{w} px at {spacing[0]:g} mm, {n} calcifications "
         f"(read {t_read:.2f} s, segmented {t_seg:.2f} s)"
     )
+    seg_summary = segmented.meta.get("segmentation") or {}
+    if seg_summary.get("fp_per_cm2") is not None:
+        area = seg_summary.get("breast_area_cm2") or float("nan")
+        how = (
+            f"threshold for {seg_summary['fp_scale']:.2g} x that rate in the filter's table, "
+            f"for this image's {seg_summary['candidate_density_per_cm2']:.2g} candidates/cm2"
+            if seg_summary.get("fp_calibration") == "image"
+            else "threshold from the filter's table"
+        )
+        _say(
+            f"operating point {seg_summary['operating_point']}: "
+            f"{seg_summary['fp_per_cm2']:g} FP/cm2 expected ({how}); "
+            f"{n / area:.2g} objects/cm2 of {area:.0f} cm2 of breast"
+        )
     _say(f"labels written to {label_path}")
     _say(f"overlays written to {outputs['overlay']} and {outputs['native']}")
     _say(f"per-calcification table written to {outputs['objects']}")
@@ -1025,6 +1040,13 @@ def _build_parser() -> argparse.ArgumentParser:
         default="balanced",
         metavar="{sensitive,balanced,specific,FP_PER_CM2}",
         help="expected false positives per cm2 of breast tissue (presets 2.0, 0.5, 0.15)",
+    )
+    p.add_argument(
+        "--fp-calibration",
+        default="image",
+        choices=["image", "filter"],
+        help="'image' (default): the operating point's score threshold corrected for this "
+        "image's density of candidates; 'filter': the filter's calibration table as it is",
     )
     p.add_argument(
         "--candidate-filter",

@@ -2,8 +2,9 @@
 
 Candidates (``_hdog.py``: the authors' absolute threshold; ``_calibrated.py``: threshold in
 robust local noise units, and per-candidate features), the candidate filter with its FP/cm^2
-operating points (``_filter.py``), the regression CNN (``_regression.py``), the breast mask
-(``_breast.py``), the combining rules (``_combine.py``) and the estimator (``_segmenter.py``).
+operating points (``_filter.py``) and their per-image correction (``_operating_point.py``),
+the regression CNN (``_regression.py``), the breast mask (``_breast.py``), the combining
+rules (``_combine.py``) and the estimator (``_segmenter.py``).
 """
 
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
@@ -21,6 +22,7 @@ from ._filter import (
     train_candidate_filter,
 )
 from ._hdog import hdog_candidates
+from ._operating_point import image_operating_point
 from ._segmenter import HDoGRegSegmenter, RegressorWeights
 
 # The regression CNN needs torch (several seconds to import): its names are loaded on first
@@ -53,6 +55,7 @@ __all__ = [
     "extract_positive_patches",
     "fit_candidate_filter",
     "hdog_candidates",
+    "image_operating_point",
     "load_default_filter",
     "load_default_weights",
     "local_robust_scale",

@@ -228,6 +228,7 @@ def segment_calibrated(
     tile: int = 512,
     tile_overlap: int = 64,
     stabilise: bool | None = None,
+    fp_calibration: str = "image",
 ) -> tuple[np.ndarray, dict]:
     """Calibrated HDoG candidates, the candidate filter at an operating point, optional CNN.
 
@@ -237,7 +238,10 @@ def segment_calibrated(
        eroded by ``erosion_mm``.
     3. If ``candidate_filter`` is given: per-candidate features, score, and the objects
        scoring at least the threshold of ``operating_point`` (a preset name or expected
-       false positives per cm^2, calibrated on held-out synthetic negatives) are kept.
+       false positives per cm^2, calibrated on held-out synthetic negatives) are kept. With
+       ``fp_calibration="image"`` the threshold is corrected for this image's density of
+       candidates (:func:`~skcalc.segmentation.image_operating_point`); ``"filter"``
+       uses the calibration table as it is.
     4. If ``model`` (the regression CNN) is given, the authors' ``"overlap"`` rule is applied
        to the kept objects.
     5. Holes are filled and the result labelled (4-connectivity).
@@ -256,7 +260,9 @@ def segment_calibrated(
         ``threshold`` ("auto"), ``cnr_threshold``, ``noise_sd`` (robust sd of the finest DoG
         in [0, 1] image units), ``pixel_noise_sd`` (the white-noise-equivalent pixel sd),
         ``operating_point``, ``fp_per_cm2`` (the promised rate), ``score_threshold``,
-        ``n_candidates``, ``stabilised`` (whether step 0 of
+        ``fp_calibration``, ``candidate_density_per_cm2`` and ``fp_scale`` (see
+        :func:`~skcalc.segmentation.image_operating_point`), ``n_candidates``,
+        ``stabilised`` (whether step 0 of
         :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran), ``n_objects``,
         ``breast_area_cm2``.
     """
@@ -287,16 +293,20 @@ def segment_calibrated(
         "operating_point": None,
         "fp_per_cm2": None,
         "score_threshold": None,
+        "fp_calibration": None,
+        "candidate_density_per_cm2": None,
+        "fp_scale": None,
     }
     keep = np.ones(n_cand + 1, bool)
-    if candidate_filter is not None and n_cand:
-        target, thr = candidate_filter.resolve(operating_point)
-        scores = candidate_filter.score(candidate_features(labels, info))
-        keep[1:] = scores >= thr
-        summary.update(operating_point=operating_point, fp_per_cm2=target, score_threshold=thr)
-    elif candidate_filter is not None:
-        target, thr = candidate_filter.resolve(operating_point)
-        summary.update(operating_point=operating_point, fp_per_cm2=target, score_threshold=thr)
+    if candidate_filter is not None:
+        from ._operating_point import image_operating_point
+
+        scores = (candidate_filter.score(candidate_features(labels, info)) if n_cand
+                  else np.zeros(0))
+        op = image_operating_point(candidate_filter, operating_point, scores,
+                                   summary["breast_area_cm2"], fp_calibration)
+        keep[1:] = scores >= op["score_threshold"]
+        summary.update(operating_point=operating_point, **op)
     del info
     keep[0] = False
     kept = keep[labels]

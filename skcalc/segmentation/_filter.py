@@ -143,6 +143,16 @@ class CandidateFilter:
             self.calib_thresholds[-1])
         return target, thr
 
+    @property
+    def reference_density(self) -> float | None:
+        """Calibration negatives per cm^2 at the lowest score threshold, i.e. the density
+        of the candidates the table was counted on, when the table starts at threshold 0
+        (as :func:`train_candidate_filter` and :func:`fit_candidate_filter` write it);
+        None for a hand-made table."""
+        if self.calib_thresholds.size and self.calib_thresholds[0] <= 0:
+            return float(self.calib_fp_per_cm2[0])
+        return None
+
     # -------------------------------------------------------------------- io
     def to_json(self) -> str:
         return json.dumps({

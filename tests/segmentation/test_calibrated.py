@@ -25,6 +25,7 @@ from skcalc.segmentation._filter import (
     load_default_filter,
     train_candidate_filter,
 )
+from skcalc.segmentation._operating_point import image_operating_point
 
 
 # ----------------------------------------------------------------------------- noise
@@ -199,6 +200,82 @@ def test_fewer_fp_per_cm2_never_gives_more_detections():
         assert s["n_objects"] == out.calcifications.max() <= s["n_candidates"]
 
 
+def _linear_table(d_ref=4.0):
+    """A filter table whose negatives' scores are uniform on [0, 1], ``d_ref`` per cm^2."""
+    t = np.linspace(0, 1, 1001)
+    return CandidateFilter("", t, d_ref * (1 - t))
+
+
+@pytest.mark.parametrize("target", [0.2, 0.5, 1.0])
+def test_image_calibration_keeps_the_promise_at_any_candidate_density(target):
+    f = _linear_table()
+    rng = np.random.default_rng(0)
+    area = 500.0
+    for density in (1.0, 2.0, 4.0, 8.0):
+        # tissue candidates ranked by the filter as the calibration's negatives were
+        scores = rng.uniform(0, 1, int(density * area))
+        op = image_operating_point(f, target, scores, area)
+        assert op["fp_calibration"] == "image" and op["fp_per_cm2"] == target
+        assert op["candidate_density_per_cm2"] == pytest.approx(density, rel=0.1)
+        rate = np.count_nonzero(scores >= op["score_threshold"]) / area
+        slack = 3 * np.sqrt(target / area)
+        assert 0.8 * target - slack <= rate <= 1.2 * target + slack
+        # the table alone promises the calibration's density: off by density / 4
+        raw = image_operating_point(f, target, scores, area, "filter")
+        assert raw["score_threshold"] == f.resolve(target)[1] and raw["fp_scale"] == 1.0
+        raw_rate = np.count_nonzero(scores >= raw["score_threshold"]) / area
+        assert raw_rate == pytest.approx(target * density / 4, rel=0.2, abs=slack)
+
+
+def test_image_calibration_is_monotone_and_ignores_likely_calcifications():
+    f = _linear_table()
+    rng = np.random.default_rng(1)
+    scores = rng.uniform(0, 1, 1000)  # 2 per cm^2 on 500 cm^2
+    thr = [image_operating_point(f, t, scores, 500.0)["score_threshold"]
+           for t in (4.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.01)]
+    assert all(a <= b for a, b in zip(thr, thr[1:]))
+    # a cluster of 100 calcifications the filter is sure of hardly moves the threshold
+    with_calcs = np.concatenate([scores, np.full(100, 0.999)])
+    a = image_operating_point(f, 0.5, scores, 500.0)
+    b = image_operating_point(f, 0.5, with_calcs, 500.0)
+    assert abs(b["score_threshold"] - a["score_threshold"]) <= 0.01
+
+
+def test_image_calibration_bounds_and_fallbacks():
+    f = _linear_table()
+    # a tiny ROI measures little: its density is shrunk towards the calibration's
+    small = image_operating_point(f, 0.5, np.zeros(0), 0.5)
+    assert small["fp_scale"] == pytest.approx(4.0 * 10.5 / 40.0, rel=1e-6)
+    # nothing in a large image, or a flood of candidates: the correction is bounded
+    assert image_operating_point(f, 0.5, np.zeros(0), 1000.0)["fp_scale"] == 4.0
+    flood = np.random.default_rng(2).uniform(0, 0.9, 100_000)
+    assert image_operating_point(f, 0.5, flood, 1000.0)["fp_scale"] == 0.25
+    # a hand-made table does not say how many candidates it was counted on
+    hand = CandidateFilter("", [0.1, 0.5, 0.9], [3.0, 1.0, 0.2])
+    op = image_operating_point(hand, 1.0, np.full(10, 0.3), 100.0)
+    assert op["fp_calibration"] == "filter" and op["score_threshold"] == 0.5
+    with pytest.raises(ValueError, match="fp_calibration"):
+        image_operating_point(f, 0.5, np.zeros(0), 10.0, "synthetic")
+
+
+def test_segmenter_reports_the_image_calibrated_operating_point():
+    p = make_training_patch(np.random.default_rng(11), size_mm=30.0, spacing=0.07,
+                            calcifications=True)
+    roi = ROI(p["image"], spacing=0.07, meta={"roi_id": "p"})
+    f = load_default_filter()
+    [img] = HDoGRegSegmenter().fit_transform([roi])
+    [tab] = HDoGRegSegmenter(fp_calibration="filter").fit_transform([roi])
+    si, st = img.meta["segmentation"], tab.meta["segmentation"]
+    assert st["fp_calibration"] == "filter" and st["fp_scale"] == 1.0
+    assert st["score_threshold"] == f.resolve("balanced")[1]
+    assert si["fp_calibration"] == "image" and si["candidate_density_per_cm2"] > 0
+    assert si["score_threshold"] == f.resolve(0.5 * si["fp_scale"])[1]
+    assert si["n_candidates"] == st["n_candidates"]  # the same candidates, another threshold
+    lower = si["score_threshold"] <= st["score_threshold"]
+    sub, sup = (tab, img) if lower else (img, tab)
+    assert not ((sub.calcifications > 0) & ~(sup.calcifications > 0)).any()
+
+
 @pytest.fixture(scope="module")
 def negative_patches():
     # held-out seeds, never used by training or calibration (seeds [11, k] and [12, k])
@@ -206,15 +283,17 @@ def negative_patches():
             for k in range(24)]
 
 
+@pytest.mark.parametrize("fp_calibration", ["image", "filter"])
 @pytest.mark.parametrize("op", ["sensitive", "balanced"])
-def test_false_alarms_on_synthetic_texture_match_the_operating_point(negative_patches, op):
+def test_false_alarms_on_synthetic_texture_match_the_operating_point(negative_patches, op,
+                                                                      fp_calibration):
     f = load_default_filter()
     target = PRESETS[op]
     n, area = 0, 0.0
     for p in negative_patches:
         lab, s = segment_calibrated(p["image"], p["spacing"], breast_mask=p["breast"],
                                     candidate_filter=f, operating_point=op, erosion_mm=1.0,
-                                    bit_depth=p["bits"])
+                                    bit_depth=p["bits"], fp_calibration=fp_calibration)
         n += s["n_objects"]
         from skcalc.segmentation import erode_breast
 

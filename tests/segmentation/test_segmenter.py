@@ -121,6 +121,8 @@ def test_bad_parameters(rois):
         HDoGRegSegmenter(operating_point="lax").fit(rois)
     with pytest.raises(ValueError, match="operating_point"):
         HDoGRegSegmenter(operating_point=0.0).fit(rois)
+    with pytest.raises(ValueError, match="fp_calibration"):
+        HDoGRegSegmenter(fp_calibration="synthetic").fit(rois)
     with pytest.raises(ValueError, match="no model file"):
         HDoGRegSegmenter(candidate_filter="nope.json").fit(rois)
     with pytest.raises(ValueError, match="max_sigma"):
