@@ -25,7 +25,9 @@ builds the same measurement from real tissue printed on simulated film:
 4. **Detectors**: the default ``HDoGRegSegmenter()``, its "sensitive" point, the authors'
    HDoG rule (``threshold="authors"``, no CNN), and a **naive DoG detector**: ``G(1 px) -
    G(2 px)`` of the image, objects = 8-connected components above its median + 3 robust
-   sd over the breast (one global threshold per image).
+   sd over the breast (one global threshold per image). On request
+   (``--detectors``), ``default_filter_calibration``: the default with the candidate
+   filter's table as it is (``fp_calibration="filter"``).
 
 Also printed: recall of the inserted calcifications (an object touching the footprint,
 dilated by one pixel) and objects per cm^2 of breast on the left views, per detector and
@@ -70,6 +72,7 @@ def detect(name, img, sp, bits, breast, filter_kw):
     if name == "naive_dog":
         return naive_dog(img, sp, breast)
     kw = {"default": {}, "sensitive": {"operating_point": "sensitive"},
+          "default_filter_calibration": {"fp_calibration": "filter"},
           "authors_hdog": {"threshold": "authors", "regressor": None}}[name]
     if name != "authors_hdog":
         kw.update(filter_kw)
@@ -173,7 +176,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--filter", default=None, help="candidate filter JSON (default: packaged)")
-    ap.add_argument("--detectors", default="default,sensitive,authors_hdog,naive_dog")
+    ap.add_argument("--detectors", default="default,sensitive,authors_hdog,naive_dog",
+                    help="comma-separated; also default_filter_calibration (the default "
+                         "with the filter's table as it is)")
     ap.add_argument("--plots", default=None)
     ap.add_argument("--out", default="film")
     args = ap.parse_args()

@@ -96,6 +96,22 @@ def filter_cnr_threshold(candidate_filter: Any, cnr_threshold: float | None = No
     return DEFAULT_CNR_THRESHOLD
 
 
+def filter_stabilise(candidate_filter: Any) -> bool:
+    """Whether to detect with the intensity stabilisation: as ``candidate_filter`` was
+    trained (``meta["stabilise"]``; a filter that does not say predates the stabilisation:
+    False), and with it when there is no filter.
+
+    >>> from skcalc.segmentation._filter import CandidateFilter, load_default_filter
+    >>> filter_stabilise(None), filter_stabilise(load_default_filter())
+    (True, True)
+    >>> filter_stabilise(CandidateFilter("", [1.0], [0.5]))
+    False
+    """
+    if candidate_filter is None:
+        return True
+    return bool(candidate_filter.meta.get("stabilise", False))
+
+
 def white_noise_dog_sd(sigma_px: Sequence[float] | float, ratio: float) -> float:
     """Standard deviation of the scale-normalised DoG of unit white noise.
 

@@ -267,7 +267,12 @@ def segment_calibrated(
         ``breast_area_cm2``.
     """
     from ._breast import breast_area_cm2
-    from ._calibrated import calibrated_candidates, candidate_features, filter_cnr_threshold
+    from ._calibrated import (
+        calibrated_candidates,
+        candidate_features,
+        filter_cnr_threshold,
+        filter_stabilise,
+    )
 
     sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask
@@ -276,8 +281,7 @@ def segment_calibrated(
           if k in ("min_sigma", "max_sigma", "sigma_ratio", "hessian_thr")}
     cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
     if stabilise is None:
-        stabilise = (True if candidate_filter is None
-                     else bool(candidate_filter.meta.get("stabilise", False)))
+        stabilise = filter_stabilise(candidate_filter)
     labels, info = calibrated_candidates(
         image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
         erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise, **hp)

@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ._calibrated import DEFAULT_CNR_THRESHOLD, FEATURE_NAMES, filter_cnr_threshold
+from ._calibrated import (
+    DEFAULT_CNR_THRESHOLD,
+    FEATURE_NAMES,
+    filter_cnr_threshold,
+    filter_stabilise,
+)
 
 __all__ = ["CandidateFilter", "PRESETS", "fit_candidate_filter", "load_default_filter",
            "train_candidate_filter"]
@@ -626,7 +631,7 @@ def fit_candidate_filter(
     t0 = time.perf_counter()
     # the detector as the base filter was trained (a new filter: as the packaged one)
     ref = base if base is not None else load_default_filter()
-    stabilise = bool(ref.meta.get("stabilise", False))
+    stabilise = filter_stabilise(ref)
     cnr_threshold = filter_cnr_threshold(ref, cnr_threshold)
     kw = dict(cnr_threshold=cnr_threshold, window_mm=window_mm, erosion_mm=breast_erosion,
               point_tolerance_mm=point_tolerance_mm, stabilise=stabilise)
