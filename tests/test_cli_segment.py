@@ -39,6 +39,26 @@ def test_segment_png_writes_labels_equal_to_the_estimator(mammogram, tmp_path, c
     assert summary["n_calcifications"] == int(want.max())
     # nothing written next to the input
     assert sorted(p.name for p in src.parent.iterdir()) == ["mammo.png"]
+    # the operating point, as applied to this image, is reported
+    seg = summary["segmentation"]
+    assert seg["fp_calibration"] == "image" and seg["fp_per_cm2"] == 0.5
+    assert "operating point balanced: 0.5 FP/cm2 expected (threshold for " in printed
+    assert f"{seg['fp_scale']:.2g} x that rate" in printed
+
+
+def test_segment_fp_calibration_filter_uses_the_table_as_it_is(mammogram, tmp_path, capsys):
+    src = tmp_path / "mammo.npy"
+    np.save(src, mammogram.image)
+    out = tmp_path / "out"
+    args = ["segment", str(src), "--out", str(out), "--spacing", "0.07", "--bit-depth", "12",
+            "--fp-calibration", "filter", "--operating-point", "specific"]
+    assert main(args) == 0
+    assert "threshold from the filter's table" in capsys.readouterr().out
+    seg = json.loads((out / "mammo_segmentation.json").read_text())["segmentation"]
+    want = HDoGRegSegmenter(fp_calibration="filter", operating_point="specific")
+    assert seg["score_threshold"] == want.fit([ROI(mammogram.image, spacing=0.07)]
+                                              ).operating_point_["score_threshold"]
+    assert seg["fp_calibration"] == "filter" and seg["fp_scale"] == 1.0
 
 
 def test_segment_npy_hdog_only_and_npy_labels(mammogram, tmp_path):
