@@ -1,6 +1,7 @@
 """Segmentation under display transforms of the same real mammograms: false alarms and recall.
 
-Run: ``python benchmarks/bench_display.py [--spacings 0.07,0.1] [--filter PATH]``.
+Run: ``python benchmarks/bench_display.py [--spacings 0.07,0.1] [--filter PATH]
+[--fp-calibration image|filter]``.
 
 A mammogram reaches skcalc after a tone curve nobody told it about: the vendor's processing,
 a window/level, a gamma or log display mapping, 8-bit export, JPEG. The calcifications and
@@ -105,12 +106,17 @@ def main():
     ap.add_argument("--spacings", default="0.07,0.1")
     ap.add_argument("--filter", default=None,
                     help="a candidate-filter file instead of the packaged one")
+    ap.add_argument("--fp-calibration", choices=("image", "filter"), default=None,
+                    help="the segmenter's fp_calibration (default: the segmenter's)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     kw = B.filter_kw(args.filter) if args.filter else {}
+    if args.fp_calibration:
+        kw["fp_calibration"] = args.fp_calibration
     results = run([float(s) for s in args.spacings.split(",")], kw)
     print_results(results)
-    write_results(results, "display")
+    write_results(results, "display" if not args.fp_calibration
+                  else f"display_{args.fp_calibration}")
 
 
 if __name__ == "__main__":
