@@ -17,6 +17,7 @@ from ..roi import ROI, as_roi_list, check_roi
 from ..utils._stage import ImageStage
 from ._calibrated import filter_cnr_threshold
 from ._hdog import hdog_candidates
+from ._operating_point import FP_CALIBRATIONS
 
 __all__ = ["HDoGRegSegmenter"]
 
@@ -321,7 +322,7 @@ default="auto"
         "cnr_threshold": [Interval(Real, 0, None, closed="left"), None],
         "noise_window": [Interval(Real, 0, None, closed="neither")],
         "candidate_filter": "no_validation",
-        "fp_calibration": [StrOptions({"image", "filter"})],
+        "fp_calibration": [StrOptions(set(FP_CALIBRATIONS))],
         "operating_point": [StrOptions({"sensitive", "balanced", "specific"}),
                             Interval(Real, 0, None, closed="neither")],
         "overlap": [Interval(Real, 0, None, closed="left")],
