@@ -140,18 +140,19 @@ def test_stabilisation_is_identity_like_on_stationary_noise():
 
 
 def test_false_alarm_rate_on_white_noise_is_set_by_the_threshold():
-    # Independent of the noise level; falls steeply with the threshold.
-    rng = np.random.default_rng(5)
+    # Independent of the noise level: the same noise at 15 times the level gives the same
+    # candidates (up to float32 rounding at the threshold); falls steeply with k.
+    z = np.random.default_rng(5).normal(0, 1, (800, 800))
     rates = {}
-    for k in (3.0, 4.0, 5.0):
-        for sd in (0.002, 0.03):
-            img = 0.5 + rng.normal(0, sd, (800, 800))
-            lab, _ = calibrated_candidates(img, 0.1, cnr_threshold=k)
-            rates[k, sd] = lab.max() / (800 * 800 * 0.01 / 100)
     for k in (3.0, 4.0):
-        lo, hi = sorted((rates[k, 0.002], rates[k, 0.03]))
-        assert hi <= 1.5 * lo + 1.0  # same rate within counting noise
-    assert rates[3.0, 0.002] > 5 * rates[4.0, 0.002] >= 0
+        labs = []
+        for sd in (0.002, 0.03):
+            lab, _ = calibrated_candidates(0.5 + sd * z, 0.1, cnr_threshold=k)
+            labs.append(lab)
+            rates[k, sd] = lab.max() / (800 * 800 * 0.01 / 100)
+        assert labs[0].max() == pytest.approx(labs[1].max(), rel=0.01)
+        assert np.count_nonzero((labs[0] > 0) != (labs[1] > 0)) <= 1e-3 * (labs[0] > 0).sum() + 2
+    assert rates[3.0, 0.002] > 5 * rates[4.0, 0.002] > 0
     # documented figure: about 0.7 candidates per cm^2 at k = 4 and 0.1 mm
     assert 0.2 < rates[4.0, 0.002] < 2.0
 
@@ -217,6 +218,12 @@ def test_image_calibration_keeps_the_promise_at_any_candidate_density(target):
         op = image_operating_point(f, target, scores, area)
         assert op["fp_calibration"] == "image" and op["fp_per_cm2"] == target
         assert op["candidate_density_per_cm2"] == pytest.approx(density, rel=0.1)
+        # exactly: the candidates below the table's top-5% threshold, over the fraction of
+        # the table's negatives there (1 - t for this table), shrunk with 10 cm^2 at 4/cm^2
+        _, t_tail = f.resolve(4.0 * 0.05)
+        below = np.count_nonzero(scores < t_tail) / t_tail
+        assert op["candidate_density_per_cm2"] == pytest.approx((below + 40.0) / (area + 10.0),
+                                                                rel=1e-9)
         rate = np.count_nonzero(scores >= op["score_threshold"]) / area
         slack = 3 * np.sqrt(target / area)
         assert 0.8 * target - slack <= rate <= 1.2 * target + slack
@@ -256,14 +263,48 @@ def test_image_calibration_bounds_and_fallbacks():
     assert op["fp_calibration"] == "filter" and op["score_threshold"] == 0.5
     with pytest.raises(ValueError, match="fp_calibration"):
         image_operating_point(f, 0.5, np.zeros(0), 10.0, "synthetic")
+    # a table with no negatives at all says nothing about the density either
+    empty = CandidateFilter("", [0.0, 0.5], [0.0, 0.0])
+    op = image_operating_point(empty, 0.5, np.full(10, 0.3), 100.0)
+    assert op["fp_calibration"] == "filter" and op["candidate_density_per_cm2"] is None
+    # no breast area: the density is the prior's plus what was counted, over 10 cm^2
+    op = image_operating_point(f, 0.5, np.full(20, 0.1), 0.0)
+    _, t_tail = f.resolve(0.2)
+    assert op["candidate_density_per_cm2"] == pytest.approx((20 / t_tail + 40.0) / 10.0)
+    assert image_operating_point(f, 0.5, np.full(20, 0.1), -5.0) == op
+    # a coarse table that never keeps fewer than 3 in 4 of its negatives: the count below
+    # its last threshold is scaled by at most 2, not by 4
+    coarse = CandidateFilter("", [0.0, 0.5], [4.0, 3.0])
+    op = image_operating_point(coarse, 0.5, np.full(100, 0.2), 100.0)
+    assert op["candidate_density_per_cm2"] == pytest.approx((100 / 0.5 + 40.0) / 110.0)
 
 
-def test_segmenter_reports_the_image_calibrated_operating_point():
+def test_segmenter_reports_the_image_calibrated_operating_point(monkeypatch):
+    from skcalc.segmentation import _operating_point
+
     p = make_training_patch(np.random.default_rng(11), size_mm=30.0, spacing=0.07,
                             calcifications=True)
     roi = ROI(p["image"], spacing=0.07, meta={"roi_id": "p"})
     f = load_default_filter()
+    seen = []
+    real = _operating_point.image_operating_point
+
+    def spy(candidate_filter, operating_point, scores, area, fp_calibration="image"):
+        seen.append((np.asarray(scores).copy(), area))
+        return real(candidate_filter, operating_point, scores, area, fp_calibration)
+
+    monkeypatch.setattr(_operating_point, "image_operating_point", spy)
     [img] = HDoGRegSegmenter().fit_transform([roi])
+    # the correction saw every candidate's score and the whole breast of the patch
+    [(scores, area)] = seen
+    s = img.meta["segmentation"]
+    assert scores.size == s["n_candidates"] > 20
+    assert area == s["breast_area_cm2"] == pytest.approx(
+        p["breast"].sum() * 0.07**2 / 100, rel=0.05)
+    assert s["n_objects"] <= np.count_nonzero(scores >= s["score_threshold"])
+    expected = real(f, "balanced", scores, area)
+    assert s["candidate_density_per_cm2"] == expected["candidate_density_per_cm2"]
+    assert s["score_threshold"] == expected["score_threshold"]
     [tab] = HDoGRegSegmenter(fp_calibration="filter").fit_transform([roi])
     si, st = img.meta["segmentation"], tab.meta["segmentation"]
     assert st["fp_calibration"] == "filter" and st["fp_scale"] == 1.0
@@ -300,20 +341,37 @@ def test_false_alarms_on_synthetic_texture_match_the_operating_point(negative_pa
         area += erode_breast(p["breast"], spacing=p["spacing"], size_mm=1.0).sum() * \
             p["spacing"] ** 2 / 100
     rate = n / area
-    # stated tolerance: within a factor 2 of the promise, plus Poisson slack
-    assert rate <= 2 * target + 3 * np.sqrt(2 * target * area) / area
+    # the tissue the table was calibrated on: the promise within a factor 1.5 either way,
+    # plus one Poisson sd of the promised count (measured: 0.64-0.79 of the promise)
+    slack = np.sqrt(target * area) / area
+    assert target / 1.5 - slack <= rate <= 1.5 * target + slack
 
 
-def test_false_alarms_on_pure_noise_are_below_the_operating_point():
+@pytest.mark.parametrize("fp_calibration", ["image", "filter"])
+def test_false_alarms_on_pure_noise_stay_within_the_stated_tolerance(fp_calibration):
+    # White noise yields about 0.5 candidates per cm^2 at k = 4, whatever its level: fewer
+    # than "balanced" promises, so the filter is tested at "specific", where it must remove
+    # most of them. Pure-noise maxima look like faint calcifications to the filter, and
+    # with the per-image correction (few candidates: the largest correction) the rate is
+    # 1.7 times the promise: the documented tolerance is a factor 2.
     f = load_default_filter()
-    rng = np.random.default_rng(13)
-    n, area = 0, 0.0
-    for sp in (0.05, 0.1, 0.2):
-        img = np.clip(np.rint(2000 + rng.normal(0, 30, (600, 600))), 0, 4095).astype(np.uint16)
-        lab, s = segment_calibrated(img, sp, candidate_filter=f, operating_point="balanced")
-        n += s["n_objects"]
-        area += s["breast_area_cm2"]
-    assert n / area <= PRESETS["balanced"]
+    rates = {}
+    for op in ("sensitive", "balanced", "specific"):
+        rng = np.random.default_rng(13)
+        n = n_cand = 0
+        area = 0.0
+        for sp in (0.05, 0.1, 0.2):
+            img = np.clip(np.rint(2000 + rng.normal(0, 30, (600, 600))), 0, 4095)
+            lab, s = segment_calibrated(img.astype(np.uint16), sp, candidate_filter=f,
+                                        operating_point=op, fp_calibration=fp_calibration)
+            n, n_cand = n + s["n_objects"], n_cand + s["n_candidates"]
+            area += s["breast_area_cm2"]
+        rates[op] = n / area
+        assert n <= n_cand and 0.2 < n_cand / area < 1.0
+        slack = np.sqrt(2 * PRESETS[op] * area) / area
+        assert rates[op] <= 2 * PRESETS[op] + slack
+    assert rates["specific"] < 0.6 * n_cand / area  # the filter did remove candidates
+    assert rates["specific"] <= rates["balanced"] <= rates["sensitive"]
 
 
 # ----------------------------------------------------------------------------- model
@@ -363,11 +421,17 @@ def test_default_segmenter_finds_cohort_calcifications():
     rois, _, _ = make_calcification_cohort(n_rois=4, random_state=5)
     seg = HDoGRegSegmenter().fit(rois)
     assert seg.operating_point_["fp_per_cm2"] == PRESETS["balanced"]
-    tp = n = 0
+    tp = n = fp = n_cand = 0
+    area = 0.0
     for roi, out in zip(rois, seg.transform(rois)):
         m = match_objects(out.calcifications, roi.reference, spacing=roi.spacing)
-        tp, n = tp + m["tp"], n + m["n_gt"]
+        tp, n, fp = tp + m["tp"], n + m["n_gt"], fp + m["fp"]
+        s = out.meta["segmentation"]
+        area, n_cand = area + s["breast_area_cm2"], n_cand + s["n_candidates"]
     assert tp >= 0.8 * n
+    # and not by keeping every candidate: false objects within the promise (measured: 5 on
+    # 16 cm^2 of these clustered ROIs, of 10 candidates that are not calcifications)
+    assert fp <= PRESETS["balanced"] * area and fp < n_cand - tp
 
 
 def test_bounded_hole_filling_equals_binary_fill_holes():

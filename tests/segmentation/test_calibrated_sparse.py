@@ -22,10 +22,22 @@ def _image():
 
 def test_tiled_hessian_components_equal_the_whole_plane(monkeypatch):
     img = _image()
+    whole = []
+    real = _hdog._ScaleCandidates._whole_plane
+
+    def counted(self, *args, **kwargs):
+        whole.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(_hdog._ScaleCandidates, "_whole_plane", counted)
+    # small tiles, never dense enough to fall back: the tiled path on every scale
+    monkeypatch.setattr(_hdog, "_TILE", 16)
+    monkeypatch.setattr(_hdog, "_DENSE_TILES", 1.0)
     lab, info = calibrated_candidates(img, 0.07, cnr_threshold=3.0, bit_depth=12)
-    assert lab.max() > 20
+    assert lab.max() > 20 and not whole
     monkeypatch.setattr(_hdog, "_DENSE_TILES", -1.0)  # always label the whole plane
     ref, rinfo = calibrated_candidates(img, 0.07, cnr_threshold=3.0, bit_depth=12)
+    assert whole  # the reference did take the whole-plane path
     np.testing.assert_array_equal(lab, ref)
     np.testing.assert_array_equal(info["cnr"], rinfo["cnr"])
 
