@@ -115,7 +115,8 @@ def check_spacing(
         if not all(lo <= s <= hi for s in sp):
             raise ValueError(
                 f"{name} {sp} mm is outside the plausible range for a mammogram "
-                f"[{lo}, {hi}] mm; is it in um or cm? (pass plausible=False to accept it)"
+                f"[{lo}, {hi}] mm; is it in um or cm? (a spacing outside it is accepted "
+                "within `with skcalc.plausible_spacing(low, high):`)"
             )
     return sp
 

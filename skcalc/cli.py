@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -232,9 +233,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         args.candidate_filter, args.candidate_filter
     )
     threshold = _number_or(args.threshold, ("auto", "authors"), "--threshold")
-    operating_point = _number_or(
-        args.operating_point, ("sensitive", "balanced", "specific"), "--operating-point"
-    )
+    operating_point = args.operating_point
     out = _out_dir(args.out)
     fmt = args.format
     outputs = {
@@ -261,9 +260,9 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         spacing = check_spacing(
             spacing, name=f"{src}: the pixel spacing in the file's header (override: --spacing MM)"
         )
-    # Only DICOM says how many bits are used; a PNG/TIFF/NPY container depth (16 for 12-bit
-    # data) would mis-scale the HDoG threshold, so the depth is inferred from the values.
-    bits = args.bit_depth or (meta.get("bits_stored") if meta.get("format") == "dicom" else None)
+    # DICOM's BitsStored, else the depth the values use (read_mammogram: a 16-bit PNG of
+    # 12-bit data is 12), as the Python API gets it from the same reader.
+    bits = args.bit_depth or meta.get("bits_stored")
     roi = ROI(image, spacing=spacing, meta={"roi_id": src.stem, "bits_stored": bits})
     seg = HDoGRegSegmenter(
         threshold=threshold,
@@ -296,9 +295,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         save_overlay_png(outputs["native"], segmented, overwrite=True)
     t_plot = time.perf_counter() - t0
     with _step("measuring each calcification"):
-        # Geometry and intensity of every object, one row each (regionprops: cheap).
+        # Geometry and intensity of every object, one row each (regionprops: cheap, so no
+        # object budget: the authors' rule finds thousands on a real mammogram).
         masked = MaskBuilder().fit_transform([segmented.replace(region=None)])
-        tables = LocalFeatureExtractor(feature_sets=("fg_regionprops",)).fit_transform(masked)
+        tables = LocalFeatureExtractor(feature_sets=("fg_regionprops",),
+                                       max_objects=None).fit_transform(masked)
         write_local_features_csv(tables, outputs["objects"], overwrite=True)
     areas = np.bincount(labels.ravel())[1:] * spacing[0] * spacing[1]
     summary = {
@@ -402,7 +403,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
         with _step("building the masks"), _naming_the_roi(rois):
             masked = MaskBuilder(n_jobs=args.n_jobs).fit_transform(segmented)
         n_objects = sum(int(r.masks.foreground.max()) for r in masked)
-        extractor = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs)
+        extractor = LocalFeatureExtractor(feature_sets=feature_sets, n_jobs=args.n_jobs,
+                                          **_binning(args))
         with _step(f"measuring {n_objects} calcifications"), _naming_the_roi(rois):
             tables = extractor.fit_transform(masked)
     frame = local_features_table(tables)
@@ -515,13 +517,25 @@ def _summary(rois, y, groups) -> str:
 def _pipeline_from_args(args: argparse.Namespace, aggregation: str | None = None):
     from .pipeline import make_calcification_pipeline
 
-    return make_calcification_pipeline(
+    pipe = make_calcification_pipeline(
         n_clusters=args.n_clusters,
         threshold=args.threshold,
         aggregation=aggregation or args.aggregation,
         n_jobs=args.n_jobs,
         random_state=args.random_state,
     )
+    binning = {f"features__local__extract__{k}": v for k, v in _binning(args).items()}
+    return pipe.set_params(**binning) if binning else pipe
+
+
+def _binning(args: argparse.Namespace) -> dict:
+    """``--bin-width`` / ``--bin-count`` as LocalFeatureExtractor keywords (given ones)."""
+    out = {}
+    if getattr(args, "bin_width", None) is not None:
+        out["bin_width"] = args.bin_width
+    if getattr(args, "bin_count", None) is not None:
+        out["bin_count"] = args.bin_count
+    return out
 
 
 def _grid_from_args(args: argparse.Namespace) -> dict:
@@ -810,6 +824,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _operating_point(text: str) -> str | float:
+    """A preset name or a positive number of false positives per cm^2."""
+    presets = ("sensitive", "balanced", "specific")
+    if text in presets:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(presets)} or a positive number of false positives "
+            f"per cm2, got {text!r}")
+    return value
+
+
 def _n_jobs(text: str) -> int:
     """scikit-learn's n_jobs: a positive count, or -1 (all cores), -2 (all but one), ..."""
     try:
@@ -907,6 +947,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     def add_model_args(p):
         p.add_argument("--n-clusters", type=_positive_int, default=15, help="K (default 15)")
+        add_binning_args(p)
         p.add_argument(
             "--threshold",
             type=_probability,
@@ -923,6 +964,23 @@ def _build_parser() -> argparse.ArgumentParser:
             "--n-jobs", type=int, default=None, help="parallel jobs of the per-ROI image stages"
         )
         p.add_argument("--random-state", type=int, default=0)
+
+    def add_binning_args(p):
+        g = p.add_mutually_exclusive_group()
+        g.add_argument(
+            "--bin-width",
+            type=_positive_float,
+            default=None,
+            help="pyradiomics gray-level bin width in stored units (default 5, for 12-bit "
+            "data; real processed images whose calcification bands span thousands of units "
+            "need more: the error says how much)",
+        )
+        g.add_argument(
+            "--bin-count",
+            type=_positive_int,
+            default=None,
+            help="a fixed number of gray-level bins per object instead of --bin-width",
+        )
 
     def add_grid_args(p):
         p.add_argument(
@@ -1018,6 +1076,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="comma-separated feature sets (default: all three, 208 features; "
         "'fg_regionprops' alone is fast)",
     )
+    add_binning_args(p)
     p.add_argument(
         "--n-jobs", type=_n_jobs, default=None, help="parallel ROIs (default 1; -1 all cores)"
     )
@@ -1025,7 +1084,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add_parser("segment", help="segment the calcifications of one image file")
     p.add_argument("image", help="DICOM, PNG, TIFF, PGM or NPY file")
-    p.add_argument("--out", default="skcalc-segment", help="output folder")
+    p.add_argument("--out", default="skcalc-segment",
+                   help="output folder (default: ./skcalc-segment)")
     p.add_argument("--spacing", type=float, default=None, metavar="MM", help="pixel spacing in mm")
     p.add_argument("--bit-depth", type=int, default=None, help="bits of the stored values")
     p.add_argument(
@@ -1038,6 +1098,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--operating-point",
         default="balanced",
+        type=_operating_point,
         metavar="{sensitive,balanced,specific,FP_PER_CM2}",
         help="expected false positives per cm2 of breast tissue (presets 2.0, 0.5, 0.15)",
     )
@@ -1109,6 +1170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # anything else is a failed step, reported with its type.
         expected = isinstance(exc, (ValueError, TypeError, OSError))
         text = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        if "use bin_width >=" in text and args.command in ("features", "train", "evaluate"):
+            text += " (options --bin-width W or --bin-count N)"
         print(f"skcalc {args.command}: error: {text}", file=sys.stderr)
         if not expected:
             print("(set SKCALC_DEBUG=1 to see the traceback)", file=sys.stderr)

@@ -350,30 +350,40 @@ def multiscale_merge_index(
     ycap, xcap = table.shape[0] - 1, table.shape[1] - 1
     rr, cc, ll, starts, bbox, present = _boundary_points(labels, n)
 
-    # Lower bound from the bounding-box gaps: the table is monotone in |vy| and |vx|.
+    # Lower bound from the bounding-box gaps (the table is monotone in |vy| and |vx|), for a
+    # block of rows at a time: the memory stays that of the (n, n) result, not a few times
+    # it (a whole mammogram under the authors' rule has tens of thousands of objects).
     top, bot, left, right = bbox.T
-    gy = np.maximum(0, np.maximum(top[None, :] - bot[:, None], top[:, None] - bot[None, :]))
-    gx = np.maximum(0, np.maximum(left[None, :] - right[:, None], left[:, None] - right[None, :]))
-    lower = table[np.minimum(gy, ycap), np.minimum(gx, xcap)]
-    cand = (lower < n_s) & present[:, None] & present[None, :]
-    cand = np.triu(cand, 1)
-
-    point_obj = ll - 1
-    for i in np.flatnonzero(cand.any(axis=1)):
-        js = np.flatnonzero(cand[i])
-        sel = cand[i][point_obj]
-        qy, qx = rr[sel], cc[sel]
-        seg = np.concatenate(([0], np.cumsum(starts[js + 1] - starts[js])[:-1]))
-        py, px = rr[starts[i] : starts[i + 1]], cc[starts[i] : starts[i + 1]]
-        colmin = np.full(qy.size, n_s, table.dtype)
-        step = max(1, _BLOCK // max(qy.size, 1))
-        for a in range(0, py.size, step):
-            dy = np.minimum(np.abs(py[a : a + step, None] - qy[None, :]), ycap)
-            dx = np.minimum(np.abs(px[a : a + step, None] - qx[None, :]), xcap)
-            np.minimum(colmin, table[dy, dx].min(axis=0), out=colmin)
-        vals = np.minimum.reduceat(colmin, seg)
-        merge[i, js] = vals
-        merge[js, i] = vals
+    cols = np.arange(n)
+    rows_per_block = max(1, _BLOCK // n)
+    for b0 in range(0, n, rows_per_block):
+        b1 = min(b0 + rows_per_block, n)
+        gy = np.maximum(0, np.maximum(top[None, :] - bot[b0:b1, None], top[b0:b1, None] - bot))
+        gx = np.maximum(
+            0, np.maximum(left[None, :] - right[b0:b1, None], left[b0:b1, None] - right)
+        )
+        cand = table[np.minimum(gy, ycap), np.minimum(gx, xcap)] < n_s
+        del gy, gx
+        cand &= present[b0:b1, None] & present[None, :]
+        cand &= cols[None, :] > np.arange(b0, b1)[:, None]  # each pair once, j > i
+        for k in np.flatnonzero(cand.any(axis=1)):
+            i = b0 + k
+            js = np.flatnonzero(cand[k])
+            # the boundary points of objects js, grouped by object in increasing order
+            counts = starts[js + 1] - starts[js]
+            seg = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            pts = np.repeat(starts[js] - seg, counts) + np.arange(int(counts.sum()))
+            qy, qx = rr[pts], cc[pts]
+            py, px = rr[starts[i] : starts[i + 1]], cc[starts[i] : starts[i + 1]]
+            colmin = np.full(qy.size, n_s, table.dtype)
+            step = max(1, _BLOCK // max(qy.size, 1))
+            for a in range(0, py.size, step):
+                dy = np.minimum(np.abs(py[a : a + step, None] - qy[None, :]), ycap)
+                dx = np.minimum(np.abs(px[a : a + step, None] - qx[None, :]), xcap)
+                np.minimum(colmin, table[dy, dx].min(axis=0), out=colmin)
+            vals = np.minimum.reduceat(colmin, seg)
+            merge[i, js] = vals
+            merge[js, i] = vals
     return merge
 
 

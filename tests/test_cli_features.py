@@ -193,3 +193,31 @@ def test_roi_without_calcification_adds_no_row_and_is_named(tmp_path, capsys, re
     assert not [w for w in recwarn if "no calcification" in str(w.message)]
     assert main(["features", str(manifest), "--out", str(out), "--n-jobs", "0"]) == 2
     assert "0 jobs has no meaning" in capsys.readouterr().err
+
+
+def test_discretisation_options_reach_the_extractor(manifest, in_memory, table, tmp_path,
+                                                    capsys):
+    import argparse
+
+    from skcalc.cli import _pipeline_from_args
+
+    out = tmp_path / "bw.csv"
+    assert main(["features", str(manifest), "--out", str(out), "--bin-width", "2", "-q"]) == 0
+    got = pd.read_csv(out)
+    _, _, masked = in_memory
+    want = local_features_table(LocalFeatureExtractor(bin_width=2.0).fit_transform(masked))
+    col = "fg_original_glcm_JointEntropy"
+    np.testing.assert_allclose(got[col], want[col], rtol=1e-6)
+    assert not np.allclose(got[col], pd.read_csv(table)[col], equal_nan=True)
+    # too fine a width for the objects' range: the error names the CLI's options
+    assert main(["features", str(manifest), "--out", str(out), "--overwrite",
+                 "--bin-width", "0.05"]) == 1
+    assert "(options --bin-width W or --bin-count N)" in capsys.readouterr().err
+    assert main(["features", str(manifest), "--out", str(out), "--bin-width", "2",
+                 "--bin-count", "8"]) == 2  # one or the other: a usage error
+    # train / evaluate build the model with them
+    args = argparse.Namespace(n_clusters=15, threshold=0.4, aggregation="bag", n_jobs=None,
+                              random_state=0, bin_width=None, bin_count=16)
+    params = _pipeline_from_args(args).get_params()
+    assert params["features__local__extract__bin_count"] == 16
+    assert params["features__local__extract__bin_width"] == 5.0

@@ -76,6 +76,27 @@ def test_segment_npy_hdog_only_and_npy_labels(mammogram, tmp_path):
     np.testing.assert_array_equal(labels, want)
 
 
+def test_api_and_cli_scale_a_12_bit_png_alike(mammogram, tmp_path):
+    # 12-bit data in a 16-bit PNG: the reader reports the depth the values use, so the
+    # authors' threshold (a fraction of the full range) means the same in both routes
+    src = tmp_path / "mammo.png"
+    Image.fromarray(mammogram.image.astype(np.uint16)).save(src)
+    out = tmp_path / "out"
+    args = ["segment", str(src), "--out", str(out), "--spacing", "0.07",
+            "--threshold", "authors", "--regressor", "none", "--format", "npy"]
+    assert main(args) == 0
+    cli = np.load(out / "mammo_labels.npy")
+    image, _, meta = read_mammogram(src)
+    assert (meta["bits_allocated"], meta["bits_stored"]) == (16, 12)
+    api = (HDoGRegSegmenter(threshold="authors", regressor=None)
+           .fit_transform([ROI(image, spacing=0.07, meta=meta)])[0].calcifications)
+    np.testing.assert_array_equal(cli, api)
+    as16 = (HDoGRegSegmenter(threshold="authors", regressor=None)
+            .fit_transform([ROI(image, spacing=0.07, meta={**meta, "bits_stored": 16})])[0]
+            .calcifications)
+    assert as16.max() < api.max()  # the container's depth would have been 16x stricter
+
+
 def test_segment_without_spacing_is_a_clear_error(mammogram, tmp_path, capsys):
     src = tmp_path / "mammo.npy"
     np.save(src, mammogram.image)
@@ -129,3 +150,24 @@ def test_segment_never_replaces_outputs_or_inputs_unasked(mammogram, tmp_path, c
                  str(weights), "--overwrite"])  # fmt: skip
     assert code == 1 and "refusing to write over an input" in capsys.readouterr().err
     assert weights.read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize("value", ["medium", "-1", "0", "nan"])
+def test_a_bad_operating_point_is_a_usage_error(mammogram, tmp_path, capsys, value):
+    src = tmp_path / "mammo.npy"
+    np.save(src, mammogram.image)
+    args = ["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "0.07"]
+    assert main([*args, "--operating-point", value]) == 2
+    err = capsys.readouterr().err
+    assert "sensitive, balanced, specific or a positive number" in err and repr(value) in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_numeric_operating_point_is_the_promise(mammogram, tmp_path):
+    src = tmp_path / "mammo.npy"
+    np.save(src, mammogram.image)
+    out = tmp_path / "o"
+    assert main(["segment", str(src), "--out", str(out), "--spacing", "0.07",
+                 "--operating-point", "0.3", "-q"]) == 0
+    seg = json.loads((out / "mammo_segmentation.json").read_text())["segmentation"]
+    assert seg["operating_point"] == 0.3 and seg["fp_per_cm2"] == 0.3

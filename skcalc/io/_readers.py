@@ -64,6 +64,23 @@ def _to_2d(arr: np.ndarray, path: str, meta: dict[str, Any]) -> np.ndarray:
     return arr
 
 
+def _stored_depth(arr: np.ndarray, container: int | None, meta: dict[str, Any]) -> None:
+    """``bits_allocated`` (the file's container) and ``bits_stored`` (the depth the values
+    use) of a format whose header does not say how many bits are used: a 16-bit PNG, TIFF
+    or array usually holds 12-bit detector data, and dividing those by ``2**16 - 1`` would
+    make the authors' DoG threshold 16 times too strict. ``bits_stored`` is what the
+    segmentation infers from the same values (:func:`skcalc._units.resolve_bit_depth`), so
+    ``read_mammogram`` + ``ROI(..., meta=meta)`` and ``skcalc segment`` scale alike."""
+    from .._units import resolve_bit_depth
+
+    meta["bits_allocated"] = container
+    if container is None or arr.dtype == bool:
+        meta["bits_stored"] = container
+        return
+    inferred = resolve_bit_depth(arr)
+    meta["bits_stored"] = container if inferred is None else min(int(inferred), container)
+
+
 def _open_png(path: str):
     """Open a PNG's header; the declared size is checked before any pixel is decoded."""
     import warnings
@@ -106,8 +123,10 @@ def _read_png(path: str, meta: dict[str, Any]) -> np.ndarray:
         bits = 32
     else:
         bits = 8
-    meta.update(bits_stored=bits, photometric="MONOCHROME2", mode=mode)
-    return _to_2d(arr, path, meta)
+    meta.update(photometric="MONOCHROME2", mode=mode)
+    arr = _to_2d(arr, path, meta)
+    _stored_depth(arr, bits, meta)
+    return arr
 
 
 def _read_tiff(path: str, meta: dict[str, Any]) -> np.ndarray:
@@ -121,13 +140,16 @@ def _read_tiff(path: str, meta: dict[str, Any]) -> np.ndarray:
         arr = page.asarray()
         photometric = getattr(page.photometric, "name", str(page.photometric))
         bits = int(page.bitspersample)
-    meta.update(bits_stored=bits, photometric=photometric)
+    meta.update(photometric=photometric)
     arr = _to_2d(arr, path, meta)
+    meta["bits_allocated"] = meta["bits_stored"] = bits
     if photometric == "MINISWHITE" and np.issubdtype(arr.dtype, np.unsignedinteger):
         # Same convention as DICOM MONOCHROME1: keep high attenuation bright.
         arr = (np.uint64(2**bits - 1) - arr.astype(np.uint64)).astype(arr.dtype)
         meta["inverted"] = True
         meta["inversion"] = f"MINISWHITE: {2**bits - 1} - value"
+    else:
+        _stored_depth(arr, bits, meta)
     return arr
 
 
@@ -175,7 +197,10 @@ def _read_pgm(path: str, meta: dict[str, Any]) -> np.ndarray:
             raise UnreadableImageError(f"{path}: truncated PGM ({len(values)} of {n} values)")
         arr = np.array([int(v) for v in values[:n]], dtype=dtype)
     arr = arr.reshape(height, width).astype(dtype.newbyteorder("="))
-    meta.update(bits_stored=int(maxval).bit_length(), photometric="MONOCHROME2", maxval=maxval)
+    meta.update(photometric="MONOCHROME2", maxval=maxval)
+    # maxval declares the range (4095: 12 bits), but converters write 65535 for any
+    # 16-bit data: the depth the values use, within maxval's
+    _stored_depth(arr, int(maxval).bit_length(), meta)
     return arr
 
 
@@ -224,9 +249,10 @@ def _read_npy(path: str, meta: dict[str, Any]) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise UnreadableImageError(f"{path}: array dtype {arr.dtype} is not numeric")
     bits = arr.dtype.itemsize * 8 if np.issubdtype(arr.dtype, np.integer) else None
-    meta.update(bits_stored=bits, photometric="MONOCHROME2")
+    meta.update(photometric="MONOCHROME2")
     if arr.ndim != 2:
         raise UnreadableImageError(f"{path}: expected a 2-D array, got shape {arr.shape}")
+    _stored_depth(arr, bits, meta)
     return arr
 
 
@@ -284,7 +310,10 @@ def read_mammogram(
         tags skcalc does not trust. An :class:`~skcalc.ROI` built without a spacing assumes
         0.07 mm, so pass the right spacing for non-DICOM files.
     meta : dict
-        ``source``, ``format``, ``bits_stored``, ``photometric``, ``inverted`` and, for
+        ``source``, ``format``, ``bits_stored`` (DICOM: BitsStored; other formats, whose
+        headers give only the container's depth ``bits_allocated``: the depth the values use,
+        as the segmentation infers it, e.g. 12 for 12-bit data in a 16-bit PNG),
+        ``photometric``, ``inverted`` and, for
         DICOM: ``laterality``, ``view``, ``patient_id``, ``study_instance_uid``,
         ``manufacturer``, ``presentation_intent``, ``window_centers``, ``window_widths``,
         ``voi_lut_function``, ``voi_luts``, ``rescale_slope``, ``rescale_intercept``,
@@ -306,8 +335,8 @@ def read_mammogram(
     >>> path = os.path.join(tempfile.mkdtemp(), "roi.png")
     >>> write_image_atomic(path, np.array([[0, 1000], [4095, 7]], np.uint16))
     >>> image, spacing, meta = read_mammogram(path)
-    >>> image.tolist(), image.dtype, spacing, meta["bits_stored"]
-    ([[0, 1000], [4095, 7]], dtype('uint16'), None, 16)
+    >>> image.tolist(), image.dtype, spacing, meta["bits_allocated"], meta["bits_stored"]
+    ([[0, 1000], [4095, 7]], dtype('uint16'), None, 16, 12)
     """
     path = os.fspath(path)
     if not os.path.exists(path):

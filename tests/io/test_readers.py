@@ -37,6 +37,22 @@ def test_round_trip(tmp_path, arr, ext):
     assert read_image_shape(path) == arr.shape
 
 
+@pytest.mark.parametrize("ext", [".png", ".npy", ".tif", ".pgm"])
+def test_depth_is_the_one_the_values_use_not_the_container(tmp_path, ext):
+    arr12 = (IMG16 >> 4).astype(np.uint16)  # 12-bit detector data in 16 bits
+    path = tmp_path / f"img{ext}"
+    if ext == ".pgm":
+        write_pgm(path, arr12, 65535)  # what converters write for any 16-bit data
+    else:
+        write_image_atomic(path, arr12)
+    image, _, meta = read_mammogram(path)
+    np.testing.assert_array_equal(image, arr12)
+    assert (meta["bits_allocated"], meta["bits_stored"]) == (16, 12)
+    if ext == ".pgm":  # a maxval below the values' depth is the file's own declaration
+        write_pgm(path, (arr12 >> 2).astype(np.uint16), 1023)
+        assert read_mammogram(path)[2]["bits_stored"] == 10
+
+
 def test_png_written_by_pillow_is_read(tmp_path):
     Image.fromarray(IMG16).save(tmp_path / "p.png")
     np.testing.assert_array_equal(read_mammogram(tmp_path / "p.png")[0], IMG16)
