@@ -560,7 +560,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.tune:
         grid = _grid_from_args(args)
         _say(f"grid search over {grid} ({args.cv}-fold grouped, sensitivity-first) ...")
-        with _step(f"grid search on {len(rois)} ROIs"):
+        with _step(f"grid search on {len(rois)} ROIs"), _naming_the_roi(rois):
             search = grid_search(
                 pipe, rois, y, groups, grid, cv=args.cv, random_state=args.random_state
             )
@@ -568,7 +568,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         info["best_params"] = dict(search.best_params_)  # JSON-encoded by save_model
         _say(f"best parameters: {info['best_params']}")
     else:
-        with _step(f"fitting the pipeline on {len(rois)} ROIs"):
+        with _step(f"fitting the pipeline on {len(rois)} ROIs"), _naming_the_roi(rois):
             model = pipe.fit(rois, y)
     elapsed = time.perf_counter() - t0
     meta = {
@@ -576,11 +576,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "n_rois": len(rois),
         "n_actionable": int(y.sum()),
         "n_exams": len(set(groups)) if groups is not None else None,
+        # the command line's settings; with --tune, best_params says what the search chose
+        # in their place (the model holds both)
         "params": {
             "n_clusters": args.n_clusters,
             "threshold": args.threshold,
             "aggregation": args.aggregation,
             "random_state": args.random_state,
+            **_binning(args),
         },
         "fit_seconds": elapsed,
         **info,
@@ -625,10 +628,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     _check_outputs([out], sorted({r.path for r in rois if r.path}), overwrite=True)
     threshold = _threshold_text(model)
     t0 = time.perf_counter()
-    with _step(f"scoring {len(rois)} ROIs"):
+    by_image = info["metadata"].get("unit") == "image"
+    samples, of_roi = rois, np.arange(len(rois))
+    if by_image:
+        # A model evaluated with images as the unit (evaluate --paper) saw the ROIs of each
+        # image pooled into one sample: score them the same way, each ROI with its image.
+        from .samples import pool_by_image
+
+        samples, _, _ = pool_by_image(rois)
+        where = {rid: k for k, im in enumerate(samples) for rid in im.meta["pooled_roi_ids"]}
+        of_roi = np.array([where[r.roi_id] for r in rois])
+        _say(f"the model's unit is the image: {len(rois)} ROIs pooled into {len(samples)} "
+             "images, each ROI gets its image's score")
+    what = f"{len(samples)} images" if by_image else f"{len(rois)} ROIs"
+    with _step(f"scoring {what}"), _naming_the_roi(rois):
         # The model decides (its own threshold, whatever its score); skcalc only reports.
-        decisions = np.asarray(model.predict(rois))
-        proba = model.predict_proba(rois)[:, 1] if hasattr(model, "predict_proba") else None
+        decisions = np.asarray(model.predict(samples))[of_roi]
+        proba = (model.predict_proba(samples)[:, 1][of_roi]
+                 if hasattr(model, "predict_proba") else None)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
@@ -710,7 +727,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"exam-level split (test size {args.test_size:g}), {args.cv}-fold grouped grid search "
         f"over {grid}" + (f", {args.n_outer}-fold nested CV" if args.nested else "")
     )
-    with _step(f"evaluating on {len(rois)} ROIs"):
+    with _step(f"evaluating on {len(rois)} ROIs"), _naming_the_roi(rois):
         res = evaluate_protocol(
             _pipeline_from_args(args),
             rois,
@@ -725,7 +742,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             random_state=args.random_state,
         )
     _say(f"best parameters: {res.best_params}")
-    table = format_comparison({"bag of clusters": res.report})
+    name = "bag of clusters" if args.aggregation == "bag" else "mean/std baseline"
+    table = format_comparison({name: res.report})
     _say(table)
     test_ids = [rois[i].roi_id for i in res.test_index]
     report = {
@@ -791,7 +809,7 @@ def _cmd_evaluate_paper(args: argparse.Namespace) -> int:
         if _progress_enabled():
             print(msg, file=sys.stderr, flush=True)
 
-    with _step(f"the paper's analysis of {len(rois)} ROIs"):
+    with _step(f"the paper's analysis of {len(rois)} ROIs"), _naming_the_roi(rois):
         analysis = run_paper_analysis(
             rois, y, groups, make_pipeline=lambda agg: _pipeline_from_args(args, agg),
             grid=grid, nested_grid=nested_grid,
@@ -1046,7 +1064,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--test-size",
         type=_fraction,
         default=0.25,
-        help="fraction of exams held out (default 0.25)",
+        help="fraction of exams held out: 1/k, one fold of a k-fold exam split (0.5, 0.33, "
+        "0.25, 0.2, ...; default 0.25)",
     )
     p.add_argument(
         "--n-bootstrap",
@@ -1149,11 +1168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     debug = bool(os.environ.get("SKCALC_DEBUG"))
     previous = dict(_STATE)
+    previous_env = os.environ.get("PYTHONWARNINGS")
     _STATE["verbosity"] = -1 if args.quiet else int(args.verbose)
     try:
         with warnings.catch_warnings():
             if args.quiet:
-                warnings.simplefilter("ignore", SkcalcWarning)
+                # errors only: no library's warnings either, here or in worker processes
+                warnings.simplefilter("ignore")
+                os.environ["PYTHONWARNINGS"] = "ignore"
             elif args.verbose:
                 warnings.simplefilter("always", SkcalcWarning)
             else:
@@ -1178,6 +1200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         _STATE.update(previous)
+        if previous_env is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = previous_env
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,17 +53,43 @@ def grouped_train_test_split(
     Examples
     --------
     >>> import numpy as np
-    >>> y = np.array([0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0])
-    >>> groups = np.repeat(np.arange(6), 2)
+    >>> y = np.repeat([0, 1, 0, 1, 0, 0, 1, 0, 1, 0], 2)  # 4 of 10 exams actionable
+    >>> groups = np.repeat(np.arange(10), 2)
     >>> train, test = grouped_train_test_split(y, groups, test_size=0.25, random_state=0)
     >>> len(train) + len(test) == len(y), set(groups[train]) & set(groups[test])
     (True, set())
+    >>> grouped_train_test_split(y, groups, test_size=0.4)
+    Traceback (most recent call last):
+    ...
+    ValueError: test_size=0.4 is not 1/k ...
     """
-    n_splits = max(2, int(round(1.0 / test_size)))
+    n_splits = max(2, int(round(1.0 / test_size))) if 0 < test_size < 1 else 2
+    if not 0 < test_size < 1 or abs(1.0 / n_splits - test_size) > 0.05:
+        # the held-out part is one fold of a k-fold exam split: only 1/k can be held out
+        raise ValueError(
+            f"test_size={test_size:g} is not 1/k for a whole number k >= 2 (the held-out "
+            "exams are one fold of a k-fold exam-level split, so 1/2, 1/3, 1/4, 1/5 ... "
+            f"within 0.05); the nearest would hold out {1.0 / n_splits:.2f}")
+    _check_classes_per_fold(y, groups, n_splits, "the held-out split")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     y = np.asarray(y)
     train, test = next(cv.split(np.zeros((len(y), 1)), y, np.asarray(groups)))
     return train, test
+
+
+def _check_classes_per_fold(y: Sequence, groups: Sequence, n_splits: int, what: str) -> None:
+    """Every fold of a grouped, stratified ``n_splits``-fold split can hold both classes
+    only when each class spans at least ``n_splits`` exams; otherwise some folds have no
+    actionable (or no benign) ROI, their sensitivity or AUC is undefined, and a grid search
+    would choose on the rest without saying so."""
+    y, groups = np.asarray(y), np.asarray(groups)
+    for label, name in ((1, "actionable"), (0, "benign")):
+        n = len(np.unique(groups[y == label]))
+        if n < n_splits:
+            raise ValueError(
+                f"{what}: {n} exam(s) with a {name} ROI for {n_splits} grouped folds; every "
+                f"fold needs both classes, so at least {n_splits} are needed (fewer folds, "
+                "or more exams)")
 
 
 def _take(seq: Sequence, idx: np.ndarray) -> list:
@@ -107,6 +133,8 @@ def grid_search(
     sensitivity + 1e-3 * specificity) works too. Every scorer of
     ``make_clinical_scorers`` is recorded in ``cv_results_``.
     """
+    if isinstance(cv, int | np.integer):
+        _check_classes_per_fold(y, groups, int(cv), f"grid search ({len(y)} ROIs)")
     search = _paper_search(
         pipeline, param_grid, cv, refit, random_state, n_jobs, verbose, error_score
     )

@@ -585,6 +585,26 @@ def test_quiet_and_verbose(trained, four, tmp_path, monkeypatch, capsys):
     # -q still reports errors
     assert main(["predict", "-q", str(trained), str(four), "--out", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
+    # and nothing else: no library's warning either, in this process or its workers
+    import warnings
+
+    import skcalc.cli as cli
+
+    real = cli._threshold_text
+
+    def noisy(model):
+        warnings.warn("a library's notice", UserWarning, stacklevel=1)
+        assert os.environ.get("PYTHONWARNINGS") == "ignore"
+        return real(model)
+
+    monkeypatch.setattr(cli, "_threshold_text", noisy)
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    out.unlink()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert main(["predict", "-q", str(trained), str(four), "--out", str(out)]) == 0
+    assert not seen and capsys.readouterr().err == ""
+    assert "PYTHONWARNINGS" not in os.environ
 
 
 @pytest.mark.parametrize("command", ["demo", "train", "predict", "evaluate", "segment",
@@ -612,3 +632,47 @@ def test_manifest_spacing_option(dataset, trained, tmp_path, capsys):
     assert "plausible" in capsys.readouterr().err
     code = main(["predict", str(trained), str(manifest), "--out", str(out), "--spacing", "0.07"])
     assert code == 0, capsys.readouterr().err
+
+
+def test_an_unreadable_image_is_named_by_roi_and_line(dataset, trained, tmp_path, capsys):
+    manifest = copy_manifest(dataset, tmp_path / "m.csv")
+    fields, rows = read_csv(manifest)
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(Path(rows[2]["image"]).read_bytes()[:-5000])
+    rows[2]["image"] = str(broken)
+    with open(manifest, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    for argv in (["train", str(manifest), "--out", str(tmp_path / "t.skops")],
+                 ["predict", str(trained), str(manifest), "--out", str(tmp_path / "p.csv")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"ROI {rows[2]['roi_id']!r} (line 4)" in err and "broken.dcm" in err
+    assert not (tmp_path / "t.skops").exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_predict_scores_images_with_a_model_whose_unit_is_the_image(dataset, trained, tmp_path,
+                                                                    capsys):
+    from skcalc.persistence import load_model, save_model
+    from skcalc.samples import pool_by_image
+
+    model = load_model(trained)
+    by_image = tmp_path / "image_model.skops"
+    save_model(model, by_image, metadata={"unit": "image"})
+    manifest = copy_manifest(dataset, tmp_path / "m.csv", n_rows=4)
+    fields, rows = read_csv(manifest)
+    extra = dict(rows[0], roi_id=rows[0]["roi_id"] + "-b", label="malignant")
+    with open(manifest, "a", newline="") as fh:  # a second region of the first image
+        csv.DictWriter(fh, fieldnames=fields).writerow(extra)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(by_image), str(manifest), "--out", str(out)]) == 0
+    assert "5 ROIs pooled into 4 images" in capsys.readouterr().out
+    _, got = read_csv(out)
+    assert [r["roi_id"] for r in got] == [r["roi_id"] for r in rows] + [extra["roi_id"]]
+    assert got[0]["probability"] == got[4]["probability"]  # both regions: their image's score
+    rois, _, _ = load_manifest(manifest)
+    images, _, _ = pool_by_image(rois)
+    want = model.predict_proba(images)[:, 1]
+    np.testing.assert_array_equal([float(r["probability"]) for r in got[:4]], want)
+    assert got[4]["label"] == "actionable"  # each row keeps its own ROI's truth

@@ -11,6 +11,7 @@ from skcalc.datasets import make_calcification_cohort
 from skcalc.model_selection import (
     NESTED_METRICS,
     evaluate_protocol,
+    grid_search,
     grouped_train_test_split,
     nested_cross_validate,
     paper_exclusions,
@@ -26,7 +27,7 @@ def exam_cohort(n_exams, rng, prevalence=0.3):
     """Labels set per exam (as in the paper's data), 1-3 ROIs per exam."""
     sizes = rng.integers(1, 4, size=n_exams)
     exam_labels = (rng.random(n_exams) < prevalence).astype(int)
-    exam_labels[:2], exam_labels[2:4] = 1, 0  # both classes, whatever the draw
+    exam_labels[:5], exam_labels[5:10] = 1, 0  # both classes in every fold, whatever the draw
     groups = np.repeat([f"E{i:03d}" for i in range(n_exams)], sizes)
     y = np.repeat(exam_labels, sizes)
     return y, groups
@@ -34,7 +35,7 @@ def exam_cohort(n_exams, rng, prevalence=0.3):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    n_exams=st.integers(8, 60),
+    n_exams=st.integers(10, 60),
     seed=st.integers(0, 2**16),
     test_size=st.sampled_from([0.2, 0.25, 0.34]),
 )
@@ -44,6 +45,21 @@ def test_split_partitions_rois_and_never_shares_an_exam(n_exams, seed, test_size
     assert len(test) > 0 and len(train) > 0
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(y)))
     assert not set(groups[train]) & set(groups[test])
+
+
+def test_split_refuses_sizes_it_cannot_hold_out_and_folds_without_a_class():
+    y, groups = exam_cohort(40, np.random.default_rng(3))
+    for bad in (0.4, 0.95, 0.0, 1.0):
+        with pytest.raises(ValueError, match="is not 1/k"):
+            grouped_train_test_split(y, groups, test_size=bad)
+    train, test = grouped_train_test_split(y, groups, test_size=0.3, random_state=0)
+    assert abs(len(set(groups[test])) / 40 - 1 / 3) < 0.1  # 0.3 is taken as 1/3
+    y3 = np.zeros_like(y)
+    y3[np.isin(groups, ["E000", "E001", "E002"])] = 1  # 3 actionable exams
+    with pytest.raises(ValueError, match="3 exam.*actionable ROI for 4 grouped folds"):
+        grouped_train_test_split(y3, groups, test_size=0.25)
+    with pytest.raises(ValueError, match="grid search.*3 exam.*for 5 grouped folds"):
+        grid_search(None, [None] * len(y3), y3, groups, TINY_GRID, cv=5)
 
 
 def test_split_is_stratified_and_sized():
