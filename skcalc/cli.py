@@ -744,6 +744,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _say(f"best parameters: {res.best_params}")
     name = "bag of clusters" if args.aggregation == "bag" else "mean/std baseline"
     table = format_comparison({name: res.report})
+    if res.nested:
+        from .model_selection import NESTED_METRICS
+
+        table += (f"\n\nNested CV ({args.n_outer} outer grouped folds x {args.cv}-fold grid "
+                  "search), mean +- std over the outer test folds:\n" + "\n".join(
+                      f"  {m:<12} {res.nested[m]['mean']:.2f} +- {res.nested[m]['std']:.2f}"
+                      for m in NESTED_METRICS))
     _say(table)
     test_ids = [rois[i].roi_id for i in res.test_index]
     report = {

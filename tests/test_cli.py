@@ -676,3 +676,17 @@ def test_predict_scores_images_with_a_model_whose_unit_is_the_image(dataset, tra
     want = model.predict_proba(images)[:, 1]
     np.testing.assert_array_equal([float(r["probability"]) for r in got[:4]], want)
     assert got[4]["label"] == "actionable"  # each row keeps its own ROI's truth
+
+
+def test_evaluate_nested_meanstd_prints_its_own_results(dataset, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(dataset / "manifest.csv"), "--out", str(out), "--small-grid",
+                 "--cv", "2", "--n-bootstrap", "10", "--aggregation", "meanstd", "--nested",
+                 "--n-outer", "2"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    table = (out / "table.txt").read_text()
+    assert "mean/std baseline" in table and "bag of clusters" not in table
+    report = json.loads((out / "report.json").read_text())
+    auc = report["nested_cv"]["roc_auc"]
+    line = f"  roc_auc      {auc['mean']:.2f} +- {auc['std']:.2f}"
+    assert line in table and line in printed
