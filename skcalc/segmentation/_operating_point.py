@@ -95,6 +95,6 @@ def image_operating_point(
                                             + _DENSITY_PRIOR_CM2)
     scale = float(np.clip(d_ref / d, *_SCALE_LIMITS))
     _, thr = candidate_filter.resolve(target * scale)
-    out.update(score_threshold=thr, fp_calibration="image", candidate_density_per_cm2=d,
+    out.update(score_threshold=thr, fp_calibration="image", candidate_density_per_cm2=float(d),
                fp_scale=scale)
     return out

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 
 from .._units import resolve_bit_depth
 from ..roi import ROI, as_roi_list, check_roi
@@ -96,7 +96,7 @@ def _context_window(roi: ROI, context_mm: float) -> tuple[np.ndarray, tuple[int,
 
     full, _, _ = read_mammogram(roi.path, warn_spacing=False)
     r0, r1, c0, c1 = roi.box
-    my, mx = (int(np.ceil(context_mm / s)) for s in roi.spacing)
+    my, mx = (int(min(np.ceil(context_mm / s), n)) for s, n in zip(roi.spacing, full.shape))
     R0, C0 = max(r0 - my, 0), max(c0 - mx, 0)
     R1, C1 = min(r1 + my, full.shape[0]), min(c1 + mx, full.shape[1])
     inner = (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
@@ -264,9 +264,15 @@ default="auto"
         Side in mm of the square eroding the breast mask (45 px at 0.07 mm).
     context : float, default=6.0
         Margin in mm of the source image read around a lazy ROI's box (``path`` + ``box``)
-        for segmentation, so that the result inside the box equals that of segmenting the
-        whole image (the CNN needs 64 px, the largest HDoG filter about 20 px at 0.07 mm).
-        0 segments the box alone.
+        for segmentation. With ``threshold="authors"`` the result inside the box then
+        equals that of segmenting the whole image (the CNN needs 64 px, the largest HDoG
+        filter about 20 px at 0.07 mm). The default calibrated detector also estimates its
+        intensity stabilisation, noise scale and operating point from the pixels it is
+        given, so a margin only approximates the whole image there (on the real sample a
+        box kept about half of the whole image's objects in it, see the segmentation
+        guide); ``np.inf`` segments the whole file and keeps the box: exactly the whole
+        image's objects, for one whole-image segmentation per ROI. 0 segments the box
+        alone.
     train_regressor : bool, default=False
         Train the CNN in :meth:`fit` on ROIs that carry ``reference`` masks, starting from
         scratch (see :func:`~skcalc.segmentation.train_regressor`).
@@ -333,7 +339,7 @@ default="auto"
         "cnn_threshold": [Interval(Real, 0, 1, closed="both")],
         "combine_overlap": [Interval(Real, 0, 1, closed="left")],
         "breast_erosion": [Interval(Real, 0, None, closed="left")],
-        "context": [Interval(Real, 0, None, closed="left")],
+        "context": [Interval(Real, 0, None, closed="left"), Options(Real, {np.inf})],
         "train_regressor": ["boolean"],
         "training_params": [dict, None],
         "random_state": ["random_state"],

@@ -64,6 +64,35 @@ def test_local_robust_scale_is_robust_to_outliers():
     assert s.min() > 0.8 and s.max() < 1.3
 
 
+def _sublattice_noise(rng, shape, sd=((1.0, 1.15), (1.15, 1.3))):
+    """White noise whose sd depends on the pixel's (row, col) parity, as on processed
+    mammograms (the NYU views: 7% between sublattices)."""
+    x = rng.normal(0, 1, shape)
+    for pr in (0, 1):
+        for pc in (0, 1):
+            x[pr::2, pc::2] *= sd[pr][pc]
+    return x
+
+
+def test_local_robust_scale_does_not_depend_on_where_the_image_starts():
+    x = _sublattice_noise(np.random.default_rng(8), (400, 400))
+    pooled = 1.482602218505602 * np.median(np.abs(x - np.median(x)))
+    g = [local_robust_scale(x[r:, c:], None, (50, 50))[1] for r, c in
+         ((0, 0), (1, 0), (0, 1), (1, 1))]
+    # one fixed sublattice would give 1.0 or 1.3 depending on the offset
+    assert max(g) / min(g) < 1.04
+    assert np.mean(g) == pytest.approx(pooled, rel=0.03)
+
+
+def test_candidates_do_not_depend_on_where_the_image_starts():
+    x = 0.5 + 0.01 * _sublattice_noise(np.random.default_rng(9), (900, 900))
+    n = [calibrated_candidates(x[r:, c:], 0.1, cnr_threshold=3.5)[0].max() for r, c in
+         ((0, 0), (1, 0), (0, 1), (1, 1))]
+    # measured 1.22 (at k = 3.5 the count moves 11 times as much as the scale estimate,
+    # so sampling alone moves it); one fixed sublattice per offset gave 815 / 220 = 3.7
+    assert max(n) / min(n) < 1.4
+
+
 # ------------------------------------------------------------------ scale invariance
 def test_detection_is_invariant_to_intensity_scale_and_noise_level():
     rng = np.random.default_rng(4)
@@ -151,7 +180,7 @@ def test_false_alarm_rate_on_white_noise_is_set_by_the_threshold():
             labs.append(lab)
             rates[k, sd] = lab.max() / (800 * 800 * 0.01 / 100)
         assert labs[0].max() == pytest.approx(labs[1].max(), rel=0.01)
-        assert np.count_nonzero((labs[0] > 0) != (labs[1] > 0)) <= 1e-3 * (labs[0] > 0).sum() + 2
+        assert np.count_nonzero((labs[0] > 0) != (labs[1] > 0)) <= 0.01 * (labs[0] > 0).sum() + 2
     assert rates[3.0, 0.002] > 5 * rates[4.0, 0.002] > 0
     # documented figure: about 0.7 candidates per cm^2 at k = 4 and 0.1 mm
     assert 0.2 < rates[4.0, 0.002] < 2.0

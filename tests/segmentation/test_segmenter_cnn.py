@@ -144,3 +144,23 @@ def test_lazy_box_is_segmented_with_context_like_the_whole_image(tmp_path, regre
         n_diff_without_context += int(((bare.calcifications > 0) != want).sum())
     # the context is what makes them equal: the box alone differs at its edges
     assert n_diff_without_context > 0
+
+
+def test_an_infinite_context_gives_the_calibrated_detector_the_whole_image(tmp_path):
+    # the calibrated default estimates its statistics from what it is given: only the
+    # whole file reproduces the whole image's objects inside a box
+    ff = make_full_field_mammogram(shape=(768, 640), random_state=4)
+    path = tmp_path / "ff.npy"
+    np.save(path, ff.image)
+    seg = HDoGRegSegmenter().fit([ROI(path=path, spacing=ff.spacing)])
+    [whole] = seg.transform([ROI(path=path, spacing=ff.spacing)])
+    cy, cx = (int(v) for v in ff.meta["clusters"][0]["centre"])
+    box = (cy - 40, cy + 40, cx - 40, cx + 40)
+    roi = ROI(path=path, box=box, spacing=ff.spacing, meta={"roi_id": "box"})
+    [got] = HDoGRegSegmenter(context=np.inf).fit_transform([roi])
+    want = whole.calcifications[box[0] : box[1], box[2] : box[3]] > 0
+    assert want.any()
+    np.testing.assert_array_equal(got.calcifications > 0, want)
+    a, b = got.meta["segmentation"], whole.meta["segmentation"]
+    for key in ("noise_sd", "breast_area_cm2", "candidate_density_per_cm2", "score_threshold"):
+        assert a[key] == b[key]  # the whole image's statistics, not the box's
