@@ -19,6 +19,10 @@ from ._calibrated import filter_cnr_threshold
 from ._hdog import hdog_candidates
 from ._operating_point import FP_CALIBRATIONS
 
+#: Coarsest pixel spacing (mm) at which the segmentation was measured (digitised film at
+#: 0.2 mm, plus a margin); beyond it a warning says the results are not resolved.
+_MAX_MEASURED_SPACING = 0.25
+
 __all__ = ["HDoGRegSegmenter"]
 
 
@@ -547,6 +551,19 @@ default="auto"
         }
 
     def _map(self, rois, params):
+        coarse = [r for r in rois if max(r.spacing) > _MAX_MEASURED_SPACING]
+        if coarse:
+            import warnings
+
+            from ..exceptions import SkcalcWarning
+
+            sp = max(coarse[0].spacing)
+            warnings.warn(
+                f"ROI {coarse[0].roi_id!r} ({len(coarse)} of {len(rois)} ROIs): pixels of "
+                f"{sp:g} mm; the finest DoG scale ({self.min_sigma:g} mm) is "
+                f"{self.min_sigma / sp:.2f} px there, too small to resolve calcifications; "
+                f"the segmentation is measured at 0.05-{_MAX_MEASURED_SPACING:g} mm",
+                SkcalcWarning, stacklevel=3)
         # The bit depth is a parameter of the per-ROI call (so it is part of the cache key):
         # ROIs are grouped by the depth they resolve to.
         groups: dict = {}

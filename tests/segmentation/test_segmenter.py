@@ -182,3 +182,18 @@ def test_tags_and_data_free_estimator_checks():
     ec.check_estimator_repr(name, seg)
     ec.check_estimator_cloneable(name, seg)
     assert clone(seg).get_params() == seg.get_params()
+
+
+def test_coarse_pixels_are_warned_about():
+    import warnings
+
+    from skcalc.exceptions import SkcalcWarning
+
+    img = np.random.default_rng(0).normal(2000, 30, (64, 64)).astype(np.uint16)
+    seg = HDoGRegSegmenter()
+    with pytest.warns(SkcalcWarning, match=r"'coarse' \(1 of 2 ROIs\): pixels of 0.5 mm"):
+        seg.fit_transform([ROI(img, spacing=0.2, meta={"roi_id": "film"}),
+                           ROI(img, spacing=0.5, meta={"roi_id": "coarse"})])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkcalcWarning)
+        seg.fit_transform([ROI(img, spacing=0.2, meta={"roi_id": "film"})])
