@@ -339,6 +339,19 @@ def _row_to_roi(row, line, base, csv_path, default_spacing, margin_mm, has_label
         header = read_dicom_header(image_path, warn=False)
     if row.get("spacing"):
         spacing, spacing_source = _parse_spacing(row["spacing"]), "manifest"
+        theirs = header.get("spacing")
+        if theirs is not None and not np.allclose(spacing, np.broadcast_to(theirs, 2),
+                                                  rtol=0.02):
+            # the column wins (documented), but a disagreement is usually a slip
+            import warnings
+
+            from ..exceptions import SkcalcWarning
+
+            warnings.warn(
+                f"{csv_path}, line {line}: the 'spacing' column ({spacing[0]:g} x "
+                f"{spacing[1]:g} mm) overrides {image_path}'s DICOM {header['spacing_source']} "
+                f"({np.broadcast_to(theirs, 2)[0]:g} x {np.broadcast_to(theirs, 2)[1]:g} mm)",
+                SkcalcWarning, stacklevel=4)
     elif header.get("spacing") is not None:
         spacing_source = f"DICOM {header['spacing_source']}"
         try:

@@ -154,3 +154,21 @@ def test_box_fields_by_name_whatever_the_column_order(dataset):
     assert roi.box.shape == roi.shape == (5, 10)
     np.testing.assert_array_equal(roi.image, IMAGE[roi.box.slices])
     assert roi.replace(meta={"roi_id": "r"}).box == roi.box  # survives replace
+
+
+def test_a_spacing_column_that_contradicts_the_dicom_header_is_warned_about(dataset):
+    import warnings
+
+    from skcalc.exceptions import SkcalcWarning
+
+    row = ["img/c.dcm", 10, 20, 15, 30, "", "", "", "", "benign", "P1", "E1", 0.07, 0, ""]
+    csv_path = write_csv(dataset / "m.csv", HEADER, [row])
+    with pytest.warns(SkcalcWarning, match=r"line 2: the 'spacing' column \(0.07 x 0.07 mm\) "
+                                            r"overrides .*c.dcm's DICOM .*\(0.1 x 0.1 mm\)"):
+        [roi], _, _ = load_manifest(csv_path)
+    assert roi.spacing == (0.07, 0.07)  # the column still wins, as documented
+    row[12] = 0.1  # agreeing: nothing to say
+    write_csv(csv_path, HEADER, [row])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkcalcWarning)
+        load_manifest(csv_path)
