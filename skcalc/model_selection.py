@@ -122,7 +122,7 @@ def grid_search(
     n_jobs: int | None = None,
     random_state: Any = None,
     verbose: int = 0,
-    error_score: Any = np.nan,
+    error_score: Any = "raise",
 ) -> GridSearchCV:
     """Grouped, stratified grid search scored sensitivity-first, then refit on all data.
 
@@ -132,6 +132,11 @@ def grid_search(
     ``refit`` leaves ``best_score_`` unset). A scorer name (e.g. ``"sensitivity_first"``,
     sensitivity + 1e-3 * specificity) works too. Every scorer of
     ``make_clinical_scorers`` is recorded in ``cv_results_``.
+
+    ``error_score="raise"`` (default): a fit that fails here is bad input (an ROI the feature
+    budget refuses, an unreadable image) and stops the search with its own message, naming
+    the ROI; ``np.nan`` scores such candidates NaN and goes on, as scikit-learn does (a
+    search where every candidate failed then has nothing to choose from).
     """
     if isinstance(cv, int | np.integer):
         _check_classes_per_fold(y, groups, int(cv), f"grid search ({len(y)} ROIs)")

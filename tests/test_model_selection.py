@@ -317,3 +317,11 @@ def test_grid_search_cv_results_equal_a_plain_gridsearchcv(cohort, monkeypatch):
     assert fast.best_index_ == plain.best_index_ and fast.best_params_ == plain.best_params_
     np.testing.assert_array_equal(fast.best_estimator_.predict_proba(rois),
                                   plain.best_estimator_.predict_proba(rois))
+
+
+def test_grid_search_reports_a_failing_fit_with_its_own_message(cohort):
+    rois, y, groups = cohort
+    pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1).set_params(
+        features__local__extract__max_gray_levels=2)  # every ROI over the texture budget
+    with pytest.raises(ValueError, match=r"ROI '.*': .*use bin_width >="):
+        grid_search(pipe, rois, y, groups, TINY_GRID, cv=2)

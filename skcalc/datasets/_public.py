@@ -97,6 +97,24 @@ def _roi_mask(folder: Path, image_shape: tuple[int, int]) -> Path:
     )
 
 
+#: Columns ``load_cbis_ddsm`` reads (after stripping and lower-casing the header).
+_CBIS_COLUMNS = frozenset({"patient_id", "left or right breast", "image view",
+                           "abnormality id", "calc type", "pathology", "image file path",
+                           "roi mask file path"})
+
+
+def _csv_row(raw: dict, path: Path, where: str) -> dict[str, str]:
+    """A ``csv.DictReader`` record with stripped keys and values; a record with more or
+    fewer fields than the header (a stray delimiter, a cut line) is an error naming it."""
+    if None in raw:
+        raise ValueError(f"{path}, {where}: {len(raw[None])} field(s) more than the header "
+                         "(a stray delimiter?)")
+    if any(v is None for v in raw.values()):
+        n = sum(v is not None for v in raw.values())
+        raise ValueError(f"{path}, {where}: {n} field(s), the header has {len(raw)}")
+    return {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+
+
 def _calc_types(value: str) -> set[str]:
     return {t.strip().upper() for t in value.split("-") if t.strip()}
 
@@ -142,8 +160,9 @@ def load_cbis_ddsm(
     y : ndarray of int
         BENIGN and BENIGN_WITHOUT_CALLBACK -> 0, MALIGNANT -> 1.
     groups : ndarray of str
-        Exam ids ``"<patient_id>_<LEFT|RIGHT>"``: a CBIS-DDSM exam is one breast of one
-        patient, whose CC and MLO views (and several abnormalities) share the group.
+        Exam ids: the ``patient_id``. A DDSM case is one screening visit of both breasts;
+        its four views (and several abnormalities) share the group, so one patient never
+        falls on both sides of a split.
 
     Notes
     -----
@@ -169,14 +188,24 @@ def load_cbis_ddsm(
         )
     bases = _cbis_bases(root)
     rois, labels, groups = [], [], []
-    n_default = 0
+    n_default = n_rows = 0
+    types_seen: set[str] = set()
     with open(csv_path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
+        header = {(k or "").strip().lower() for k in reader.fieldnames or []}
+        missing = sorted(_CBIS_COLUMNS - header)
+        if missing:
+            raise ValueError(
+                f"{csv_path}: no column(s) {missing} (the CBIS-DDSM description CSVs name "
+                f"them with spaces, e.g. 'calc type'); found {sorted(header)}")
         for record, raw in enumerate(reader, start=1):
             # Quoted paths in the official CSVs contain newlines: name the record and its
             # last physical line.
             where = f"row {record} (line {reader.line_num})"
-            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+            row = _csv_row(raw, csv_path, where)
+            row = {k.lower(): v for k, v in row.items()}
+            n_rows += 1
+            types_seen |= _calc_types(row.get("calc type", ""))
             if wanted is not None and not wanted & _calc_types(row.get("calc type", "")):
                 continue
             try:
@@ -191,9 +220,13 @@ def load_cbis_ddsm(
             rois.append(roi)
             labels.append(label)
             groups.append(roi.meta["exam_id"])
+    if wanted is not None and n_rows and not (wanted & types_seen):
+        raise ValueError(
+            f"{csv_path}: no row has calc type {sorted(wanted)}; the file has "
+            f"{sorted(types_seen)}")
     if n_default:
         warnings.warn(
-            f"CBIS-DDSM: {n_default} of {len(rois)} images have no pixel spacing in their "
+            f"CBIS-DDSM: {n_default} of {len(rois)} ROIs have no pixel spacing in their "
             f"header; using {CBIS_DEFAULT_SPACING_MM} mm (pass spacing= to choose)",
             SkcalcWarning,
             stacklevel=2,
@@ -244,7 +277,9 @@ def _cbis_row(row: dict[str, str], bases, margin_mm, spacing, subset):
     meta: dict[str, Any] = {
         "roi_id": f"{image_top}_{abnormality}",
         "patient_id": patient,
-        "exam_id": f"{patient}_{side}",
+        # a DDSM case is one screening visit of both breasts: grouping by breast would let
+        # one patient's two breasts fall on both sides of a split
+        "exam_id": patient,
         "image_id": image_top,
         "laterality": {"LEFT": "L", "RIGHT": "R"}.get(side, side or None),
         "view": row.get("image view", "").upper() or None,
@@ -351,8 +386,10 @@ def _inbreast_table(root: Path) -> dict[str, dict[str, str]]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh, delimiter=";")
         table = {}
-        for raw in reader:
-            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        for record, raw in enumerate(reader, start=1):
+            if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
+                continue  # the release's trailing ';;;;;;;' lines
+            row = _csv_row(raw, path, f"row {record} (line {reader.line_num})")
             if row.get("File Name"):
                 table[row["File Name"]] = row
     return table
@@ -388,10 +425,10 @@ def load_inbreast(
         Lazy records (``path`` = the DICOM, whole image), ``reference`` = individual
         calcifications rasterised from the XML (one-point ROIs are single-pixel dots,
         polygons are filled). ``meta``: ``image_id``, ``patient_id`` (the anonymised hash in
-        the file name), ``exam_id`` (patient + laterality), ``laterality``, ``view``,
-        ``birads``, ``acr``, ``n_calcifications``, ``clusters`` (point arrays of the
-        ``Cluster`` ROIs). Each full-size mask takes ~13 MB; use ``image_ids`` to load a
-        subset.
+        the file name), ``exam_id`` (the patient: one visit of both breasts),
+        ``laterality``, ``view``, ``birads``, ``acr``, ``n_calcifications``, ``clusters``
+        (point arrays of the ``Cluster`` ROIs). Each full-size mask takes ~13 MB; use
+        ``image_ids`` to load a subset.
     """
     root = Path(os.fspath(root))
     dicom_dir = root / "AllDICOMs"
@@ -425,7 +462,7 @@ def load_inbreast(
             "roi_id": image_id,
             "image_id": image_id,
             "patient_id": patient,
-            "exam_id": f"{patient}_{laterality}" if patient else None,
+            "exam_id": patient,  # one visit of both breasts (as CBIS-DDSM)
             "laterality": laterality or None,
             "view": view or None,
             "birads": row.get("Bi-Rads"),

@@ -269,7 +269,7 @@ def gray_level_message(exc, settings: dict) -> str:
         f"bin_count={settings['binCount']} exceeds it"
         if settings.get("binCount") is not None
         else f"bin_width={settings['binWidth']:g} gives {exc.n_levels} gray levels; "
-        f"use bin_width >= {_fits(span / (exc.max_levels - 2))} or bin_count"
+        f"use bin_width >= {_fits(span / max(exc.max_levels - 2, 1))} or bin_count"
     )
     return (
         f"object's values span {exc.vmin:g}..{exc.vmax:g}: {how} (at most "

@@ -75,7 +75,7 @@ def cbis_root(tmp_path):
 # ROI.image re-reads the spacing-less DICOM on access; the loader already warned once.
 @pytest.mark.filterwarnings("ignore:.*no pixel spacing in the DICOM header:UserWarning")
 def test_cbis_ddsm_amorphous(cbis_root):
-    with pytest.warns(SkcalcWarning, match="3 of 3 images have no pixel spacing"):
+    with pytest.warns(SkcalcWarning, match="3 of 3 ROIs have no pixel spacing"):
         rois, y, groups = load_cbis_ddsm(cbis_root, "AMORPHOUS", "train")
     assert [r.roi_id for r in rois] == [
         "Calc-Training_P_00005_RIGHT_CC_1",
@@ -83,7 +83,7 @@ def test_cbis_ddsm_amorphous(cbis_root):
         "Calc-Training_P_00007_LEFT_CC_1",
     ]
     assert y.tolist() == [1, 0, 0]
-    assert groups.tolist() == ["P_00005_RIGHT", "P_00005_RIGHT", "P_00007_LEFT"]
+    assert groups.tolist() == ["P_00005", "P_00005", "P_00007"]  # patients: one visit, both breasts
     first = rois[0]
     assert first.is_lazy and first.spacing == (0.05, 0.05)
     assert first.box == (0, 60, 0, 50)  # mask 20:30, 10:20 grown by 2 mm = 40 px, clipped
@@ -177,7 +177,7 @@ def test_inbreast(inbreast_root):
     np.testing.assert_array_equal(first.image, image_for(1))
     assert first.meta["n_calcifications"] == 2 and len(first.meta["clusters"]) == 1
     assert first.meta["patient_id"] == "6c613a14b80a8591"
-    assert first.meta["exam_id"] == "6c613a14b80a8591_R" and first.meta["birads"] == "4a"
+    assert first.meta["exam_id"] == "6c613a14b80a8591" and first.meta["birads"] == "4a"
     assert second.meta["view"] == "MLO" and second.meta["annotated"] is False
     assert not second.reference.any() and second.reference.shape == SHAPE
     assert [r.roi_id for r in load_inbreast(inbreast_root, only_annotated=True)] == ["20586908"]
@@ -191,6 +191,37 @@ def test_inbreast_errors(inbreast_root, tmp_path):
         load_inbreast(inbreast_root, image_ids=["999"])
     (inbreast_root / "AllXML" / "20586908.xml").write_text("<plist><dict><key>")
     with pytest.raises(ValueError, match="20586908.xml"):
+        load_inbreast(inbreast_root)
+
+
+def test_malformed_csvs_are_named(cbis_root, inbreast_root):
+    csv_path = cbis_root / "calc_case_description_train_set.csv"
+    good = csv_path.read_text()
+    with open(csv_path, newline="") as fh:
+        records = list(csv.reader(fh))
+
+    def write(rows):
+        with open(csv_path, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+
+    # a stray comma in the second record, then a cut one
+    write([*records[:2], records[2] + ["extra"], *records[3:]])
+    with pytest.raises(ValueError, match=r"row 2 \(line \d+\): 1 field\(s\) more than the header"):
+        load_cbis_ddsm(cbis_root, "AMORPHOUS", "train")
+    write([*records[:2], records[2][:5], *records[3:]])
+    with pytest.raises(ValueError, match=r"row 2 \(line \d+\): 5 field\(s\), the header has 14"):
+        load_cbis_ddsm(cbis_root, "AMORPHOUS", "train")
+    # underscored column names: nothing would match; say which columns are missing
+    csv_path.write_text(good.replace("calc type", "calc_type", 1))
+    with pytest.raises(ValueError, match=r"no column\(s\) \['calc type'\]"):
+        load_cbis_ddsm(cbis_root, "AMORPHOUS", "train")
+    csv_path.write_text(good)
+    with pytest.raises(ValueError, match=r"no row has calc type \['AMORPHUS'\]; the file has "
+                                         r"\[.*'AMORPHOUS'"):
+        load_cbis_ddsm(cbis_root, "AMORPHUS", "train")
+    table = inbreast_root / "INbreast.csv"
+    table.write_text(table.read_text() + "removed;removed;L;CC;201001;1;2;3;extra\n;;;;;;;\n")
+    with pytest.raises(ValueError, match=r"INbreast.csv, row 3 \(line 4\): 1 field"):
         load_inbreast(inbreast_root)
 
 
