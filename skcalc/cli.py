@@ -499,13 +499,10 @@ def _load_labelled_manifest(args: argparse.Namespace, *, n_folds: int, need_grou
             )
         return rois, y, None
     if need_groups:
-        for label, name in ((0, "benign"), (1, "actionable")):
-            n_exams = len(set(groups[y == label]))
-            if n_exams < n_folds:
-                raise ValueError(
-                    f"{path}: {n_exams} exam(s) with {name} ROIs; at least {n_folds} are "
-                    f"needed for {n_folds}-fold grouped cross-validation (use --cv to lower it)"
-                )
+        from .model_selection import _check_classes_per_fold
+
+        # before any image is read: the splits check it again on what they are given
+        _check_classes_per_fold(y, groups, n_folds, str(path), hint="use --cv to lower it")
     return rois, y, groups
 
 
@@ -865,14 +862,11 @@ def _operating_point(text: str) -> str | float:
     if text in presets:
         return text
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected one of {', '.join(presets)} or a positive number of false positives "
-            f"per cm2, got {text!r}")
-    return value
+            f"per cm2, got {text!r}") from None
 
 
 def _n_jobs(text: str) -> int:

@@ -63,8 +63,9 @@ def grouped_train_test_split(
     ...
     ValueError: test_size=0.4 is not 1/k ...
     """
-    n_splits = max(2, int(round(1.0 / test_size))) if 0 < test_size < 1 else 2
-    if not 0 < test_size < 1 or abs(1.0 / n_splits - test_size) > 0.05:
+    valid = 0 < test_size < 1
+    n_splits = max(2, int(round(1.0 / test_size))) if valid else 2
+    if not valid or abs(1.0 / n_splits - test_size) > 0.05:
         # the held-out part is one fold of a k-fold exam split: only 1/k can be held out
         raise ValueError(
             f"test_size={test_size:g} is not 1/k for a whole number k >= 2 (the held-out "
@@ -77,7 +78,8 @@ def grouped_train_test_split(
     return train, test
 
 
-def _check_classes_per_fold(y: Sequence, groups: Sequence, n_splits: int, what: str) -> None:
+def _check_classes_per_fold(y: Sequence, groups: Sequence, n_splits: int, what: str, *,
+                            hint: str = "fewer folds, or more exams") -> None:
     """Every fold of a grouped, stratified ``n_splits``-fold split can hold both classes
     only when each class spans at least ``n_splits`` exams; otherwise some folds have no
     actionable (or no benign) ROI, their sensitivity or AUC is undefined, and a grid search
@@ -88,8 +90,7 @@ def _check_classes_per_fold(y: Sequence, groups: Sequence, n_splits: int, what: 
         if n < n_splits:
             raise ValueError(
                 f"{what}: {n} exam(s) with a {name} ROI for {n_splits} grouped folds; every "
-                f"fold needs both classes, so at least {n_splits} are needed (fewer folds, "
-                "or more exams)")
+                f"fold needs both classes, so at least {n_splits} are needed ({hint})")
 
 
 def _take(seq: Sequence, idx: np.ndarray) -> list:

@@ -205,8 +205,9 @@ def load_cbis_ddsm(
             row = _csv_row(raw, csv_path, where)
             row = {k.lower(): v for k, v in row.items()}
             n_rows += 1
-            types_seen |= _calc_types(row.get("calc type", ""))
-            if wanted is not None and not wanted & _calc_types(row.get("calc type", "")):
+            types = _calc_types(row.get("calc type", ""))
+            types_seen |= types
+            if wanted is not None and not wanted & types:
                 continue
             try:
                 roi, label, used_default = _cbis_row(row, bases, margin_mm, spacing, subset)

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._units import check_spacing
-from ..exceptions import UnreadableImageError
+from ..exceptions import SkcalcWarning, UnreadableImageError
 from ..roi import ROI, Box
 from ._dicom import is_dicom, read_dicom_header
 from ._readers import read_image_shape, read_mammogram
@@ -339,18 +340,13 @@ def _row_to_roi(row, line, base, csv_path, default_spacing, margin_mm, has_label
         header = read_dicom_header(image_path, warn=False)
     if row.get("spacing"):
         spacing, spacing_source = _parse_spacing(row["spacing"]), "manifest"
-        theirs = header.get("spacing")
-        if theirs is not None and not np.allclose(spacing, np.broadcast_to(theirs, 2),
-                                                  rtol=0.02):
+        theirs = header.get("spacing")  # (row, col) when the header has one
+        if theirs is not None and not np.allclose(spacing, theirs, rtol=0.02):
             # the column wins (documented), but a disagreement is usually a slip
-            import warnings
-
-            from ..exceptions import SkcalcWarning
-
             warnings.warn(
                 f"{csv_path}, line {line}: the 'spacing' column ({spacing[0]:g} x "
                 f"{spacing[1]:g} mm) overrides {image_path}'s DICOM {header['spacing_source']} "
-                f"({np.broadcast_to(theirs, 2)[0]:g} x {np.broadcast_to(theirs, 2)[1]:g} mm)",
+                f"({theirs[0]:g} x {theirs[1]:g} mm)",
                 SkcalcWarning, stacklevel=4)
     elif header.get("spacing") is not None:
         spacing_source = f"DICOM {header['spacing_source']}"

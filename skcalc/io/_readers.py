@@ -74,11 +74,8 @@ def _stored_depth(arr: np.ndarray, container: int | None, meta: dict[str, Any]) 
     from .._units import resolve_bit_depth
 
     meta["bits_allocated"] = container
-    if container is None or arr.dtype == bool:
-        meta["bits_stored"] = container
-        return
-    inferred = resolve_bit_depth(arr)
-    meta["bits_stored"] = container if inferred is None else min(int(inferred), container)
+    # an integer container (the only kind with a depth) always resolves to a depth
+    meta["bits_stored"] = None if container is None else min(resolve_bit_depth(arr), container)
 
 
 def _open_png(path: str):
@@ -142,9 +139,10 @@ def _read_tiff(path: str, meta: dict[str, Any]) -> np.ndarray:
         bits = int(page.bitspersample)
     meta.update(photometric=photometric)
     arr = _to_2d(arr, path, meta)
-    meta["bits_allocated"] = meta["bits_stored"] = bits
     if photometric == "MINISWHITE" and np.issubdtype(arr.dtype, np.unsignedinteger):
-        # Same convention as DICOM MONOCHROME1: keep high attenuation bright.
+        # Same convention as DICOM MONOCHROME1: keep high attenuation bright (reflected
+        # within the container, whose depth is then the one the values use).
+        meta["bits_allocated"] = meta["bits_stored"] = bits
         arr = (np.uint64(2**bits - 1) - arr.astype(np.uint64)).astype(arr.dtype)
         meta["inverted"] = True
         meta["inversion"] = f"MINISWHITE: {2**bits - 1} - value"
