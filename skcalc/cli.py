@@ -499,10 +499,10 @@ def _load_labelled_manifest(args: argparse.Namespace, *, n_folds: int, need_grou
             )
         return rois, y, None
     if need_groups:
-        from .model_selection import _check_classes_per_fold
+        from .model_selection import check_classes_per_fold
 
         # before any image is read: the splits check it again on what they are given
-        _check_classes_per_fold(y, groups, n_folds, str(path), hint="use --cv to lower it")
+        check_classes_per_fold(y, groups, n_folds, str(path), hint="use --cv to lower it")
     return rois, y, groups
 
 

@@ -30,6 +30,7 @@ from .utils._base import memoised_param_names
 
 __all__ = [
     "ProtocolResult",
+    "check_classes_per_fold",
     "evaluate_protocol",
     "grid_search",
     "grouped_train_test_split",
@@ -71,25 +72,60 @@ def grouped_train_test_split(
             f"test_size={test_size:g} is not 1/k for a whole number k >= 2 (the held-out "
             "exams are one fold of a k-fold exam-level split, so 1/2, 1/3, 1/4, 1/5 ... "
             f"within 0.05); the nearest would hold out {1.0 / n_splits:.2f}")
-    _check_classes_per_fold(y, groups, n_splits, "the held-out split")
+    check_classes_per_fold(y, groups, n_splits, "the held-out split")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     y = np.asarray(y)
     train, test = next(cv.split(np.zeros((len(y), 1)), y, np.asarray(groups)))
     return train, test
 
 
-def _check_classes_per_fold(y: Sequence, groups: Sequence, n_splits: int, what: str, *,
-                            hint: str = "fewer folds, or more exams") -> None:
-    """Every fold of a grouped, stratified ``n_splits``-fold split can hold both classes
-    only when each class spans at least ``n_splits`` exams; otherwise some folds have no
-    actionable (or no benign) ROI, their sensitivity or AUC is undefined, and a grid search
-    would choose on the rest without saying so."""
+def check_classes_per_fold(
+    y: Sequence,
+    groups: Sequence,
+    n_splits: int,
+    what: str = "split",
+    *,
+    hint: str = "fewer folds, or more exams",
+) -> None:
+    """Refuse a grouped, stratified ``n_splits``-fold split with a fold lacking a class.
+
+    Every fold can hold both classes only when each class spans at least ``n_splits``
+    exams; otherwise some folds have no actionable (or no benign) ROI, their sensitivity
+    or AUC is undefined, and a grid search would choose on the rest without saying so.
+    :func:`grouped_train_test_split` and :func:`grid_search` call it; call it yourself to
+    check a cohort before the image stages run.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_rois,)
+        Labels (1 actionable, 0 benign).
+    groups : array-like of shape (n_rois,)
+        Exam ids.
+    n_splits : int
+    what : str, default="split"
+        Names the data in the error (a file, a step).
+    hint : str, default="fewer folds, or more exams"
+        What to do about it, ending the error.
+
+    Raises
+    ------
+    ValueError
+        Naming the class, its number of exams and ``n_splits``.
+
+    Examples
+    --------
+    >>> check_classes_per_fold([0, 1, 0, 1], ["a", "b", "c", "d"], 2)
+    >>> check_classes_per_fold([0, 1, 0, 1], ["a", "b", "c", "d"], 3, "m.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: m.csv: 2 exam(s) with an actionable ROI for 3 grouped folds; ...
+    """
     y, groups = np.asarray(y), np.asarray(groups)
-    for label, name in ((1, "actionable"), (0, "benign")):
+    for label, name in ((1, "an actionable"), (0, "a benign")):
         n = len(np.unique(groups[y == label]))
         if n < n_splits:
             raise ValueError(
-                f"{what}: {n} exam(s) with a {name} ROI for {n_splits} grouped folds; every "
+                f"{what}: {n} exam(s) with {name} ROI for {n_splits} grouped folds; every "
                 f"fold needs both classes, so at least {n_splits} are needed ({hint})")
 
 
@@ -140,7 +176,7 @@ def grid_search(
     search where every candidate failed then has nothing to choose from).
     """
     if isinstance(cv, int | np.integer):
-        _check_classes_per_fold(y, groups, int(cv), f"grid search ({len(y)} ROIs)")
+        check_classes_per_fold(y, groups, int(cv), f"grid search ({len(y)} ROIs)")
     search = _paper_search(
         pipeline, param_grid, cv, refit, random_state, n_jobs, verbose, error_score
     )
