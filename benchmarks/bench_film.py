@@ -14,7 +14,7 @@ builds the same measurement from real tissue printed on simulated film:
    times the image's noise at calcification scale; the left views (L-CC, L-MLO, no finding)
    stay as they are: they are the "normal tissue of the other breast".
 2. **Film**: each image is then printed on film and digitised
-   (:func:`skcalc.datasets._realistic.digitised_film`: H&D curve, grain ~ sqrt(density),
+   (:func:`skcalc.datasets.digitised_film`: H&D curve, grain ~ sqrt(density),
    aperture blur, optical density stored as MONOCHROME1 and inverted by the reader) under
    three conditions: 0.1 mm / 12 bit, 0.2 mm / 12 bit, 0.2 mm / 8 bit (0.2 mm: the
    digitiser averages 2 x 2 pixels). Film settings are drawn per image from the seed.
@@ -102,7 +102,7 @@ def auc(pos, neg):
 
 
 def run(seeds, filter_kw, detectors, plots):
-    from skcalc.datasets._realistic import digitised_film
+    from skcalc.datasets import digitised_film
     from skcalc.segmentation import delineate_breast, erode_breast
 
     res: dict = {}

@@ -3,7 +3,7 @@
 Writes ``skcalc/segmentation/weights/candidate_filter.json`` (a LightGBM model string, the
 feature names and the held-out FP/cm^2 calibration; JSON, nothing is pickled).
 
-Training data: ``--n-train`` patches of :func:`skcalc.datasets._realistic.make_training_patch`
+Training data: ``--n-train`` patches of :func:`skcalc.datasets.make_training_patch`
 (seeds ``[2*random_state + 11, k]``), calibration of the operating points on ``--n-calib``
 other patches (seeds ``[2*random_state + 12, k]``). No real image is used; the simulation
 ranges (power-law exponent, noise level) were set from summary statistics measured on the NYU

@@ -37,7 +37,7 @@ them generalises to images it has never seen (other scanners, processed or raw, 
   in 8-12 bits as MONOCHROME1 and inverted as a DICOM reader does;
 - pixel spacing 0.05-0.2 mm.
 
-Everything is drawn from ``rng`` (deterministic under a seed).
+Everything is drawn from ``random_state`` (deterministic under a seed).
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None, faint_max_mm=0.5
 
 def digitised_film(
     x: np.ndarray,
-    rng: np.random.Generator,
+    random_state: int | np.random.Generator | None = None,
     *,
     block: int = 1,
     bits: int | None = None,
@@ -238,7 +238,8 @@ def digitised_film(
     ----------
     x : ndarray of shape (H, W)
         Attenuation-like image (calcifications and dense tissue bright).
-    rng : numpy.random.Generator
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed or generator of the film's and digitiser's draws.
     block : int, default=1
         Digitiser sampling factor: the output has ``H // block`` x ``W // block`` pixels.
     bits : int, optional
@@ -259,6 +260,7 @@ def digitised_film(
     >>> img.shape, bits, bool(img[15, 15] > np.median(img))
     ((32, 32), 12, True)
     """
+    rng = np.random.default_rng(random_state)
     x = np.asarray(x, np.float64)
     lo, hi = np.percentile(x, [0.5, 99.9])
     x = (x - lo) / max(hi - lo, 1e-12)
@@ -305,15 +307,23 @@ def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndar
     return g / white_noise_dog_sd(s0 / sp, s1 / s0)
 
 
-def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
-                        spacing: float | None = None, calcifications: bool | None = None,
-                        film_fraction: float = 0.0, contrast: str = "pixel",
-                        faint_max_mm: float = 0.5):
-    """Draw one varied mammogram patch (see the module docstring for the model).
+def make_training_patch(random_state: int | np.random.Generator | None = None, *,
+                        size_mm: float = 32.0, spacing: float | None = None,
+                        calcifications: bool | None = None, film_fraction: float = 0.0,
+                        contrast: str = "pixel", faint_max_mm: float = 0.5) -> dict:
+    """Draw one varied mammogram patch with its calcification footprints.
+
+    The patch model (background texture, linear structures, breast edge and pectoral
+    muscle, calcifications, acquisition, processing, storage, film) is the one the packaged
+    candidate filter was trained on; it is described in :doc:`/segmentation` ("The
+    candidate filter and the operating point"). Use it to retrain the filter
+    (``scripts/train_candidate_filter.py``), to recalibrate its table, or to test a
+    detector on images whose truth is known.
 
     Parameters
     ----------
-    rng : numpy.random.Generator
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed or generator; every draw comes from it (deterministic under a seed).
     size_mm : float, default=32.0
         Side of the square patch in mm.
     spacing : float, optional
@@ -346,6 +356,7 @@ def make_training_patch(rng: np.random.Generator, *, size_mm: float = 32.0,
     >>> p["image"].shape, p["reference"].shape
     ((80, 80), (80, 80))
     """
+    rng = np.random.default_rng(random_state)
     sp = float(spacing) if spacing is not None else _loguniform(rng, 0.05, 0.2)
     n = int(round(size_mm / sp))
     H = W = n

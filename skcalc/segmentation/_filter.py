@@ -2,7 +2,7 @@
 
 A gradient-boosted classifier (LightGBM) scores each calibrated HDoG candidate from the
 features of :func:`~skcalc.segmentation._calibrated.candidate_features`. It is trained on
-synthetic patches only (:func:`skcalc.datasets._realistic.make_training_patch`), and the
+synthetic patches only (:func:`skcalc.datasets.make_training_patch`), and the
 score threshold of every operating point is calibrated at training time on **held-out**
 synthetic patches: ``fp_per_cm2(t)`` = negatives scoring ``>= t`` per cm^2 of breast. The
 table is stored with the model, so a user asks for "at most 0.5 false positives per cm^2"
@@ -355,7 +355,7 @@ def train_candidate_filter(
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
     ``film_fraction``, ``contrast`` and ``faint_max_mm`` are passed to
-    :func:`~skcalc.datasets._realistic.make_training_patch`. ``stabilise`` is the detector's
+    :func:`~skcalc.datasets.make_training_patch`. ``stabilise`` is the detector's
     intensity stabilisation (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`),
     recorded in the meta so that the segmenter detects as the filter was trained.
 
@@ -598,7 +598,7 @@ def fit_candidate_filter(
     --------
     >>> import numpy as np
     >>> from skcalc import ROI
-    >>> from skcalc.datasets._realistic import make_training_patch
+    >>> from skcalc.datasets import make_training_patch
     >>> def roi(k, calc):
     ...     p = make_training_patch(np.random.default_rng(k), size_mm=16, spacing=0.1,
     ...                             calcifications=calc)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skcalc.datasets._realistic import digitised_film, make_training_patch
+from skcalc.datasets import digitised_film, make_training_patch
 
 
 @pytest.mark.parametrize("bits", [8, 10, 12])
@@ -43,6 +43,14 @@ def test_training_patches_include_film_and_are_deterministic():
     a = make_training_patch(np.random.default_rng(3), size_mm=8.0)
     b = make_training_patch(np.random.default_rng(3), size_mm=8.0)
     np.testing.assert_array_equal(a["image"], b["image"])
+    # a seed is the same stream as a generator made from it; None draws a fresh patch
+    c = make_training_patch(3, size_mm=8.0)
+    np.testing.assert_array_equal(a["image"], c["image"])
+    np.testing.assert_array_equal(a["reference"], c["reference"])
+    assert make_training_patch(None, size_mm=8.0, spacing=0.1)["image"].shape == (80, 80)
+    x = np.random.default_rng(0).random((32, 32))
+    np.testing.assert_array_equal(digitised_film(x, 4, bits=8)[0],
+                                  digitised_film(x, np.random.default_rng(4), bits=8)[0])
 
 
 def test_detector_contrast_sets_the_blurred_peak_in_noise_units():
