@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import platform
 import resource
+import subprocess
 import sys
 import tempfile
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
+REFERENCE_DIR = os.path.join(HERE, "reference")
+
+
+def provenance() -> dict:
+    """Where and on what a figure was measured: commit, versions, machine and its load.
+
+    Timings depend on the machine and on what else runs on it, so every results file
+    carries the 1-minute load average at the end of the run next to the core count.
+    """
+    def git(*cmd):
+        try:
+            return subprocess.run(["git", *cmd], cwd=HERE, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    versions = {}
+    for mod in ("numpy", "scipy", "skimage", "sklearn", "lightgbm", "skcalc"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing package is recorded, not fatal
+            versions[mod] = None
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "versions": versions,
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def write_results(res: dict, name: str) -> str:
-    """Write ``benchmarks/results/<name>.json`` atomically and return its path."""
+    """Write ``benchmarks/results/<name>.json`` atomically, with its :func:`provenance`."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
+    res = {**res, "provenance": provenance()}
     with tempfile.NamedTemporaryFile("w", dir=RESULTS_DIR, delete=False, suffix=".tmp") as f:
         json.dump(res, f, indent=2, default=float)
     os.chmod(f.name, 0o644)  # NamedTemporaryFile creates it private
