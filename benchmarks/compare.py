@@ -95,8 +95,8 @@ def main() -> int:
             status = 1
             continue
         if not os.path.exists(res_path):
-            print(f"   not run here yet: python benchmarks/bench_{name}.py "
-                  f"(reference: {_load(ref_path).get('provenance', {}).get('command', '?')})")
+            command = _load(ref_path).get("provenance", {}).get("command", f"bench_{name}.py")
+            print(f"   not run here yet: python benchmarks/{command}")
             continue
         ref, mine = _load(ref_path), _load(res_path)
         for label, d in (("reference", ref), ("yours", mine)):
