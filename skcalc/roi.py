@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from ._arrays import array_digest, owned
+from ._arrays import array_digest, freeze, owned
 from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
@@ -31,6 +31,21 @@ _FIELDS = (
     "path",
     "box",
 )
+
+
+@runtime_checkable
+class _DeferredMask(Protocol):
+    """A mask that a loader gives without holding it: its shape, and a method making it.
+
+    ``materialise()`` returns a new array of ``shape`` on each call. A record accepts one as
+    ``reference`` so that a data set of full-size mammograms need not hold every mask
+    (INbreast's is ~13 MB an image); the source must be small and picklable, as records are
+    sent to worker processes.
+    """
+
+    shape: tuple[int, int]
+
+    def materialise(self) -> np.ndarray: ...
 
 
 class Box(NamedTuple):
@@ -90,7 +105,10 @@ class ROI:
     calcifications : ndarray of int, shape (H, W), optional
         Label image of segmented calcifications (0 = background), filled by the segmenter.
     reference : ndarray of bool, shape (H, W), optional
-        Ground-truth calcification mask, for training and scoring the segmenter.
+        Ground-truth calcification mask, for training and scoring the segmenter. Dataset
+        loaders may give it lazily (e.g. :func:`skcalc.datasets.load_inbreast` keeps the
+        annotation points): ``roi.reference`` then rasterises the mask on each access,
+        while ``roi.shape``, :func:`check_roi`, :meth:`replace` and pickling do not.
     masks : object, optional
         The :class:`skcalc.masks.CalcificationMasks` built by :class:`skcalc.MaskBuilder`.
     meta : mapping, optional
@@ -124,7 +142,7 @@ class ROI:
         spacing: float | Sequence[float] = DEFAULT_SPACING,
         region: np.ndarray | None = None,
         calcifications: np.ndarray | None = None,
-        reference: np.ndarray | None = None,
+        reference: np.ndarray | _DeferredMask | None = None,
         masks: Any = None,
         meta: Mapping[str, Any] | None = None,
         path: str | os.PathLike | None = None,
@@ -167,7 +185,6 @@ class ROI:
     spacing = property(lambda self: self._spacing, doc="Pixel spacing in mm (row, col).")
     region = property(lambda self: self._region, doc="Annotated-region mask or None.")
     calcifications = property(lambda self: self._calcifications, doc="Calcification labels.")
-    reference = property(lambda self: self._reference, doc="Ground-truth calcification mask.")
     masks = property(lambda self: self._masks, doc="CalcificationMasks from MaskBuilder.")
     meta = property(lambda self: self._meta, doc="Identifiers and other metadata.")
     path = property(lambda self: self._path, doc="Source file of a lazy image.")
@@ -175,6 +192,21 @@ class ROI:
         lambda self: None if self._box is None else Box(*self._box),
         doc="Crop of the file: a :class:`Box` (row0, row1, col0, col1), fields by name.",
     )
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        """Ground-truth calcification mask; rasterised on each access when given lazily."""
+        ref = self._reference
+        if ref is None or isinstance(ref, np.ndarray) or not isinstance(ref, _DeferredMask):
+            return ref
+        # Not kept: holding the mask in the record is what a lazy source avoids.
+        mask = np.asarray(ref.materialise())
+        if mask.shape != tuple(ref.shape):
+            raise ROIValidationError(
+                self.roi_id, f"lazy reference made a mask of shape {mask.shape}, not {ref.shape}"
+            )
+        # Read-only like the record's own arrays (and so digested once while it lives).
+        return freeze(mask)
 
     @property
     def roi_id(self) -> str:
@@ -186,7 +218,10 @@ class ROI:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """Image shape, without reading a lazy image when a box or mask tells it."""
+        """Image shape, without reading a lazy image when a box or mask tells it.
+
+        A lazy reference tells its shape without being rasterised.
+        """
         if self._image is not None:
             return tuple(self._image.shape)
         for m in (self._region, self._calcifications, self._reference):
@@ -206,7 +241,7 @@ class ROI:
 
     # ------------------------------------------------------------------ updates
     def replace(self, **changes: Any) -> ROI:
-        """Return a new record with some fields changed; a lazy image stays lazy."""
+        """Return a new record with some fields changed; a lazy image or reference stays lazy."""
         unknown = set(changes) - set(_FIELDS)
         if unknown:
             raise TypeError(f"ROI has no field(s) {sorted(unknown)}")
@@ -226,7 +261,8 @@ class ROI:
         Arrays are hashed by content (the record owns them, so a digest is computed once per
         array). A lazy image is hashed by its file's bytes in the box, read once per file
         state (path, size, modification time, inode). ``masks`` hash themselves
-        (``masks.content_hash()``).
+        (``masks.content_hash()``). A lazy reference is hashed by the mask it rasterises, so
+        the key is that of a record holding the mask.
 
         Examples
         --------
@@ -248,7 +284,8 @@ class ROI:
                 m = self._masks
                 h.update(b"none" if m is None else m.content_hash().encode())
             else:
-                value = getattr(self, "_" + name)
+                # The public accessor: a lazy reference's mask, not its source object.
+                value = getattr(self, name)
                 h.update(b"none" if value is None else array_digest(np.asarray(value)))
         return h.hexdigest()
 
@@ -348,12 +385,15 @@ def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True)
             raise ROIValidationError(rid, f"image has {n_bad} NaN or infinite pixel(s)")
         shape = img.shape
     else:
-        shape = roi.shape
+        # The box is the unread image's shape; ROI.shape would take the masks' first.
+        shape = roi.box.shape if roi.box is not None else roi.shape
     for name in ("region", "calcifications", "reference"):
-        m = getattr(roi, name)
+        # A lazy reference is checked by the shape it declares, without rasterising it
+        # (ROI.reference refuses a mask of another shape).
+        m = getattr(roi, "_" + name)
         if m is None:
             continue
-        if not isinstance(m, np.ndarray) or m.shape != shape:
+        if not isinstance(m, (np.ndarray, _DeferredMask)) or tuple(m.shape) != tuple(shape):
             got = getattr(m, "shape", type(m).__name__)
             raise ROIValidationError(rid, f"{name} has shape {got}, image has shape {shape}")
     r = roi.region
@@ -365,7 +405,8 @@ def check_roi(roi: ROI, *, require: Sequence[str] = (), load_image: bool = True)
     if roi.region is not None and not np.asarray(roi.region, bool).any():
         raise ROIValidationError(rid, "region mask is empty")
     for name in require:
-        if getattr(roi, name) is None:
+        # A field given lazily is present: do not rasterise it to say so.
+        if getattr(roi, "_" + name, None) is None and getattr(roi, name) is None:
             raise ROIValidationError(rid, f"has no {name!r}; run the stage that produces it first")
     return roi
 

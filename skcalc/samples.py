@@ -68,10 +68,11 @@ def _pool_group(rois: list[ROI], image_id: str) -> ROI:
     for r, a in zip(rois, at):
         _place(region, r.region_mask, a)
     reference = None
-    if all(r.reference is not None for r in rois):
+    refs = [r.reference for r in rois]  # a lazy reference is rasterised on each access
+    if all(m is not None for m in refs):
         reference = np.zeros(shape, bool)
-        for r, a in zip(rois, at):
-            _place(reference, r.reference, a)
+        for m, a in zip(refs, at):
+            _place(reference, m, a)
     calcifications = None
     if all(r.calcifications is not None for r in rois):
         # Labels stay distinct across ROIs: each ROI's labels are offset past the previous.

@@ -120,3 +120,66 @@ def test_as_roi_list_refuses_arrays_and_single_records():
     with pytest.raises(ValueError, match="at least one"):
         as_roi_list([])
     assert len(as_roi_list((_roi(), _roi()))) == 2
+
+
+class _Dots:
+    """A lazy reference as loaders give one: a shape, and a mask made on each call."""
+
+    def __init__(self, shape, dots):
+        self.shape, self.dots, self.calls = shape, dots, 0
+
+    def materialise(self):
+        self.calls += 1
+        mask = np.zeros(self.shape, bool)
+        mask[tuple(np.transpose(self.dots))] = True
+        return mask
+
+
+def test_lazy_reference_is_rasterised_on_each_access_only():
+    src = _Dots((4, 5), [(1, 2), (3, 4)])
+    roi = _roi(reference=src)
+    # shape, validation, repr, replace and pickling all go without the mask
+    assert roi.shape == (4, 5) and "reference" in repr(roi)
+    check_roi(roi, require=("reference",))
+    new = roi.replace(meta={"roi_id": "x"})
+    assert new._reference is src
+    back = pickle.loads(pickle.dumps(roi))
+    assert isinstance(back._reference, _Dots) and back._reference.calls == 0
+    assert src.calls == 0
+    # each access rasterises anew; nothing is kept in the record
+    expected = src.materialise()
+    for r in (roi, new, back):
+        np.testing.assert_array_equal(r.reference, expected)
+        assert not r.reference.flags.writeable
+    assert src.calls == 1 + 2 * 2 and not isinstance(roi._reference, np.ndarray)
+
+
+def test_lazy_reference_hashes_as_its_mask():
+    src = _Dots((4, 5), [(1, 2)])
+    fields = ("image", "region", "calcifications", "reference", "masks")
+    eager = _roi(reference=src.materialise())
+    assert _roi(reference=src).content_hash(fields) == eager.content_hash(fields)
+    other = _roi(reference=_Dots((4, 5), [(1, 3)]))
+    assert other.content_hash(fields) != eager.content_hash(fields)
+
+
+def test_lazy_reference_of_another_shape_is_refused(tmp_path):
+    src = _Dots((4, 6), [(1, 2)])
+    with pytest.raises(ROIValidationError, match=r"'case-7'.*reference has shape \(4, 6\)"):
+        check_roi(_roi(reference=src))
+    # a lazy image with a box is checked without reading it or rasterising the mask
+    lazy = ROI(path=tmp_path / "absent.npy", box=(0, 4, 0, 5), reference=src)
+    with pytest.raises(ROIValidationError, match=r"reference has shape \(4, 6\), image has"):
+        check_roi(lazy, load_image=False)
+    assert src.calls == 0
+
+
+def test_lazy_reference_making_another_shape_is_refused_on_access():
+    class Liar(_Dots):
+        def materialise(self):
+            return np.zeros((2, 2), bool)
+
+    roi = _roi(reference=Liar((4, 5), []))
+    check_roi(roi)  # the declared shape agrees ...
+    with pytest.raises(ROIValidationError, match=r"'case-7'.*shape \(2, 2\), not \(4, 5\)"):
+        _ = roi.reference  # ... the mask made on access does not

@@ -380,6 +380,39 @@ def rasterise_calcifications(rois: Sequence[dict[str, Any]], shape: tuple[int, i
     return mask
 
 
+class _LazyCalcificationMask:
+    """An INbreast reference mask kept as the XML's points and rasterised on access.
+
+    The ``reference`` that :func:`load_inbreast` gives its records (see :class:`skcalc.ROI`):
+    a few kB instead of a full-size mask (~13 MB for 3328 x 4084, ~5 GB for the 410
+    images), and small to pickle to workers. ``materialise()`` returns
+    ``rasterise_calcifications(annotations, shape)``.
+    """
+
+    __slots__ = ("annotations", "shape")
+
+    def __init__(self, annotations: Sequence[dict[str, Any]], shape: tuple[int, int]) -> None:
+        # Read-only copies: the record's mask, and the cache keys digesting it, must not
+        # follow later changes to the caller's point arrays.
+        self.annotations = tuple(
+            {"name": str(a["name"]), "points": _read_only(a["points"])} for a in annotations
+        )
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    def materialise(self) -> np.ndarray:
+        return rasterise_calcifications(self.annotations, self.shape)
+
+    def __repr__(self) -> str:
+        rows, cols = self.shape
+        return f"<INbreast reference {rows}x{cols}, {len(self.annotations)} annotation(s)>"
+
+
+def _read_only(points: Any) -> np.ndarray:
+    out = np.array(points, dtype=float, copy=True)
+    out.flags.writeable = False
+    return out
+
+
 def _inbreast_table(root: Path) -> dict[str, dict[str, str]]:
     path = root / "INbreast.csv"
     if not path.is_file():
@@ -428,8 +461,9 @@ def load_inbreast(
         polygons are filled). ``meta``: ``image_id``, ``patient_id`` (the anonymised hash in
         the file name), ``exam_id`` (the patient: one visit of both breasts),
         ``laterality``, ``view``, ``birads``, ``acr``, ``n_calcifications``, ``clusters``
-        (point arrays of the ``Cluster`` ROIs). Each full-size mask takes ~13 MB; use
-        ``image_ids`` to load a subset.
+        (point arrays of the ``Cluster`` ROIs). Like the images, the masks are not held:
+        a record keeps the XML's points and rasterises its full-size mask on each access
+        of ``roi.reference`` (``roi.shape`` is the DICOM header's, known without either).
     """
     root = Path(os.fspath(root))
     dicom_dir = root / "AllDICOMs"
@@ -453,7 +487,7 @@ def load_inbreast(
             raise UnreadableImageError(f"{path}: DICOM header has no Rows/Columns")
         shape = (header["rows"], header["columns"])
         annotations = inbreast_rois(xml_path) if annotated else []
-        reference = rasterise_calcifications(annotations, shape)
+        reference = _LazyCalcificationMask(annotations, shape)
         row = table.get(image_id, {})
         patient = tokens[1] if len(tokens) > 1 else None
         laterality = (row.get("Laterality") or (tokens[3] if len(tokens) > 3 else "")).upper()

@@ -601,10 +601,11 @@ def train_regressor(
     per_image = []
     for roi in rois:
         check_roi(roi)
-        if roi.reference is None:
+        ref = roi.reference  # a lazy reference is rasterised on each access
+        if ref is None:
             raise ValueError(f"ROI {roi.roi_id!r}: training needs a reference mask")
         img = _check_image(roi.image)
-        ref = np.asarray(roi.reference, bool)
+        ref = np.asarray(ref, bool)
         if ref.shape != img.shape:
             raise ValueError(f"ROI {roi.roi_id!r}: reference shape does not match the image")
         x01 = (_normalise(img, _bit_depth(img, bit_depth)) + 1.0) / 2.0

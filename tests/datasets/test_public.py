@@ -1,11 +1,13 @@
 """CBIS-DDSM and INbreast loaders on tiny fixtures written in the documented layouts."""
 
 import csv
+import pickle
 import plistlib
 
 import numpy as np
 import pytest
 
+from skcalc import ROI
 from skcalc.datasets import load_cbis_ddsm, load_inbreast
 from skcalc.exceptions import SkcalcWarning
 from skcalc.testing import write_dicom as _write_dicom
@@ -182,6 +184,60 @@ def test_inbreast(inbreast_root):
     assert not second.reference.any() and second.reference.shape == SHAPE
     assert [r.roi_id for r in load_inbreast(inbreast_root, only_annotated=True)] == ["20586908"]
     assert len(load_inbreast(inbreast_root, image_ids=["20586934"])) == 1
+
+
+def test_inbreast_references_are_rasterised_on_access(inbreast_root, monkeypatch):
+    from skcalc.datasets import _public
+    from skcalc.datasets._public import inbreast_rois, rasterise_calcifications
+    from skcalc.roi import check_roi
+
+    (inbreast_root / "AllXML" / "20586908.xml").write_bytes(
+        plist_xml(
+            [
+                ("Calcification", [(10.4, 5.6)]),
+                ("Calcification", [(3, 40), (12, 47)]),  # a line
+                ("Calcification", [(20.2, 20.7), (31.6, 22.1), (26.4, 33.9)]),  # a polygon
+                ("Calcification", [(48, 58), (60, 70), (55, 75)]),  # runs off the image
+                ("Cluster", [(5, 5), (30, 5), (30, 30)]),
+            ]
+        )
+    )
+    annotations = inbreast_rois(inbreast_root / "AllXML" / "20586908.xml")
+    expected = [rasterise_calcifications(annotations, SHAPE), np.zeros(SHAPE, bool)]
+
+    def no_rasterising(*args, **kwargs):
+        raise AssertionError("rasterised before roi.reference was read")
+
+    monkeypatch.setattr(_public, "rasterise_calcifications", no_rasterising)
+    rois = load_inbreast(inbreast_root)
+    for roi in rois:
+        # the record holds the points, not a full-size mask, and knows its shape
+        assert not isinstance(roi._reference, np.ndarray) and roi.shape == SHAPE
+        check_roi(roi, require=("reference",), load_image=False)
+        assert not isinstance(roi.replace(meta={}).__getstate__()["reference"], np.ndarray)
+    pickled = [pickle.loads(pickle.dumps(r)) for r in rois]
+    assert not isinstance(pickled[0]._reference, np.ndarray)
+    monkeypatch.undo()
+    for roi, back, mask in zip(rois, pickled, expected):
+        for r in (roi, back, roi.replace(meta={})):
+            assert r.reference.dtype == bool
+            np.testing.assert_array_equal(r.reference, mask)
+    # the cache keys of a lazy record are those of one holding the mask
+    fields = ("image", "region", "calcifications", "reference", "masks")
+    eager = rois[0].replace(reference=rois[0].reference)
+    assert rois[0].content_hash(fields) == eager.content_hash(fields)
+    assert rois[0].content_hash(fields) != rois[0].replace(reference=None).content_hash(fields)
+
+
+def test_inbreast_reference_pickles_small_for_a_full_size_image(tmp_path):
+    # 3328 x 4084 is a full INbreast image: its mask is 13.6 MB, its points a few hundred bytes
+    from skcalc.datasets._public import _LazyCalcificationMask
+
+    dot = {"name": "Calcification", "points": np.array([[3000.2, 4000.7]])}
+    roi = ROI(path=tmp_path / "x.dcm", reference=_LazyCalcificationMask([dot], (3328, 4084)))
+    assert roi.shape == (3328, 4084) and len(pickle.dumps(roi)) < 2000
+    dot["points"][0, 0] = 10  # the record does not follow the caller's arrays
+    assert np.argwhere(roi.reference).tolist() == [[3000, 4001]]
 
 
 def test_inbreast_errors(inbreast_root, tmp_path):
