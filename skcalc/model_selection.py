@@ -18,6 +18,7 @@ import numpy as np
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
+from sklearn.utils import check_random_state
 
 from .io import jsonable
 from .metrics import (
@@ -133,6 +134,11 @@ def _take(seq: Sequence, idx: np.ndarray) -> list:
     return [seq[i] for i in idx]
 
 
+def _grouped_folds(n_splits: int, random_state: Any) -> StratifiedGroupKFold:
+    """The protocol's splitter: grouped by exam, stratified, shuffled."""
+    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+
+
 def _paper_search(pipeline, param_grid, n_splits, refit, random_state, n_jobs, verbose, error):
     """GridSearchCV with the clinical scorers and grouped, stratified, shuffled folds."""
     return GridSearchCV(
@@ -140,7 +146,7 @@ def _paper_search(pipeline, param_grid, n_splits, refit, random_state, n_jobs, v
         param_grid,
         scoring=ClinicalScorer(),
         refit=refit,
-        cv=StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state),
+        cv=_grouped_folds(n_splits, random_state),
         n_jobs=n_jobs,
         verbose=verbose,
         error_score=error,
@@ -186,6 +192,73 @@ def grid_search(
     return search
 
 
+def _nested_seed(random_state: Any) -> Any:
+    """Seed of the nested CV's splitters: ``random_state`` if an int, else an int drawn from it.
+
+    With ``None`` or a ``RandomState`` every inner search would draw its folds afresh when
+    it fits (``None`` from the global generator, which the fits draw from too), so no check
+    made before fitting could see the folds actually used; one seed fixes them, the check
+    reads them and the searches use them.
+    """
+    if isinstance(random_state, int | np.integer):
+        return random_state
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _check_inner_folds(
+    y: np.ndarray,
+    groups: np.ndarray,
+    outer: StratifiedGroupKFold,
+    inner: StratifiedGroupKFold,
+    *,
+    hint: str = "lower n_inner or n_outer, the CLI's --cv or --n-outer, or add exams",
+) -> None:
+    """Refuse a nested CV in which an inner grid search would get a fold lacking a class.
+
+    Splits as the nested CV will, with its own splitters (fixed seeds): ``outer`` on ``y``
+    and ``groups``, then ``inner`` on each outer training part's labels and exam ids, what
+    ``cross_validate`` routes to the inner search. Reads labels and exam ids only.
+    """
+    names = {1: "actionable", 0: "benign"}
+    n_inner = inner.get_n_splits()
+    for k, (train, _) in enumerate(outer.split(np.zeros((len(y), 1)), y, groups)):
+        y_tr, g_tr = y[train], groups[train]
+        counts = {c: (len(np.unique(g_tr[y_tr == c])), int((y_tr == c).sum())) for c in names}
+        few = [c for c in names if counts[c][0] < n_inner]
+        if few:
+            # too few exams of a class to reach every inner fold, whatever the shuffle (the
+            # inner splitter may even refuse): no need to say which fold goes without
+            lacking, where = few[0], (
+                f"some of the {n_inner} grouped inner folds of its grid search would have no "
+                f"{names[few[0]]} ROI (each inner fold needs both classes: at least {n_inner} "
+                "exams of each)")
+            fix = hint
+        else:
+            # both classes in every inner test fold leave both in every inner training part
+            found = next(
+                ((j, c) for j, (_, test) in enumerate(
+                    inner.split(np.zeros((len(y_tr), 1)), y_tr, g_tr))
+                 for c in names if not np.any(y_tr[test] == c)),
+                None,
+            )  # fmt: skip
+            if found is None:
+                continue
+            j, lacking = found
+            where = (
+                f"inner fold {j} of the {n_inner} grouped inner folds of its grid search "
+                f"(random_state={inner.random_state}) would have no {names[lacking]} ROI")
+            # enough exams of each class: another shuffle may well spread them
+            fix = f"{hint}, or another random_state"
+        metric = "sensitivity" if lacking == 1 else "specificity"
+        raise ValueError(
+            f"nested CV ({len(y)} ROIs): outer fold {k} of {outer.get_n_splits()} (counted from "
+            f"0) trains on {counts[1][0]} exam(s) ({counts[1][1]} ROIs) with an actionable ROI "
+            f"and {counts[0][0]} exam(s) ({counts[0][1]} ROIs) with a benign ROI: {where}; "
+            f"on such a fold {metric} is undefined, scored 0 for every candidate, and ROC "
+            f"AUC NaN, so the grid search would choose on scores that measure nothing there "
+            f"({fix})")
+
+
 def nested_cross_validate(
     pipeline: Any,
     rois: Sequence,
@@ -202,20 +275,61 @@ def nested_cross_validate(
 ) -> dict[str, Any]:
     """Nested CV: ``n_outer`` grouped stratified outer folds around an inner grid search.
 
-    Returns a dict with the per-fold scores (``test_<metric>``), their mean and standard
-    deviation, and the best parameters of each outer fold.
+    Each outer training part is tuned by a grouped, stratified ``n_inner``-fold grid search
+    as in :func:`grid_search` (clinical scorers, ``refit``), then scored on its outer test
+    fold. Before any fit, the outer folds and each outer training part's inner folds are
+    made exactly as the run will make them, and every inner fold must hold both classes.
+    An inner fit that fails nonetheless scores NaN (``error_score=np.nan``): that candidate
+    loses instead of stopping the run.
+
+    Parameters
+    ----------
+    pipeline : estimator
+    rois : sequence of ROI
+    y : array-like of shape (n_rois,)
+        Labels (1 actionable, 0 benign).
+    groups : array-like of shape (n_rois,)
+        Exam ids: an exam never straddles an outer or an inner fold.
+    param_grid : dict or list of dict
+    n_outer : int, default=4
+    n_inner : int, default=5
+    refit : str or callable, default=sensitivity_then_specificity
+    n_jobs : int or None, default=None
+        Outer folds run in parallel.
+    random_state : int, RandomState instance or None, default=None
+        Shuffles the outer and the inner folds (the same int for both). ``None`` or a
+        ``RandomState`` gives one int drawn from it, so the folds checked are the folds used.
+    verbose : int, default=0
+
+    Returns
+    -------
+    dict
+        ``n_outer``, ``n_inner``; per metric of ``NESTED_METRICS`` the outer test folds'
+        scores (``folds``) with their NaN-ignoring ``mean`` and ``std``; ``best_params``
+        and ``fit_time`` per outer fold.
+
+    Raises
+    ------
+    ValueError
+        When the inner grid search of an outer training part would have a fold without an
+        actionable or a benign ROI (its sensitivity or specificity, and ROC AUC, undefined):
+        naming the outer fold (from 0), the exams and ROIs of each class it trains on, the
+        inner fold when the counts alone do not show it, and what to lower.
     """
+    random_state = _nested_seed(random_state)
+    y, groups = np.asarray(y), np.asarray(groups)
     inner = _paper_search(pipeline, param_grid, n_inner, refit, random_state, None, 0, np.nan)
+    outer = _grouped_folds(n_outer, random_state)
+    _check_inner_folds(y, groups, outer, inner.cv)
     scorers = make_clinical_scorers()
-    outer = StratifiedGroupKFold(n_splits=n_outer, shuffle=True, random_state=random_state)
     with config_context(enable_metadata_routing=True), memoised_param_names():
         res = cross_validate(
             inner,
             list(rois),
-            np.asarray(y),
+            y,
             cv=outer,
             scoring={m: scorers[m] for m in NESTED_METRICS},
-            params={"groups": np.asarray(groups)},
+            params={"groups": groups},
             return_estimator=True,
             n_jobs=n_jobs,
             verbose=verbose,
@@ -417,6 +531,11 @@ def evaluate_protocol(
     clinical report with bootstrap intervals over exams, and optionally nested CV
     (``n_outer`` grouped stratified outer splits) on all kept data. ``test_index`` indexes
     the input ``rois``.
+
+    With ``nested=True`` the nested CV's folds are checked right after the exclusions,
+    before anything is fitted (see :func:`nested_cross_validate`, which raises the same
+    ``ValueError``); a ``random_state`` that is not an int then gives that check and the
+    nested CV one int seed, drawn first.
     """
     rois = list(rois)
     y = np.asarray(y)
@@ -437,6 +556,14 @@ def evaluate_protocol(
     if exclude:
         keep, exclusions = paper_exclusions(pipeline, rois, y)
         kept = np.flatnonzero(keep)
+    if nested:
+        nested_seed = _nested_seed(random_state)
+        # refused now rather than after the held-out search has fitted everything
+        _check_inner_folds(
+            y[kept], groups[kept], _grouped_folds(n_outer, nested_seed),
+            _grouped_folds(cv, nested_seed),
+            hint="lower cv or n_outer, the CLI's --cv or --n-outer, or add exams",
+        )  # fmt: skip
     train, test = grouped_train_test_split(
         y[kept], groups[kept], test_size=test_size, random_state=random_state
     )
@@ -485,7 +612,7 @@ def evaluate_protocol(
             n_inner=cv,
             refit=refit,
             n_jobs=n_jobs,
-            random_state=random_state,
+            random_state=nested_seed,
             verbose=verbose,
         )
         timings["nested_cv"] = time.perf_counter() - t0

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
 
 from skcalc.datasets import make_calcification_cohort
+from skcalc.metrics import sensitivity_then_specificity
 from skcalc.model_selection import (
     NESTED_METRICS,
+    check_classes_per_fold,
     evaluate_protocol,
     grid_search,
     grouped_train_test_split,
@@ -151,9 +154,11 @@ def test_nested_cross_validate(cohort):
 def test_protocol_with_nested_fills_frame(cohort):
     rois, y, groups = cohort
     pipe = make_calcification_pipeline(n_clusters=4, n_jobs=1)
+    # 3 outer folds: with 2 (and this seed) an outer training part keeps 1 actionable exam,
+    # too few for 2 inner folds, which the nested CV refuses
     res = evaluate_protocol(
         pipe, rois, y, groups, {"classify__threshold": [0.4]}, cv=2, nested=True,
-        n_outer=2, n_bootstrap=0, random_state=1,
+        n_outer=3, n_bootstrap=0, random_state=1,
     )  # fmt: skip
     frame = res.to_frame()
     nested = frame[frame["evaluation"] == "nested-cv"].set_index("metric")
@@ -325,3 +330,110 @@ def test_grid_search_reports_a_failing_fit_with_its_own_message(cohort):
         features__local__extract__max_gray_levels=2)  # every ROI over the texture budget
     with pytest.raises(ValueError, match=r"ROI '.*': .*use bin_width >="):
         grid_search(pipe, rois, y, groups, TINY_GRID, cv=2)
+
+
+class _RecordingLogistic(LogisticRegression):
+    """LogisticRegression that records its fits: a refused nested CV must fit nothing."""
+
+    fits: list = []  # shared by the clones the searches make
+
+    def fit(self, X, y, **kw):
+        self.fits.append(len(y))
+        return super().fit(X, y, **kw)
+
+
+def _exams(n_actionable_per_exam, n_benign_per_exam):
+    """Labels, exam ids and a 1-feature X that separates the classes (2 features, noisy)."""
+    y = np.concatenate([np.r_[np.ones(a, int), np.zeros(b, int)]
+                        for a, b in zip(n_actionable_per_exam, n_benign_per_exam)])
+    groups = np.repeat([f"E{i:02d}" for i in range(len(n_actionable_per_exam))],
+                       np.add(n_actionable_per_exam, n_benign_per_exam))
+    X = np.c_[y + np.random.default_rng(0).normal(0, 0.6, len(y)), np.arange(len(y)) % 3]
+    return X, y, groups
+
+
+def _outer_training_parts(y, groups, n_outer, random_state):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    outer = StratifiedGroupKFold(n_splits=n_outer, shuffle=True, random_state=random_state)
+    return [train for train, _ in outer.split(np.zeros((len(y), 1)), y, groups)]
+
+
+def test_nested_refuses_an_inner_fold_without_a_class_before_fitting():
+    # 3 actionable exams among 9: every outer fold (2) holds both classes, and the whole
+    # cohort has enough exams of each class for 2 grouped folds, but one outer training part
+    # keeps a single actionable exam, too few for the 2 inner folds of its grid search.
+    X, y, groups = _exams([2, 2, 2, 0, 0, 0, 0, 0, 0], [0, 0, 0, 2, 2, 2, 2, 2, 2])
+    check_classes_per_fold(y, groups, 2)  # what grid_search and the CLI check: it passes
+    (k, train), = [(k, t) for k, t in enumerate(_outer_training_parts(y, groups, 2, 0))
+                   if len(set(groups[t][y[t] == 1])) < 2]
+    _RecordingLogistic.fits.clear()
+    with pytest.raises(ValueError) as exc:
+        nested_cross_validate(_RecordingLogistic(), X, y, groups, {"C": [0.1, 1.0]},
+                              n_outer=2, n_inner=2, random_state=0)
+    msg = str(exc.value)
+    assert f"outer fold {k} of 2" in msg
+    assert ("trains on 1 exam(s) (2 ROIs) with an actionable ROI and "
+            f"{len(set(groups[train][y[train] == 0]))} exam(s) "
+            f"({int((y[train] == 0).sum())} ROIs) with a benign ROI") in msg
+    assert "no actionable ROI" in msg and "lower n_inner or n_outer" in msg and "--cv" in msg
+    assert _RecordingLogistic.fits == []  # refused before any fit
+    # the same without a seed: the folds are drawn once, then checked and used
+    with pytest.raises(ValueError, match=r"nested CV .*: outer fold \d of 2 .*no actionable"):
+        nested_cross_validate(_RecordingLogistic(), X, y, groups, {"C": [1.0]},
+                              n_outer=2, n_inner=2)
+    assert _RecordingLogistic.fits == []
+
+
+def test_nested_checks_the_inner_folds_its_splitter_makes_not_only_the_counts():
+    # Exams holding both classes: every outer training part has 2 exams of each class, so
+    # a count (check_classes_per_fold) passes, yet the inner grouped split of outer fold 0
+    # puts only benign ROIs in inner fold 0. Only splitting as the inner search will sees it.
+    X, y, groups = _exams([1, 0, 3, 0, 1, 2, 3], [2, 3, 0, 1, 2, 1, 1])
+    for train in _outer_training_parts(y, groups, 2, 0):
+        check_classes_per_fold(y[train], groups[train], 2)
+    with pytest.raises(ValueError, match=r"outer fold 0 of 2 .*: inner fold 0 of the 2 "
+                       r"grouped inner folds .*\(random_state=0\) would have no actionable"):
+        nested_cross_validate(_RecordingLogistic(), X, y, groups, {"C": [1.0]},
+                              n_outer=2, n_inner=2, random_state=0)
+
+
+def test_evaluate_protocol_refuses_the_nested_cv_before_its_grid_search():
+    X, y, groups = _exams([2, 2, 2, 0, 0, 0, 0, 0, 0], [0, 0, 0, 2, 2, 2, 2, 2, 2])
+    _RecordingLogistic.fits.clear()
+    with pytest.raises(ValueError, match=r"outer fold \d of 2 .*lower cv or n_outer"):
+        evaluate_protocol(_RecordingLogistic(), X, y, groups, {"C": [1.0]}, test_size=0.5,
+                          cv=2, nested=True, n_outer=2, n_bootstrap=0, exclude=False,
+                          random_state=0)
+    assert _RecordingLogistic.fits == []
+
+
+def test_nested_that_passes_the_check_equals_a_plain_nested_cv():
+    # The check only reads the folds: the result is scikit-learn's own nested CV, unchanged.
+    from sklearn import config_context
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, cross_validate
+
+    from skcalc.metrics import ClinicalScorer, make_clinical_scorers
+
+    X, y, groups = _exams([2, 0] * 8, [0, 2] * 8)
+    grid = {"C": [0.01, 1.0]}
+    res = nested_cross_validate(LogisticRegression(), X, y, groups, grid, n_outer=2,
+                                n_inner=2, random_state=0)
+    inner = GridSearchCV(
+        LogisticRegression(), grid, scoring=ClinicalScorer(),
+        refit=sensitivity_then_specificity, error_score=np.nan,
+        cv=StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=0))
+    scorers = make_clinical_scorers()
+    with config_context(enable_metadata_routing=True):
+        plain = cross_validate(
+            inner, list(X), y, params={"groups": groups}, return_estimator=True,
+            cv=StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=0),
+            scoring={m: scorers[m] for m in NESTED_METRICS})
+    for m in NESTED_METRICS:
+        np.testing.assert_array_equal(res[m]["folds"], plain[f"test_{m}"], err_msg=m)
+    assert res["best_params"] == [est.best_params_ for est in plain["estimator"]]
+    for est in plain["estimator"]:  # no inner fold lacked a class: no NaN was chosen from
+        assert np.isfinite(est.cv_results_["mean_test_roc_auc"]).all()
+    for seed in (None, np.random.RandomState(0)):  # no fixed seed: runs all the same
+        assert len(nested_cross_validate(LogisticRegression(), X, y, groups, grid, n_outer=2,
+                                         n_inner=2, random_state=seed)["best_params"]) == 2
