@@ -454,7 +454,8 @@ def paper_exclusions(
     Parameters
     ----------
     pipeline : Pipeline
-        Has steps named ``segment`` and ``masks`` (:func:`make_calcification_pipeline`).
+        Has steps named ``segment`` and ``masks`` (:func:`make_calcification_pipeline`),
+        or wraps one as ``estimator`` (:class:`skcalc.calibration.CalibratedClassifier`).
     rois : sequence of ROI
     y : array-like of shape (n_rois,)
     min_objects : int, default=2
@@ -467,6 +468,9 @@ def paper_exclusions(
         (label -> count, every label present), ``excluded_roi_ids``.
     """
     steps = dict(getattr(pipeline, "named_steps", {}))
+    inner = getattr(pipeline, "estimator", None)  # a wrapper (CalibratedClassifier)
+    if not steps and inner is not None:
+        steps = dict(getattr(inner, "named_steps", {}))
     if "segment" not in steps or "masks" not in steps:
         raise ValueError(
             "the exclusions need the pipeline's 'segment' and 'masks' steps; pass "

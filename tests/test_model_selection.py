@@ -183,6 +183,10 @@ def test_paper_exclusions_drop_empty_rois_and_report_them_per_class(cohort):
     assert summary["excluded_per_class"]["1"] >= 1
     assert sum(summary["excluded_per_class"].values()) == n_few
     assert rois[emptied].roi_id in summary["excluded_roi_ids"]
+    # a calibrated pipeline is excluded from by its wrapped pipeline's steps
+    from skcalc.calibration import CalibratedClassifier
+
+    assert paper_exclusions(CalibratedClassifier(pipe, cv=2), rois, y)[1] == summary
     res = evaluate_protocol(
         pipe, rois, y, groups, {"classify__threshold": [0.4]}, cv=2, n_bootstrap=0,
         random_state=0,
