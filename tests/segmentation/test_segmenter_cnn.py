@@ -146,9 +146,10 @@ def test_lazy_box_is_segmented_with_context_like_the_whole_image(tmp_path, regre
     assert n_diff_without_context > 0
 
 
-def test_an_infinite_context_gives_the_calibrated_detector_the_whole_image(tmp_path):
+@pytest.mark.parametrize("context", ["auto", np.inf])
+def test_the_calibrated_detector_segments_a_boxed_roi_on_its_whole_file(tmp_path, context):
     # the calibrated default estimates its statistics from what it is given: only the
-    # whole file reproduces the whole image's objects inside a box
+    # whole file reproduces the whole image's objects inside a box, which the default does
     ff = make_full_field_mammogram(shape=(768, 640), random_state=4)
     path = tmp_path / "ff.npy"
     np.save(path, ff.image)
@@ -157,10 +158,45 @@ def test_an_infinite_context_gives_the_calibrated_detector_the_whole_image(tmp_p
     cy, cx = (int(v) for v in ff.meta["clusters"][0]["centre"])
     box = (cy - 40, cy + 40, cx - 40, cx + 40)
     roi = ROI(path=path, box=box, spacing=ff.spacing, meta={"roi_id": "box"})
-    [got] = HDoGRegSegmenter(context=np.inf).fit_transform([roi])
+    [got] = HDoGRegSegmenter(context=context).fit_transform([roi])
     want = whole.calcifications[box[0] : box[1], box[2] : box[3]] > 0
     assert want.any()
     np.testing.assert_array_equal(got.calcifications > 0, want)
     a, b = got.meta["segmentation"], whole.meta["segmentation"]
     for key in ("noise_sd", "breast_area_cm2", "candidate_density_per_cm2", "score_threshold"):
         assert a[key] == b[key]  # the whole image's statistics, not the box's
+    # a margin is not the whole image: its statistics are the window's
+    [near] = HDoGRegSegmenter(context=6.0).fit_transform([roi])
+    assert near.meta["segmentation"]["noise_sd"] != b["noise_sd"]
+
+
+def test_the_rois_of_one_file_share_one_whole_file_segmentation(tmp_path, monkeypatch):
+    import skcalc.segmentation._segmenter as seg_mod
+
+    ff = make_full_field_mammogram(shape=(512, 448), random_state=5)
+    path = tmp_path / "ff.npy"
+    np.save(path, ff.image)
+    calls = []
+    real = seg_mod._segment_image
+
+    def counting(roi, image, *args, **kwargs):
+        calls.append(image.shape)
+        return real(roi, image, *args, **kwargs)
+
+    monkeypatch.setattr(seg_mod, "_segment_image", counting)
+    seg_mod._WHOLE_FILES.clear()
+    boxes = [(0, 100, 0, 100), (200, 300, 100, 250), (400, 512, 300, 448)]
+    rois = [ROI(path=path, box=b, spacing=ff.spacing, meta={"roi_id": f"r{i}"})
+            for i, b in enumerate(boxes)]
+    out = HDoGRegSegmenter(n_jobs=1).fit_transform(rois)
+    assert calls == [(512, 448)]
+    [whole] = HDoGRegSegmenter().fit_transform([ROI(ff.image, spacing=ff.spacing)])
+    for r, b in zip(out, boxes):
+        assert r.calcifications.shape == (b[1] - b[0], b[3] - b[2])
+        np.testing.assert_array_equal(r.calcifications > 0,
+                                      whole.calcifications[b[0]:b[1], b[2]:b[3]] > 0)
+    # a changed file is segmented again, not served from the cache
+    n_calls = len(calls)
+    np.save(path, ff.image[::-1].copy())
+    HDoGRegSegmenter().fit_transform(rois[:1])
+    assert len(calls) == n_calls + 1
