@@ -20,7 +20,9 @@ to an output are removed by the next run. ``predict`` reports the model's own de
 (``model.predict``), whatever score and threshold the model uses. Its CSV has the columns
 ``roi_id, probability, decision, threshold`` and, when the manifest has labels, ``label``:
 decision and label are both the words ``benign`` / ``actionable``
-(:func:`skcalc.io.parse_label` reads them back as 0/1).
+(:func:`skcalc.io.parse_label` reads them back as 0/1). ``evaluate`` writes its held-out
+predictions (``predictions.csv``: one row per held-out ROI, per image with ``--paper``) in
+the same columns, ``label`` included.
 
 Every command takes ``-q`` (errors only) and ``-v`` (step durations on stdout, every
 warning). Progress of the long steps goes to stderr when it is a terminal (never with
@@ -296,7 +298,9 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     t_plot = time.perf_counter() - t0
     with _step("measuring each calcification"):
         # Geometry and intensity of every object, one row each (regionprops: cheap, so no
-        # object budget: the authors' rule finds thousands on a real mammogram).
+        # object budget: the authors' rule finds thousands on a real mammogram). Nothing
+        # here asks for the masks' merge index, so it is never computed: an n x n matrix
+        # built pair by pair (10 GB and most of the time for the 50k objects of a busy view).
         masked = MaskBuilder().fit_transform([segmented.replace(region=None)])
         tables = LocalFeatureExtractor(feature_sets=("fg_regionprops",),
                                        max_objects=None).fit_transform(masked)
@@ -669,19 +673,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _write_predictions(path: Path, ids, y_true, y_score, threshold: float) -> None:
-    """Held-out predictions: id, truth and decision as words, the probability exactly."""
+    """Held-out predictions in ``predict``'s columns: ``roi_id, probability, decision,
+    threshold, label``; decision and label as words, the probability exactly.
+
+    One file format for both commands, so that whatever reads one reads the other.
+    """
     import csv
     import io as _io
 
     from .io import write_text_atomic
 
-    word = {0: "benign", 1: "actionable"}
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "truth", "probability", "decision", "threshold"])
+    writer.writerow(["roi_id", "probability", "decision", "threshold", "label"])
     for i, t, p in zip(ids, y_true, y_score):
-        writer.writerow([i, word[int(t)], repr(float(p)), word[int(p >= threshold)],
-                         repr(float(threshold))])
+        writer.writerow([i, repr(float(p)), _LABEL_WORDS[int(p >= threshold)],
+                         repr(float(threshold)), _LABEL_WORDS[int(t)]])
     write_text_atomic(path, buf.getvalue())
 
 
@@ -1043,7 +1050,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = add_parser(
-        "evaluate", parents=(common, writes, spacing), help="the paper's protocol on a manifest"
+        "evaluate",
+        parents=(common, writes, spacing),
+        help="the paper's protocol on a manifest",
+        description="Run the paper's protocol on a labelled manifest and write its report, "
+        "figures, refitted model (model.skops) and predictions.csv: one row per held-out ROI "
+        "(per image with --paper) in the columns of 'skcalc predict': roi_id, probability, "
+        "decision, threshold, label (decision and label as benign/actionable).",
     )
     p.add_argument("manifest", help="CSV manifest with label and exam_id/patient_id columns")
     p.add_argument("--out", default="skcalc-evaluate", help="output folder")

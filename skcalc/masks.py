@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
 from functools import lru_cache
 from numbers import Integral, Real
 
@@ -388,13 +388,33 @@ def multiscale_merge_index(
 
 
 # ---------------------------------------------------------------------------- record
-@dataclass(frozen=True, eq=False)
 class CalcificationMasks:
     """Foreground, background and multi-scale connectivity of one ROI.
 
     Background bands: each object keeps its own full band (pixels within ``band_width`` mm
     of it); bands of close calcifications may share pixels, and pixels of any calcification
     are excluded from every band (:func:`object_band`).
+
+    The record is immutable. Its merge index, unless given, is computed from the foreground
+    on first access (:func:`multiscale_merge_index`): it costs time and memory quadratic in
+    the number of objects (seconds and gigabytes for the tens of thousands of objects of a
+    whole mammogram), and consumers of the foreground alone, such as a per-object
+    measurement table, never need it. A pickled record (a joblib worker's result, an on-disk
+    cache entry) always carries it, so that it is computed once, where the record is built.
+
+    Parameters
+    ----------
+    foreground : ndarray of int, shape (H, W)
+        Calcifications kept for analysis, labelled 1..n (0 = background).
+    spacing : (float, float)
+        Pixel spacing in mm.
+    band_width : float
+        Width of each object's background band in mm.
+    scales : array-like of float, shape (S,)
+        Dilation radii in mm (paper: 0..64 px at 0.07 mm).
+    merge_index : ndarray of int, shape (n, n), default=None
+        The multi-scale connectivity (see the attribute); None computes it from
+        ``foreground``, ``spacing`` and ``scales`` when first asked for.
 
     Attributes
     ----------
@@ -410,25 +430,69 @@ class CalcificationMasks:
         ``merge_index[i, j]`` is the index of the first scale at which objects ``i+1`` and
         ``j+1``, each dilated by a disk of that radius, overlap; ``S`` if they never do within
         ``scales``. The diagonal is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fg = np.zeros((1, 8), np.int32); fg[0, 0] = 1; fg[0, 3] = 2
+    >>> m = CalcificationMasks(fg, (1.0, 1.0), 1.0, [0.0, 1.0, 2.0])
+    >>> m
+    CalcificationMasks(shape=(1, 8), n_objects=2, spacing=(1.0, 1.0), band_width=1.0, \
+n_scales=3)
+    >>> m.merge_index
+    array([[0, 2],
+           [2, 0]], dtype=int32)
     """
 
-    foreground: np.ndarray
-    spacing: tuple[float, float]
-    band_width: float
-    scales: np.ndarray
-    merge_index: np.ndarray
-
-    def __post_init__(self) -> None:
+    def __init__(self, foreground, spacing, band_width, scales, merge_index=None) -> None:
         # The record owns its arrays, like an ROI: its content and hash never change.
-        for name in ("foreground", "scales", "merge_index"):
-            object.__setattr__(self, name, owned(np.asarray(getattr(self, name))))
-        object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
+        init = object.__setattr__
+        init(self, "foreground", owned(np.asarray(foreground)))
+        init(self, "spacing", tuple(float(s) for s in spacing))
+        init(self, "band_width", band_width)
+        init(self, "scales", owned(np.asarray(scales)))
+        if merge_index is not None:
+            # The instance entry the property reads (a property cannot be assigned).
+            self.__dict__["merge_index"] = owned(np.asarray(merge_index))
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __getstate__(self) -> dict:
+        # Computed here, in the worker or process that built the record, rather than again
+        # in every process that reads it back (and a cache entry without it would save
+        # little: it is most of the cost of the masks).
+        self.merge_index  # noqa: B018
+        return dict(self.__dict__)
+
+    def __repr__(self) -> str:
+        # No arrays, and nothing that would compute the merge index.
+        return (
+            f"{type(self).__name__}(shape={self.foreground.shape}, n_objects={self.n_objects}, "
+            f"spacing={self.spacing}, band_width={self.band_width!r}, "
+            f"n_scales={len(self.scales)})"
+        )
+
+    @property
+    def merge_index(self) -> np.ndarray:
+        """First scale at which each pair of objects overlaps, shape (n, n) (see above)."""
+        # Kept in the instance under its public name: the records pickled before it became
+        # lazy (the dataclass) read back as they are.
+        mi = self.__dict__.get("merge_index")
+        if mi is None:
+            mi = owned(multiscale_merge_index(self.foreground, self.spacing, self.scales))
+            self.__dict__["merge_index"] = mi
+        return mi
 
     def content_hash(self) -> str:
         """SHA-1 of everything the record holds (the per-ROI cache keys on it).
 
         Computed once: the record is immutable, and cache look-ups ask for it per ROI,
-        stage, candidate and fold.
+        stage, candidate and fold. It covers the merge index (computing it if need be), so
+        a lazy record and one given the same matrix hash alike.
         """
         digest = self.__dict__.get("_content_hash")
         if digest is None:
@@ -441,8 +505,11 @@ class CalcificationMasks:
 
     @property
     def n_objects(self) -> int:
-        """Number of calcifications."""
-        return int(self.merge_index.shape[0])
+        """Number of calcifications (without computing the merge index)."""
+        mi = self.__dict__.get("merge_index")
+        if mi is not None:
+            return int(mi.shape[0])
+        return int(self.foreground.max(initial=0))
 
     def adjacency(self, scale_index: int) -> np.ndarray:
         """Boolean adjacency matrix of the connectivity graph at one scale."""
@@ -455,12 +522,16 @@ class CalcificationMasks:
         return tuple(int(np.ceil(self.band_width / s)) + 1 for s in self.spacing)
 
     def object_windows(
-        self, pad: int = 0
-    ) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray, np.ndarray]]:
+        self, pad: int = 0, *, bands: bool = True
+    ) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray, np.ndarray | None]]:
         """Yield ``(label, window, object_mask, band_mask)`` for each object.
 
         ``window`` is a pair of slices into the ROI image covering the object, its band and
         ``pad`` extra pixels, clipped to the image; the masks are crops of that window.
+        ``bands=False`` gives None for ``band_mask``, for consumers of the objects alone (a
+        band costs a distance transform per object); the windows stay the same, so that
+        values computed in window coordinates (e.g. a centroid) do not change in the last
+        digit.
         """
         fg = self.foreground
         my, mx = self.band_margin()
@@ -474,7 +545,7 @@ class CalcificationMasks:
             win = (slice(r0, r1), slice(c0, c1))
             crop = fg[win]
             obj = crop == lab
-            band = object_band(obj, crop > 0, self.band_width, self.spacing)
+            band = object_band(obj, crop > 0, self.band_width, self.spacing) if bands else None
             yield lab, win, obj, band
 
     def background(self) -> np.ndarray:
@@ -562,8 +633,8 @@ def build_masks(
     new = np.zeros(n + 1, np.int32)
     new[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     fg = new[comp]
-    merge = multiscale_merge_index(fg, sp, s)
-    return CalcificationMasks(fg, sp, float(band_width), s, merge)
+    # The merge index is computed when a consumer first asks for it (see CalcificationMasks).
+    return CalcificationMasks(fg, sp, float(band_width), s)
 
 
 # ---------------------------------------------------------------------------- estimator
@@ -591,7 +662,8 @@ class MaskBuilder(ImageStage):
     Background bands are defined per object (each object keeps its full band, bands may share
     pixels, calcification pixels are excluded). The connectivity at the dilation ``scales`` is
     computed exactly from object geometry (:func:`multiscale_merge_index`), never from
-    full-image dilations; :meth:`CalcificationMasks.dilated` renders one scale for plots.
+    full-image dilations, when first asked for (:class:`CalcificationMasks`);
+    :meth:`CalcificationMasks.dilated` renders one scale for plots.
 
     Parameters
     ----------

@@ -198,13 +198,14 @@ def test_evaluate_writes_report(dataset, tmp_path, capsys):
     assert "sensitivity" in (out / "table.txt").read_text().lower()
     printed = capsys.readouterr().out
     assert str(out / "report.json") in printed
-    # per held-out ROI: id, truth and decision in words, the probability exactly
+    # per held-out ROI, in predict's columns: decision and label in words, the probability
+    # exactly; the label reads back as the report's truth
     header, rows = read_csv(out / "predictions.csv")
-    assert header == ["id", "truth", "probability", "decision", "threshold"]
-    assert [r["id"] for r in rows] == report["test_roi_ids"]
+    assert header == COLUMNS
+    assert [r["roi_id"] for r in rows] == report["test_roi_ids"]
     assert [float(r["probability"]) for r in rows] == report["y_score"]
-    for r, t in zip(rows, report["y_test"]):
-        assert r["truth"] == ("actionable" if t else "benign")
+    assert [parse_label(r["label"]) for r in rows] == report["y_test"]
+    for r in rows:
         assert r["decision"] == ("actionable" if float(r["probability"]) >= float(r["threshold"])
                                  else "benign")
     model = load_model(out / "model.skops")
@@ -255,7 +256,9 @@ def test_evaluate_paper_writes_every_result(dataset, tmp_path, capsys):
     for part in ("Nested CV with every comparison", "Biopsies avoided", "Supplementary"):
         assert part in html
     header, rows = read_csv(out / "predictions.csv")
-    assert [r["id"] for r in rows] == report["held_out_image_ids"]
+    assert header == COLUMNS  # predict's columns; each row a held-out image
+    assert [r["roi_id"] for r in rows] == report["held_out_image_ids"]
+    assert [parse_label(r["label"]) for r in rows] == method["y_test"]
 
 
 def test_demo_options_follow_scikit_learn_conventions(capsys):

@@ -1,6 +1,7 @@
 """``skcalc segment IMAGE``: reads any supported file, writes labels, overlay and counts."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -171,3 +172,58 @@ def test_a_numeric_operating_point_is_the_promise(mammogram, tmp_path):
                  "--operating-point", "0.3", "-q"]) == 0
     seg = json.loads((out / "mammo_segmentation.json").read_text())["segmentation"]
     assert seg["operating_point"] == 0.3 and seg["fp_per_cm2"] == 0.3
+
+
+def test_segment_objects_csv_is_the_pipelines_table_without_the_merge_index(
+    mammogram, tmp_path, monkeypatch
+):
+    from skcalc import masks as masks_module
+    from skcalc.features import LocalFeatureExtractor, local_features_table
+
+    src = tmp_path / "mammo.npy"
+    np.save(src, mammogram.image)
+    out = tmp_path / "out"
+    args = ["segment", str(src), "--out", str(out), "--spacing", "0.07", "--bit-depth", "12",
+            "--threshold", "authors", "--format", "npy"]  # fmt: skip
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the per-object table computed the merge index")
+
+    # The table needs each object, not the pairwise connectivity (quadratic in objects:
+    # most of the time and memory of a whole mammogram's table).
+    with monkeypatch.context() as mp:
+        mp.setattr(masks_module, "multiscale_merge_index", refuse)
+        assert main(args) == 0
+    labels = np.load(out / "mammo_labels.npy")
+    # The reference: the pipeline's stages on masks that hold their merge index, with every
+    # object's band built (a background feature set asks for it), as the table was made when
+    # the masks were built whole.
+    built = masks_module.build_masks(labels, (0.07, 0.07))
+    whole = masks_module.CalcificationMasks(
+        built.foreground, built.spacing, built.band_width, built.scales,
+        masks_module.multiscale_merge_index(built.foreground, built.spacing, built.scales),
+    )  # fmt: skip
+    image = read_mammogram(src)[0]
+    roi = ROI(image, spacing=0.07, masks=whole, meta={"roi_id": "mammo"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # texture of one-pixel bands: not the subject here
+        tables = LocalFeatureExtractor(feature_sets=("fg_regionprops", "bg_radiomics"),
+                                       max_objects=None, max_gray_levels=None).transform([roi])
+    want = local_features_table(tables)
+    want = want[[c for c in want.columns if not c.startswith("bg_")]]
+    text = (out / "mammo_objects.csv").read_text()
+    assert text == want.to_csv(index=False)  # every column name and value, to the digit
+    header = text.splitlines()[0].split(",")
+    assert header == [
+        "roi_id", "label", "centroid_row_px", "centroid_col_px", "centroid_row_mm",
+        "centroid_col_mm", "bbox_row_min_px", "bbox_col_min_px", "bbox_row_max_px",
+        "bbox_col_max_px", "bbox_row_min_mm", "bbox_col_min_mm", "bbox_row_max_mm",
+        "bbox_col_max_mm", "area_px", "area_mm2", "rp_area_mm2", "rp_perimeter_mm",
+        "rp_convex_area_mm2", "rp_equivalent_diameter_mm", "rp_major_axis_length_mm",
+        "rp_minor_axis_length_mm", "rp_eccentricity", "rp_orientation_rad", "rp_solidity",
+        "rp_extent", "rp_intensity_mean", "rp_intensity_max", "rp_intensity_min",
+    ]  # fmt: skip
+    n = whole.n_objects
+    assert n >= 5 and len(text.splitlines()) == n + 1
+    assert want["label"].tolist() == list(range(1, n + 1))
+    assert want["area_px"].tolist() == np.bincount(whole.foreground.ravel())[1:].tolist()

@@ -235,6 +235,71 @@ def test_dilated_equals_union_of_object_dilations():
     assert np.array_equal(m.dilated(0), calc > 0)
 
 
+def count_merge_index_calls(monkeypatch):
+    """Count the calls of skcalc.masks.multiscale_merge_index (the O(n^2) part of the masks)."""
+    from skcalc import masks as masks_module
+
+    calls = []
+    real = masks_module.multiscale_merge_index
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(masks_module, "multiscale_merge_index", counted)
+    return calls
+
+
+def scattered_objects():
+    calc = np.zeros((40, 50), np.int32)
+    calc[5:7, 5:7] = 1
+    calc[5, 10] = 2
+    calc[20, 30:33] = 3
+    calc[35, 2] = 4
+    calc[36:38, 45:48] = 5
+    return calc
+
+
+def test_merge_index_is_computed_on_first_access_only(monkeypatch):
+    calls = count_merge_index_calls(monkeypatch)
+    calc, spacing, scales = scattered_objects(), (0.1, 0.07), [0.0, 0.2, 0.5, 1.0]
+    m = build_masks(calc, spacing, scales=scales)
+    # What a per-object table uses does not need the pairwise connectivity.
+    assert m.n_objects == 5 and "n_objects=5" in repr(m)
+    assert len(list(m.object_windows())) == 5
+    assert calls == []
+    want = brute_merge_index(m.foreground, spacing, scales)
+    assert np.array_equal(m.merge_index, want) and m.merge_index.dtype == np.int32
+    assert m.merge_index is m.merge_index and len(calls) == 1  # once, then kept
+    assert not m.merge_index.flags.writeable
+    assert np.array_equal(m.adjacency(1), (want <= 1) & ~np.eye(5, dtype=bool))
+    with pytest.raises(AttributeError):
+        m.merge_index = want
+    with pytest.raises(AttributeError):
+        m.foreground = calc
+
+
+def test_lazy_merge_index_pickles_and_hashes_like_a_given_one(monkeypatch):
+    calls = count_merge_index_calls(monkeypatch)
+    calc, spacing, scales = scattered_objects(), (0.07, 0.07), [0.0, 0.14, 0.7]
+    lazy = build_masks(calc, spacing, scales=scales)
+    assert calls == []
+    # A pickled record (a worker's result, an on-disk cache entry) carries the matrix: it is
+    # computed once, where the record was built, never again where it is read back.
+    back = pickle.loads(pickle.dumps(lazy))
+    assert len(calls) == 1
+    assert np.array_equal(back.merge_index, lazy.merge_index) and len(calls) == 1
+    given = CalcificationMasks(
+        lazy.foreground, lazy.spacing, lazy.band_width, lazy.scales,
+        multiscale_merge_index(lazy.foreground, spacing, scales),
+    )  # fmt: skip
+    assert given.content_hash() == build_masks(calc, spacing, scales=scales).content_hash()
+    assert given.content_hash() == back.content_hash() == lazy.content_hash()
+    # a given matrix is kept as given (never recomputed), whatever the foreground says
+    fake = CalcificationMasks(calc, spacing, 1.0, scales, np.zeros((2, 2), int))
+    assert fake.n_objects == 2 and fake.merge_index.tolist() == [[0, 0], [0, 0]]
+
+
 def test_mask_builder_transform():
     calc = np.zeros((30, 30), np.int32)
     calc[3, 3] = 1

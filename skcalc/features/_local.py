@@ -499,7 +499,8 @@ def local_features(
     geometry = np.zeros((n, len(_GEOMETRY)))
     report = _Report(settings)
     common = (min_texture_size, max_gray_levels, roi_id, True, report)
-    windows = masks.object_windows(pad=0)  # pad=0 is exact: pyradiomics crops to the mask
+    # pad=0 is exact: pyradiomics crops to the mask. Only bg_radiomics reads the bands.
+    windows = masks.object_windows(pad=0, bands="bg_radiomics" in sets)
     start = 0
     while start < n:
         batch = [w for _, w in zip(range(BATCH_SIZE), windows)]

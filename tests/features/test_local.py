@@ -141,6 +141,34 @@ def test_feature_set_subset_and_param_validation(roi3):
         LocalFeatureExtractor(min_texture_size=1).transform([roi3])
 
 
+def test_foreground_sets_build_no_band_and_equal_the_full_run(roi3, tables3, monkeypatch):
+    # A band costs a distance transform per object, and only bg_radiomics reads it.
+    from skcalc import masks as masks_module
+
+    calls = []
+    real = masks_module.object_band
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(masks_module, "object_band", counted)
+    t = LocalFeatureExtractor(feature_sets=("fg_radiomics", "fg_regionprops")).transform([roi3])
+    assert calls == []
+    for name in ("fg_radiomics", "fg_regionprops"):
+        np.testing.assert_array_equal(t[0][name], tables3[name])  # bit for bit
+    frame = t[0].to_frame()
+    assert frame.equals(tables3.to_frame()[frame.columns])  # positions and sizes too
+    # Same windows with or without the bands (values computed in window coordinates, such
+    # as centroids, would otherwise change in the last digit).
+    lean = list(roi3.masks.object_windows(bands=False))
+    full = list(roi3.masks.object_windows())
+    assert [b for *_, b in lean] == [None] * 3 and len(calls) == 3
+    assert [(lab, win) for lab, win, *_ in lean] == [(lab, win) for lab, win, *_ in full]
+    for (_, _, a, _), (_, _, b, _) in zip(lean, full):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_tags():
     tags = LocalFeatureExtractor().__sklearn_tags__()
     assert tags.requires_fit is False and tags.input_tags.two_d_array is False
