@@ -128,8 +128,10 @@ def _segment_roi(
     if whole_file:
         # Several ROIs of one mammogram: the whole file is segmented once per process.
         st = os.stat(roi.path)
+        # ctime too: ``cp -p`` can give new content the old size and modification time
         key = (os.path.realpath(roi.path), st.st_size, st.st_mtime_ns, st.st_ino,
-               tuple(roi.spacing), _params_digest(weights, hdog, calibrated, combine))
+               st.st_ctime_ns, tuple(roi.spacing),
+               _params_digest(weights, hdog, calibrated, combine))
         found, hit = _WHOLE_FILES.get(key)
         if found:
             return _cut_box(*hit, inner)
