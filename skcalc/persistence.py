@@ -4,9 +4,10 @@ A pickle (or joblib) file can run arbitrary code when it is loaded. skcalc's mod
 written with :mod:`skops.io`, whose loader first lists every type named in the file and
 builds objects only after each of them has been checked against the types it is told to
 trust; it never imports a module or calls a constructor before that check. skcalc passes
-skops an explicit allow-list, :data:`TRUSTED_TYPES` (skcalc's own estimators and the
-imbalanced-learn and LightGBM types the paper's pipeline is made of; scikit-learn and numpy
-types are trusted by skops itself), plus only what the caller adds with ``trusted=``. The
+skops an explicit allow-list, :data:`TRUSTED_TYPES` (skcalc's own estimators, the
+imbalanced-learn and LightGBM types the paper's pipeline is made of, and the private
+scikit-learn classes a fitted calibration holds; public scikit-learn and numpy types are
+trusted by skops itself), plus only what the caller adds with ``trusted=``. The
 file's own list of types is never used as the allow-list.
 
 A model file is data, not instructions. On top of the allow-list, :func:`load_model`:
@@ -20,9 +21,12 @@ A model file is data, not instructions. On top of the allow-list, :func:`load_mo
   ``lightgbm.Booster(model_str=...)`` from its model string alone;
 * never lets the file choose what skcalc reads or writes: cache locations (``memory``) are
   replaced by an in-process cache (with a warning), a weights path in a fitted segmenter's
-  ``regressor`` by the weights stored in the file, and a file that needs a path to work
-  (an unfitted segmenter's weights file, LightGBM file parameters, any other parameter
-  that looks like a path) is refused. Pass such settings when you use the model.
+  ``regressor`` by the weights stored in the file, a weights path of a fitted deep
+  estimator (:mod:`skcalc.deep`, whose network is stored in the file) by ``None`` (with a
+  warning: a refit then starts from a random initialisation), and a file that needs a path
+  to work (an unfitted segmenter's or deep estimator's weights file, LightGBM file
+  parameters, any other parameter that looks like a path) is refused. Pass such settings
+  when you use the model.
 * refuses a file whose model is not a scikit-learn estimator.
 
 ``joblib.dump``/``joblib.load`` keep working for users who want them (and trust the file).
@@ -33,6 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import sys
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -50,6 +55,17 @@ _FORMAT_VERSION = 1
 #: Libraries whose versions are recorded in a model file; a mismatch on load is warned about
 #: (their estimators may compute differently).
 _LIBRARIES = ("numpy", "scikit-learn", "imbalanced-learn", "lightgbm", "skops")
+
+
+def _sklearn_calibration_types() -> tuple[str, ...]:
+    # A fitted CalibratedClassifierCV keeps each fold's (model, calibrators) in private
+    # classes that hold only arrays, estimators and the method's name; skops trusts public
+    # scikit-learn types only. _TemperatureScaling exists from scikit-learn 1.8.
+    import sklearn.calibration
+
+    names = ("_CalibratedClassifier", "_SigmoidCalibration", "_TemperatureScaling")
+    return tuple(f"sklearn.calibration.{n}" for n in names if hasattr(sklearn.calibration, n))
+
 
 #: Every type a model made by :func:`skcalc.pipeline.make_calcification_pipeline` contains
 #: that skops does not trust by default, by its **public** name. Files record these names
@@ -76,6 +92,8 @@ TRUSTED_TYPES = (
     "skcalc._fitcache.PipelineMemory",
     "skcalc.feature_selection.ImportanceSelector",
     "skcalc.calibration.CalibratedClassifier",
+    # CalibratedClassifier's fitted folds and calibrators (isotonic: public, trusted by skops)
+    *_sklearn_calibration_types(),
     # the deep baselines hold their networks as plain arrays (never a torch module)
     "skcalc.deep.DeepROIClassifier",
     "skcalc.deep.DeepFeatureExtractor",
@@ -359,6 +377,22 @@ def _neutralise(est: Any, where: str, path: Path, found: dict[str, list]) -> Non
                 raise ModelFileError(
                     f"{path}: {where}.training_params name files {bad}; refusing to load"
                 )
+    # skops built it from skcalc.deep, so the module is loaded: looking it up in sys.modules
+    # keeps torch out of loading models that have no network.
+    deep = sys.modules.get("skcalc.deep")
+    if deep is not None and isinstance(est, (deep.DeepROIClassifier, deep.DeepFeatureExtractor)):
+        value = attrs.get("weights")
+        # Any string but "imagenet" (torch's own cache) is read as a file by fit.
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and value != "imagenet"):
+            if attrs.get("network_") is None:
+                raise ModelFileError(
+                    f"{path}: {where}.weights names a weights file ({os.fspath(value)!r}) of "
+                    "an unfitted network; a model file never chooses which files skcalc "
+                    "opens. Pass weights=... when you build the estimator instead"
+                )
+            # predict and transform use the stored network_ only; weights is read by fit.
+            attrs["weights"] = None
+            found["weights"].append(f"{where}.weights={os.fspath(value)!r}")
     module = type(est).__module__
     if module.startswith("lightgbm.") and type(est).__name__ != "Booster":
         params = dict(attrs.get("_other_params") or {})
@@ -614,18 +648,24 @@ def load_model(
             SkcalcWarning,
             stacklevel=2,
         )
-    found_paths: dict[str, list] = {"memory": [], "regressor": []}
+    found_paths: dict[str, list] = {"memory": [], "regressor": [], "weights": []}
     model = _rebuild(payload["model"], path, found_paths)
     if not (hasattr(model, "fit") and hasattr(model, "get_params")):
         raise ModelFileError(
             f"{path}: the file holds a {type(model).__name__}, not a scikit-learn estimator"
         )
-    if found_paths["memory"] or found_paths["regressor"]:
+    named = found_paths["memory"] + found_paths["regressor"] + found_paths["weights"]
+    if named:
+        deep = (
+            "; the deep networks' weights are now None, so a refit starts from a random "
+            "initialisation (set weights=... to refit from a file)"
+            if found_paths["weights"] else ""
+        )
         warnings.warn(
             f"{path}: the model file named cache folders or weight files "
-            f"({', '.join(found_paths['memory'] + found_paths['regressor'])}); a model file "
-            "never chooses where skcalc reads from: caches are kept in this process and the "
-            "stored weights are used (pass memory=... at run time to share a cache)",
+            f"({', '.join(named)}); a model file never chooses where skcalc reads from: "
+            "caches are kept in this process and the stored weights are used (pass "
+            f"memory=... at run time to share a cache){deep}",
             SkcalcWarning,
             stacklevel=2,
         )

@@ -18,7 +18,7 @@ from ._arrays import array_digest, freeze, owned
 from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
-__all__ = ["ROI", "Box", "as_roi_list", "check_roi", "register_image_reader"]
+__all__ = ["ROI", "Box", "as_roi_list", "check_roi", "exam_groups", "register_image_reader"]
 
 _FIELDS = (
     "image",
@@ -432,3 +432,35 @@ def as_roi_list(X: Any, *, require: Sequence[str] = (), load_image: bool = False
     for r in rois:
         check_roi(r, require=require, load_image=load_image)
     return rois
+
+
+def exam_groups(rois: Sequence[ROI]) -> tuple[np.ndarray | None, str | None]:
+    """Group ids of ROIs for splits that keep an exam on one side, from their metadata.
+
+    Parameters
+    ----------
+    rois : sequence of ROI
+
+    Returns
+    -------
+    groups : ndarray of str (object dtype) or None
+        ``meta["exam_id"]`` of each ROI when every ROI has one, else ``meta["patient_id"]``
+        when every ROI has one, else None.
+    key : {"exam_id", "patient_id"} or None
+        The metadata key the groups come from.
+
+    Examples
+    --------
+    >>> from skcalc import ROI
+    >>> rois = [ROI([[0.0]], meta={"exam_id": "e1", "patient_id": "p1"}),
+    ...         ROI([[0.0]], meta={"patient_id": "p2"})]
+    >>> exam_groups(rois)
+    (array(['p1', 'p2'], dtype=object), 'patient_id')
+    >>> exam_groups([ROI([[0.0]])])
+    (None, None)
+    """
+    for key in ("exam_id", "patient_id"):
+        ids = [r.meta.get(key) for r in rois]
+        if all(i is not None and str(i) != "" for i in ids):
+            return np.asarray([str(i) for i in ids], dtype=object), key
+    return None, None

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
@@ -167,3 +169,124 @@ def test_wraps_an_image_pipeline_taking_lists_of_rois():
     clf = CalibratedClassifier(pipe, cv=2).fit(rois, y, groups=np.arange(40) // 2)
     assert clf.predict_proba(rois).shape == (40, 2)
     assert not hasattr(clf, "n_features_in_")  # a list of ROIs has no feature count
+
+
+def _separable(n=120, n_pos_exams=None, seed=0):
+    """Two samples per exam; the positives are the first exams (so a plain KFold puts them
+    all in the first folds)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    groups = np.repeat(np.arange(n // 2), 2)
+    if n_pos_exams is None:
+        y = (X[:, 0] + rng.normal(size=n) > 0.8).astype(int)
+    else:
+        y = (groups < n_pos_exams).astype(int)
+        X[y == 1, 0] += 3
+    return X, y, groups
+
+
+def test_too_few_actionable_exams_for_the_folds_is_refused():
+    # 3 actionable exams, 5 folds: two calibration folds would hold no actionable sample
+    # and their calibrators would map every score to a near-zero probability.
+    X, y, groups = _separable(n_pos_exams=3)
+    with pytest.raises(ValueError, match=r"3 exam\(s\) with an actionable ROI for 5 grouped"):
+        CalibratedClassifier(LogisticRegression(), cv=5).fit(X, y, groups=groups)
+    # the check counts the positive class, whatever its label
+    words = np.where(y == 1, "actionable", "benign")
+    with pytest.raises(ValueError, match=r"3 exam\(s\) with an actionable ROI"):
+        CalibratedClassifier(LogisticRegression(), cv=5, pos_label="actionable").fit(
+            X, words, groups=groups)
+    CalibratedClassifier(LogisticRegression(), cv=3).fit(X, y, groups=groups)
+
+
+@pytest.mark.filterwarnings("ignore:The groups parameter is ignored by KFold")
+def test_a_fold_without_both_classes_is_refused():
+    from sklearn.model_selection import KFold
+
+    X, y, groups = _separable(n_pos_exams=6)  # 12 positives: the first 10 % of samples
+    with pytest.raises(ValueError, match=r"calibration part of calibration fold 0 has only "
+                                         r"the label\(s\) \[1\]"):
+        CalibratedClassifier(LogisticRegression(), cv=KFold(10)).fit(X, y, groups=groups)
+    with pytest.raises(ValueError, match=r"training part of calibration fold 0 has only "
+                                         r"the label\(s\) \[0\]"):
+        CalibratedClassifier(LogisticRegression(), cv=KFold(5)).fit(X, y, groups=groups)
+
+
+def _image_pipeline():
+    return Pipeline([("feat", _RoiMean()), ("classify", LogisticRegression())])
+
+
+def _rois(meta_of):
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 0, 0] * 10)
+    rois = [ROI(rng.random((8, 8)) + yi, meta={"roi_id": f"r{i}", **meta_of(i)})
+            for i, yi in enumerate(y)]
+    return rois, y
+
+
+@pytest.mark.parametrize("key", ["exam_id", "patient_id"])
+def test_groups_default_to_the_rois_exam_ids(key):
+    from skcalc.exceptions import SkcalcWarning
+
+    rois, y = _rois(lambda i: {key: f"e{i // 2}"})
+    exams = np.array([f"e{i // 2}" for i in range(len(rois))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkcalcWarning)
+        clf = CalibratedClassifier(_image_pipeline(), cv=3).fit(rois, y)
+    for tr, te in clf.splits_:
+        assert set(exams[tr]).isdisjoint(exams[te])
+    # the same folds as with the exam ids given
+    given = CalibratedClassifier(_image_pipeline(), cv=3).fit(rois, y, groups=exams)
+    for (a, b), (c, d) in zip(clf.splits_, given.splits_):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_ungrouped_calibration_folds_are_warned_about():
+    from skcalc.exceptions import SkcalcWarning
+
+    rois, y = _rois(lambda i: {})
+    with pytest.warns(SkcalcWarning, match="not grouped by exam"):
+        CalibratedClassifier(_image_pipeline(), cv=3).fit(rois, y)
+    X, y, _ = _separable()
+    with pytest.warns(SkcalcWarning, match="not grouped by exam"):
+        CalibratedClassifier(LogisticRegression(), cv=3).fit(X, y)
+
+
+def test_pos_label_is_the_thresholded_class():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y, groups = _separable()
+    words = np.where(y == 1, "actionable", "benign")
+    clf = CalibratedClassifier(LogisticRegression(), cv=3, threshold=0.05,
+                               pos_label="actionable").fit(X, words, groups=groups)
+    assert clf.classes_.tolist() == ["actionable", "benign"]
+    p = clf.predict_proba(X)[:, 0]  # P(actionable): the first column
+    np.testing.assert_array_equal(clf.predict(X) == "actionable", p >= 0.05)
+    assert (clf.predict(X[y == 1]) == "actionable").mean() > 0.9  # a low threshold
+    # the same model as with 0/1 labels and the default pos_label (the greater label, 1)
+    ints = CalibratedClassifier(LogisticRegression(), cv=3, threshold=0.05).fit(
+        X, y, groups=groups)
+    np.testing.assert_allclose(ints.predict_proba(X)[:, 1], p)
+    np.testing.assert_array_equal(ints.predict(X) == 1, clf.predict(X) == "actionable")
+    with pytest.raises(ValueError, match=r"pos_label='malignant' is not one of the labels"):
+        CalibratedClassifier(LogisticRegression(), cv=3, pos_label="malignant").fit(
+            X, words, groups=groups)
+    with pytest.raises(InvalidParameterError, match="pos_label"):
+        CalibratedClassifier(LogisticRegression(), pos_label=[1]).fit(X, y, groups=groups)
+    with pytest.raises(InvalidParameterError, match="method"):
+        CalibratedClassifier(LogisticRegression(), method="beta").fit(X, y, groups=groups)
+
+
+def test_ranking_is_kept_without_ensemble_only():
+    # (module notes) one monotone calibrator on one refitted pipeline keeps the ranking;
+    # the average over fold models need not.
+    X, y, groups = _problem(300)
+    raw = _smote_boost().fit(X, y).predict_proba(X)[:, 1]
+    single = CalibratedClassifier(_smote_boost(), cv=3, ensemble=False).fit(
+        X, y, groups=groups).predict_proba(X)[:, 1]
+    order = np.argsort(raw, kind="stable")
+    assert np.all(np.diff(single[order]) >= 0)
+    averaged = CalibratedClassifier(_smote_boost(), cv=3).fit(
+        X, y, groups=groups).predict_proba(X)[:, 1]
+    assert np.any(np.diff(averaged[order]) < 0)

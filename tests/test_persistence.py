@@ -121,6 +121,27 @@ def test_trusted_types_are_real_classes():
         assert isinstance(getattr(importlib.import_module(module), cls), type), name
 
 
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "temperature"])
+def test_calibrated_classifier_round_trip_needs_no_trusted(method, tmp_path):
+    import sklearn.calibration
+
+    from skcalc.calibration import CalibratedClassifier
+
+    if method == "temperature" and not hasattr(sklearn.calibration, "_TemperatureScaling"):
+        pytest.skip("temperature scaling needs scikit-learn >= 1.8")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] + rng.normal(size=120) > 0.8).astype(int)
+    groups = np.repeat(np.arange(60), 2)
+    clf = CalibratedClassifier(LogisticRegression(), method=method, cv=3).fit(X, y, groups=groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkcalcWarning)  # no "untrusted type" warning
+        path = save_model(clf, tmp_path / "calibrated.skops")
+        model = load_model(path)
+    np.testing.assert_array_equal(model.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(model.predict(X), clf.predict(X))
+
+
 def test_joblib_round_trip(fitted, cohort, tmp_path):
     rois, _ = cohort
     joblib.dump(fitted, tmp_path / "model.joblib")

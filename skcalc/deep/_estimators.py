@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +21,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ..roi import as_roi_list
+from ..exceptions import SkcalcWarning
+from ..roi import as_roi_list, exam_groups
 from ._models import (
     ARCHITECTURES,
     N_FEATURES,
@@ -36,10 +38,19 @@ __all__ = ["DeepFeatureExtractor", "DeepROIClassifier"]
 
 
 def _exam_groups(rois) -> np.ndarray:
-    """``meta['exam_id']`` of each ROI when all have one; otherwise one group per ROI."""
-    ids = [r.meta.get("exam_id") for r in rois]
-    if all(i is not None for i in ids):
-        return np.asarray([str(i) for i in ids], dtype=object)
+    """Groups of the validation split: ``meta['exam_id']`` of each ROI when all have one,
+    else ``meta['patient_id']`` (:func:`skcalc.roi.exam_groups`), else one group
+    per ROI, with a warning."""
+    groups, _ = exam_groups(rois)
+    if groups is not None:
+        return groups
+    warnings.warn(
+        "the ROIs carry no meta 'exam_id' or 'patient_id': the validation split that "
+        "selects the epoch treats each ROI as its own exam, so ROIs of one exam can be on "
+        "both sides and the validation F1 can be optimistic",
+        SkcalcWarning,
+        stacklevel=2,
+    )
     return np.arange(len(rois)).astype(str).astype(object)
 
 
@@ -75,12 +86,15 @@ class _DeepROIBase(BaseEstimator):
 
     def _fit_network(self, X, y):
         """Build the network; fine-tune it when ``y`` is given. Sets the fitted attributes."""
-        rois, x = self._preprocess(X)
         seed = self._seed()
-        with torch_settings(self.n_threads):
-            if y is None:
+        if y is None:
+            # Nothing is learnt from the ROIs: check them, but do not preprocess them.
+            as_roi_list(X)
+            with torch_settings(self.n_threads):
                 self.network_ = build_network(self.arch, self.weights, seed=seed)
-                return self
+            return self
+        rois, x = self._preprocess(X)
+        with torch_settings(self.n_threads):
             if len(y) != len(rois):
                 raise ValueError(f"X has {len(rois)} ROIs but y has {len(y)} labels")
             check_classification_targets(y)
@@ -93,8 +107,11 @@ class _DeepROIBase(BaseEstimator):
                       else resolve_class_weight(self.class_weight, y_idx, self.classes_))
             net = build_network(self.arch, self.weights, num_classes=len(self.classes_),
                                 seed=seed)
+            # without a validation split the groups are unused: no warning about them
+            groups = (_exam_groups(rois) if self.validation_fraction is not None
+                      else np.arange(len(rois)))
             info = train_network(
-                net, x, y_idx, _exam_groups(rois),
+                net, x, y_idx, groups,
                 n_classes=len(self.classes_), class_weight=weight, epochs=self.epochs,
                 batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                 validation_fraction=self.validation_fraction,
@@ -130,6 +147,10 @@ class _DeepROIBase(BaseEstimator):
         state = super().__getstate__()
         if state.get("network_") is not None:
             state = {**state, "network_": network_to_arrays(state["network_"])}
+        if isinstance(state.get("weights"), os.PathLike):
+            # skops stores a Path as a call to its class, which skcalc's loader refuses;
+            # the string names the same file (and load_model handles it as a path).
+            state = {**state, "weights": os.fspath(state["weights"])}
         return state
 
     def __setstate__(self, state):
@@ -179,8 +200,9 @@ _PARAMS_TAIL = """
         Weights of the cross-entropy: ``"balanced"`` is ``n / (n_classes * n_c)`` on the
         training part (the paper's weighted cross-entropy); a dict maps labels to weights.
     validation_fraction : float or None, default=0.2
-        Fraction of the exams (``meta["exam_id"]``, else each ROI alone) held out,
-        stratified, to select the epoch with the best F1 (the paper's 80/20 split).
+        Fraction of the exams (``meta["exam_id"]``, else ``meta["patient_id"]``, else
+        each ROI alone, with a warning) held out, stratified, to select the epoch with the
+        best F1 (the paper's 80/20 split).
         ``None``: no validation, the last epoch is kept.
     n_iter_no_change : int or None, default=5
         Early stopping: stop after this many epochs without a better validation F1.

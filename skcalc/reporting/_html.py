@@ -292,6 +292,13 @@ def render_html_report(
     y_true = column_or_1d(y_true)
     scores = column_or_1d(scores).astype(np.float64)
     check_consistent_length(y_true, scores)
+    labels = np.unique(y_true).tolist()
+    if len(labels) == 2 and pos_label not in labels:
+        # Otherwise every count of actionable ROIs would silently be 0.
+        raise ValueError(
+            f"pos_label={pos_label!r} is not one of the labels of y_true {labels}; pass "
+            "pos_label=<the actionable label>"
+        )
     if not np.isfinite(scores).all() or scores.min(initial=0) < 0 or scores.max(initial=0) > 1:
         raise ValueError("scores must be probabilities of the actionable class, in [0, 1]")
     if not (np.isfinite(threshold) and 0.0 <= threshold <= 1.0):
@@ -616,6 +623,8 @@ def write_html_report(
         Equal-width bins of the reliability diagram; "auto": about 8 samples per bin,
         between 3 and 10 bins.
     pos_label : int, float, bool or str, default=1
+        The actionable label of ``y_true`` (e.g. ``"actionable"``). When ``y_true`` has
+        two labels, ``pos_label`` must be one of them (:class:`ValueError` otherwise).
     calibrated : bool, optional
         Whether ``scores`` are calibrated probabilities (e.g. from
         :class:`skcalc.calibration.CalibratedClassifier`); only changes how the calibration
@@ -626,6 +635,16 @@ def write_html_report(
     Returns
     -------
     path : pathlib.Path
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a folder (whatever ``overwrite``).
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    ValueError
+        Scores outside [0, 1], a threshold outside [0, 1], ``pos_label`` not one of the
+        two labels of ``y_true``, or inputs of different lengths.
 
     Examples
     --------
@@ -640,10 +659,13 @@ def write_html_report(
     from ..io import write_text_atomic
 
     target = Path(os.fspath(path))
+    # A folder first: overwrite=True could not replace it either.
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{target} is a folder; give the report's file name (e.g. {target / 'report.html'})"
+        )
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; give a file name")
     doc = render_html_report(
         y_true=y_true, scores=scores, threshold=threshold, groups=groups, rois=rois,
         title=title, description=description, extra_tables=extra_tables,

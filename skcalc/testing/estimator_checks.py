@@ -28,6 +28,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils import estimator_checks as _sk
 
+from ..masks import CalcificationMasks
 from ..roi import ROI
 
 __all__ = [
@@ -113,6 +114,11 @@ def assert_outputs_equal(a: Any, b: Any, *, rtol: float = 1e-7, atol: float = 0.
         if hasattr(a, "feature_names") or hasattr(b, "feature_names"):
             assert_outputs_equal(getattr(a, "feature_names", None),
                                  getattr(b, "feature_names", None), path=f"{path}.feature_names")
+    elif isinstance(a, CalcificationMasks):
+        assert isinstance(b, CalcificationMasks), f"{path}: masks vs {type(b).__name__}"
+        for f in ("foreground", "spacing", "band_width", "scales", "merge_index"):
+            assert_outputs_equal(getattr(a, f), getattr(b, f), rtol=rtol, atol=atol,
+                                 path=f"{path}.{f}")
     elif dataclasses.is_dataclass(a) and not isinstance(a, type):
         assert type(a) is type(b), f"{path}: {type(a).__name__} vs {type(b).__name__}"
         for f in dataclasses.fields(a):

@@ -157,6 +157,43 @@ def test_fitted_network_is_stored_as_arrays(cohort, fitted, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(rois), fitted.predict_proba(rois))
 
 
+@pytest.mark.parametrize("make", [
+    lambda w: DeepFeatureExtractor(weights=w, **SMALL),  # a Path
+    lambda w: DeepROIClassifier(weights=str(w), epochs=1, validation_fraction=None, **SMALL),
+], ids=["extractor", "classifier"])
+def test_fitted_from_a_weights_file_saves_and_loads_without_it(cohort, tmp_path, make):
+    # The fitted network is in the model file: the weights file it started from is not
+    # needed, and load_model never reads a path the file names.
+    import warnings
+
+    from skcalc.exceptions import SkcalcWarning
+    from skcalc.persistence import ModelFileError, load_model, save_model
+
+    rois, y, _ = cohort
+    rois, y = rois[:6], y[:6]
+    weights = tmp_path / "w.pth"
+    torch.save(DeepFeatureExtractor(**SMALL).fit(rois).network_.state_dict(), weights)
+    est = make(weights).fit(rois, y)
+    expected = (est.predict_proba(rois) if hasattr(est, "predict_proba")
+                else est.transform(rois))
+    path = save_model(est, tmp_path / "m.skops")
+    weights.unlink()
+    with pytest.warns(SkcalcWarning, match=r"w\.pth.*refit starts from a random init"):
+        loaded = load_model(path)
+    assert loaded.weights is None
+    got = (loaded.predict_proba(rois) if hasattr(loaded, "predict_proba")
+           else loaded.transform(rois))
+    np.testing.assert_array_equal(got, expected)
+    # an unfitted estimator needs its file: refused, even as a bare file name
+    for name in (weights, "w.pth"):
+        unfitted = make(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            save_model(unfitted, tmp_path / "u.skops")
+        with pytest.raises(ModelFileError, match="weights names a weights file"):
+            load_model(tmp_path / "u.skops")
+
+
 def test_class_weights_are_balanced_on_the_training_exams(cohort, fitted):
     rois, y, groups = cohort
     val = fitted.validation_indices_
@@ -259,11 +296,33 @@ def test_clone_get_set_params():
     assert clone(DeepFeatureExtractor(fine_tune=True)).get_params()["fine_tune"] is True
 
 
-def test_groups_come_from_exam_ids(cohort):
+def test_groups_come_from_exam_ids_else_patient_ids(cohort):
+    from skcalc.exceptions import SkcalcWarning
+
     rois, _, groups = cohort
     np.testing.assert_array_equal(_exam_groups(rois), groups.astype(str))
+    # a manifest without exam ids: its patients are the groups (as load_manifest's)
+    patients = [r.replace(meta={"patient_id": f"p{i // 2}"}) for i, r in enumerate(rois[:4])]
+    np.testing.assert_array_equal(_exam_groups(patients), ["p0", "p0", "p1", "p1"])
     bare = [r.replace(meta={}) for r in rois[:3]]
-    assert len(set(_exam_groups(bare))) == 3
+    with pytest.warns(SkcalcWarning, match="no meta 'exam_id' or 'patient_id'"):
+        assert len(set(_exam_groups(bare))) == 3
+
+
+def test_pretrained_fit_does_not_preprocess_the_rois(cohort, monkeypatch):
+    import skcalc.deep._estimators as estimators
+
+    rois, _, _ = cohort
+    calls = []
+    real = estimators.preprocess_rois
+    monkeypatch.setattr(estimators, "preprocess_rois",
+                        lambda *a, **k: calls.append(len(a[0])) or real(*a, **k))
+    ext = DeepFeatureExtractor(**SMALL).fit(rois)
+    assert calls == []  # nothing is learnt from the ROIs
+    ext.transform(rois[:2])
+    assert calls == [2]
+    with pytest.raises(TypeError, match="list of skcalc.ROI"):
+        DeepFeatureExtractor(**SMALL).fit(np.zeros((3, 4)))
 
 
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS, ids=lambda c: c.__name__)

@@ -202,6 +202,30 @@ def test_report_validates_input_and_refuses_overwrite(tmp_path):
         render_html_report(y_true=y, scores=s[:-1], threshold=0.4, n_bootstrap=0)
 
 
+def test_report_path_that_is_a_folder_is_named_as_such(tmp_path):
+    y, s, _ = _data(20)
+    for overwrite in (False, True):
+        with pytest.raises(IsADirectoryError, match="is a folder; give the report's file"):
+            write_html_report(tmp_path, y_true=y, scores=s, threshold=0.4, n_bootstrap=0,
+                              overwrite=overwrite)
+
+
+def test_string_labels_need_their_pos_label():
+    y, s, groups = _data(20)
+    words = np.where(y == 1, "actionable", "benign")
+    # with the default pos_label=1 every actionable count would silently be 0
+    with pytest.raises(ValueError, match=r"pos_label=1 is not one of the labels of y_true "
+                                         r"\['actionable', 'benign'\]"):
+        render_html_report(y_true=words, scores=s, threshold=0.4, n_bootstrap=0)
+    text = render_html_report(y_true=words, scores=s, threshold=0.4, groups=groups,
+                              n_bootstrap=0, pos_label="actionable")
+    expected = render_html_report(y_true=y, scores=s, threshold=0.4, groups=groups,
+                                  n_bootstrap=0)
+    metrics = Page(text).metric_rows
+    assert metrics == Page(expected).metric_rows
+    assert metrics["sensitivity"][0] is not None
+
+
 def test_protocol_report_uses_the_result_report_and_tables(tmp_path):
     y, s, groups = _data(40)
     test = np.arange(0, 40, 2)
