@@ -404,14 +404,8 @@ class CalcificationMasks:
 
     Parameters
     ----------
-    foreground : ndarray of int, shape (H, W)
-        Calcifications kept for analysis, labelled 1..n (0 = background).
-    spacing : (float, float)
-        Pixel spacing in mm.
-    band_width : float
-        Width of each object's background band in mm.
-    scales : array-like of float, shape (S,)
-        Dilation radii in mm (paper: 0..64 px at 0.07 mm).
+    foreground, spacing, band_width, scales
+        As the attributes below.
     merge_index : ndarray of int, shape (n, n), default=None
         The multi-scale connectivity (see the attribute); None computes it from
         ``foreground``, ``spacing`` and ``scales`` when first asked for.

@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skcalc import ROI, ROIValidationError, SkcalcWarning
+from skcalc import masks as masks_module
 from skcalc.masks import (
     DEFAULT_SCALES,
     CalcificationMasks,
@@ -235,21 +236,6 @@ def test_dilated_equals_union_of_object_dilations():
     assert np.array_equal(m.dilated(0), calc > 0)
 
 
-def count_merge_index_calls(monkeypatch):
-    """Count the calls of skcalc.masks.multiscale_merge_index (the O(n^2) part of the masks)."""
-    from skcalc import masks as masks_module
-
-    calls = []
-    real = masks_module.multiscale_merge_index
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(masks_module, "multiscale_merge_index", counted)
-    return calls
-
-
 def scattered_objects():
     calc = np.zeros((40, 50), np.int32)
     calc[5:7, 5:7] = 1
@@ -260,8 +246,8 @@ def scattered_objects():
     return calc
 
 
-def test_merge_index_is_computed_on_first_access_only(monkeypatch):
-    calls = count_merge_index_calls(monkeypatch)
+def test_merge_index_is_computed_on_first_access_only(count_calls):
+    calls = count_calls(masks_module, "multiscale_merge_index")
     calc, spacing, scales = scattered_objects(), (0.1, 0.07), [0.0, 0.2, 0.5, 1.0]
     m = build_masks(calc, spacing, scales=scales)
     # What a per-object table uses does not need the pairwise connectivity.
@@ -279,8 +265,8 @@ def test_merge_index_is_computed_on_first_access_only(monkeypatch):
         m.foreground = calc
 
 
-def test_lazy_merge_index_pickles_and_hashes_like_a_given_one(monkeypatch):
-    calls = count_merge_index_calls(monkeypatch)
+def test_lazy_merge_index_pickles_and_hashes_like_a_given_one(count_calls):
+    calls = count_calls(masks_module, "multiscale_merge_index")
     calc, spacing, scales = scattered_objects(), (0.07, 0.07), [0.0, 0.14, 0.7]
     lazy = build_masks(calc, spacing, scales=scales)
     assert calls == []

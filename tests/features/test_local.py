@@ -141,18 +141,11 @@ def test_feature_set_subset_and_param_validation(roi3):
         LocalFeatureExtractor(min_texture_size=1).transform([roi3])
 
 
-def test_foreground_sets_build_no_band_and_equal_the_full_run(roi3, tables3, monkeypatch):
+def test_foreground_sets_build_no_band_and_equal_the_full_run(roi3, tables3, count_calls):
     # A band costs a distance transform per object, and only bg_radiomics reads it.
     from skcalc import masks as masks_module
 
-    calls = []
-    real = masks_module.object_band
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(masks_module, "object_band", counted)
+    calls = count_calls(masks_module, "object_band")
     t = LocalFeatureExtractor(feature_sets=("fg_radiomics", "fg_regionprops")).transform([roi3])
     assert calls == []
     for name in ("fg_radiomics", "fg_regionprops"):

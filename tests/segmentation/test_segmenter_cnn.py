@@ -170,26 +170,19 @@ def test_the_calibrated_detector_segments_a_boxed_roi_on_its_whole_file(tmp_path
     assert near.meta["segmentation"]["noise_sd"] != b["noise_sd"]
 
 
-def test_the_rois_of_one_file_share_one_whole_file_segmentation(tmp_path, monkeypatch):
+def test_the_rois_of_one_file_share_one_whole_file_segmentation(tmp_path, count_calls):
     import skcalc.segmentation._segmenter as seg_mod
 
     ff = make_full_field_mammogram(shape=(512, 448), random_state=5)
     path = tmp_path / "ff.npy"
     np.save(path, ff.image)
-    calls = []
-    real = seg_mod._segment_image
-
-    def counting(roi, image, *args, **kwargs):
-        calls.append(image.shape)
-        return real(roi, image, *args, **kwargs)
-
-    monkeypatch.setattr(seg_mod, "_segment_image", counting)
+    calls = count_calls(seg_mod, "_segment_image")  # (roi, image, origin) each
     seg_mod._WHOLE_FILES.clear()
     boxes = [(0, 100, 0, 100), (200, 300, 100, 250), (400, 512, 300, 448)]
     rois = [ROI(path=path, box=b, spacing=ff.spacing, meta={"roi_id": f"r{i}"})
             for i, b in enumerate(boxes)]
     out = HDoGRegSegmenter(n_jobs=1).fit_transform(rois)
-    assert calls == [(512, 448)]
+    assert [c[1].shape for c in calls] == [(512, 448)]
     [whole] = HDoGRegSegmenter().fit_transform([ROI(ff.image, spacing=ff.spacing)])
     for r, b in zip(out, boxes):
         assert r.calcifications.shape == (b[1] - b[0], b[3] - b[2])
