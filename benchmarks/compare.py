@@ -74,13 +74,14 @@ def main() -> int:
     ap.add_argument("--tol", type=float, default=0.1, help="relative difference to mark")
     ap.add_argument("--all", action="store_true", help="print every figure")
     ap.add_argument("--update", action="store_true", help="copy results into reference/")
+    ap.add_argument("--results", default=RESULTS_DIR, help="folder of your results files")
     args = ap.parse_args()
     names = args.names or sorted(f[:-5] for f in os.listdir(REFERENCE_DIR)
                                  if f.endswith(".json"))
     status = 0
     for name in names:
         ref_path = os.path.join(REFERENCE_DIR, f"{name}.json")
-        res_path = os.path.join(RESULTS_DIR, f"{name}.json")
+        res_path = os.path.join(args.results, f"{name}.json")
         if args.update:
             if not os.path.exists(res_path):
                 print(f"{name}: no results to copy ({res_path})", file=sys.stderr)

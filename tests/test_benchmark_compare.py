@@ -56,7 +56,15 @@ def test_every_reference_file_has_its_provenance_and_its_script():
 
 
 def test_command_line_prints_the_side_by_side_table(tmp_path):
-    out = subprocess.run([sys.executable, os.path.join(BENCH, "compare.py"), "--all"],
-                         capture_output=True, text=True, timeout=60)
+    with open(os.path.join(BENCH, "reference", "hdog.json")) as fh:
+        mine = json.load(fh)
+    mine["hdog_seconds"] *= 2.0
+    (tmp_path / "hdog.json").write_text(json.dumps(mine))
+    cmd = [sys.executable, os.path.join(BENCH, "compare.py"), "--results", str(tmp_path)]
+    out = subprocess.run([*cmd, "hdog"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "== " in out.stdout and "reference" in out.stdout
+    marked = [line for line in out.stdout.splitlines() if line.strip().startswith("*")]
+    assert len(marked) == 1 and "hdog_seconds" in marked[0] and marked[0].split()[-1] == "2"
+    assert "reference" in out.stdout and "yours" in out.stdout
+    out = subprocess.run([*cmd, "film"], capture_output=True, text=True, timeout=60)
+    assert "not run here yet: python benchmarks/bench_film.py --seeds 2" in out.stdout
