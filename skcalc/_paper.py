@@ -41,7 +41,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from .io import jsonable
 from .metrics import confusion_counts, sensitivity_then_specificity
-from .model_selection import NESTED_METRICS, ProtocolResult, grid_search
+from .model_selection import (
+    NESTED_METRICS,
+    ProtocolResult,
+    _check_nested_folds,
+    _grouped_folds,
+    grid_search,
+)
 
 __all__ = [
     "DEEP_DEFAULTS",
@@ -69,6 +75,7 @@ DEEP_DEFAULTS: dict[str, Any] = {
 }
 
 _THRESHOLDS = tuple(round(t, 1) for t in np.arange(0.1, 0.91, 0.1))
+_NESTED_HINT = "lower cv or n_outer, the CLI's --cv or --n-outer, or add exams"
 
 
 def outer_folds(
@@ -312,6 +319,9 @@ def run_paper_comparison(
     samples = list(samples)
     y = np.asarray(y)
     groups = np.asarray(groups)
+    if pipelines:  # their grid searches need both classes in every inner fold
+        _check_nested_folds(y, groups, _grouped_folds(n_outer, random_state),
+                            _grouped_folds(cv, random_state), hint=_NESTED_HINT)
     folds = outer_folds(y, groups, n_outer=n_outer, random_state=random_state)
     models: dict[str, dict] = {}
     reused: list[str] = []
@@ -527,6 +537,16 @@ def run_paper_analysis(
     test_size = 1.0 / n_outer
     results: dict[str, ProtocolResult] = {}
     timings: dict[str, float] = {}
+    if nested:
+        # Refused before the held-out searches, not after them: the nested CV's folds are
+        # made on the images the exclusions keep (their segmentation is cached per ROI for
+        # the held-out analysis that follows).
+        from .model_selection import paper_exclusions
+
+        images, y_img, g_img = pool_by_image(list(rois), np.asarray(y), np.asarray(groups))
+        keep, _ = paper_exclusions(pipes[names["bag"]], images, y_img)
+        _check_nested_folds(y_img[keep], g_img[keep], _grouped_folds(n_outer, random_state),
+                            _grouped_folds(cv, random_state), hint=_NESTED_HINT)
     for name, pipe in pipes.items():
         n_cand = int(np.prod([len(v) for v in grids[name].values()]))
         say(f"  {name}: exam-level {1 - test_size:.0%}/{test_size:.0%} split (outer fold 0), "

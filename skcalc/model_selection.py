@@ -205,7 +205,7 @@ def _nested_seed(random_state: Any) -> Any:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _check_inner_folds(
+def _check_nested_folds(
     y: np.ndarray,
     groups: np.ndarray,
     outer: StratifiedGroupKFold,
@@ -213,15 +213,27 @@ def _check_inner_folds(
     *,
     hint: str = "lower n_inner or n_outer, the CLI's --cv or --n-outer, or add exams",
 ) -> None:
-    """Refuse a nested CV in which an inner grid search would get a fold lacking a class.
+    """Refuse a nested CV with an outer test fold, or an inner grid-search fold, lacking a class.
 
     Splits as the nested CV will, with its own splitters (fixed seeds): ``outer`` on ``y``
     and ``groups``, then ``inner`` on each outer training part's labels and exam ids, what
     ``cross_validate`` routes to the inner search. Reads labels and exam ids only.
     """
     names = {1: "actionable", 0: "benign"}
-    n_inner = inner.get_n_splits()
-    for k, (train, _) in enumerate(outer.split(np.zeros((len(y), 1)), y, groups)):
+    n_inner, n_outer = inner.get_n_splits(), outer.get_n_splits()
+    for k, (train, test) in enumerate(outer.split(np.zeros((len(y), 1)), y, groups)):
+        absent = [c for c in names if not np.any(y[test] == c)]
+        if absent:
+            c = absent[0]
+            n_exams = len(np.unique(groups[y == c]))
+            metric = "sensitivity" if c == 1 else "specificity"
+            fix = hint if n_exams < n_outer else f"{hint}, or another random_state"
+            raise ValueError(
+                f"nested CV ({len(y)} ROIs): outer fold {k} of {n_outer} (counted from 0) "
+                f"would test on no {names[c]} ROI ({n_exams} exam(s) in all have one, for "
+                f"{n_outer} grouped outer folds): its {metric} and ROC AUC would be "
+                f"undefined, and the nested CV's means would silently leave that fold out "
+                f"({fix})")
         y_tr, g_tr = y[train], groups[train]
         counts = {c: (len(np.unique(g_tr[y_tr == c])), int((y_tr == c).sum())) for c in names}
         few = [c for c in names if counts[c][0] < n_inner]
@@ -251,7 +263,7 @@ def _check_inner_folds(
             fix = f"{hint}, or another random_state"
         metric = "sensitivity" if lacking == 1 else "specificity"
         raise ValueError(
-            f"nested CV ({len(y)} ROIs): outer fold {k} of {outer.get_n_splits()} (counted from "
+            f"nested CV ({len(y)} ROIs): outer fold {k} of {n_outer} (counted from "
             f"0) trains on {counts[1][0]} exam(s) ({counts[1][1]} ROIs) with an actionable ROI "
             f"and {counts[0][0]} exam(s) ({counts[0][1]} ROIs) with a benign ROI: {where}; "
             f"on such a fold {metric} is undefined, scored 0 for every candidate, and ROC "
@@ -278,7 +290,8 @@ def nested_cross_validate(
     Each outer training part is tuned by a grouped, stratified ``n_inner``-fold grid search
     as in :func:`grid_search` (clinical scorers, ``refit``), then scored on its outer test
     fold. Before any fit, the outer folds and each outer training part's inner folds are
-    made exactly as the run will make them, and every inner fold must hold both classes.
+    made exactly as the run will make them, and every outer test fold and every inner fold
+    must hold both classes.
     An inner fit that fails nonetheless scores NaN (``error_score=np.nan``): that candidate
     loses instead of stopping the run.
 
@@ -311,16 +324,17 @@ def nested_cross_validate(
     Raises
     ------
     ValueError
-        When the inner grid search of an outer training part would have a fold without an
-        actionable or a benign ROI (its sensitivity or specificity, and ROC AUC, undefined):
-        naming the outer fold (from 0), the exams and ROIs of each class it trains on, the
-        inner fold when the counts alone do not show it, and what to lower.
+        When an outer test fold, or a fold of the inner grid search of an outer training
+        part, would have no actionable or no benign ROI (its sensitivity or specificity,
+        and ROC AUC, undefined): naming the outer fold (from 0), the exams and ROIs of each
+        class it trains on, the inner fold when the counts alone do not show it, and what
+        to lower.
     """
     random_state = _nested_seed(random_state)
     y, groups = np.asarray(y), np.asarray(groups)
     inner = _paper_search(pipeline, param_grid, n_inner, refit, random_state, None, 0, np.nan)
     outer = _grouped_folds(n_outer, random_state)
-    _check_inner_folds(y, groups, outer, inner.cv)
+    _check_nested_folds(y, groups, outer, inner.cv)
     scorers = make_clinical_scorers()
     with config_context(enable_metadata_routing=True), memoised_param_names():
         res = cross_validate(
@@ -563,7 +577,7 @@ def evaluate_protocol(
     if nested:
         nested_seed = _nested_seed(random_state)
         # refused now rather than after the held-out search has fitted everything
-        _check_inner_folds(
+        _check_nested_folds(
             y[kept], groups[kept], _grouped_folds(n_outer, nested_seed),
             _grouped_folds(cv, nested_seed),
             hint="lower cv or n_outer, the CLI's --cv or --n-outer, or add exams",

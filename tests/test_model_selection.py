@@ -402,6 +402,28 @@ def test_nested_checks_the_inner_folds_its_splitter_makes_not_only_the_counts():
                               n_outer=2, n_inner=2, random_state=0)
 
 
+def test_nested_refuses_an_outer_test_fold_without_a_class_before_fitting():
+    # 3 actionable exams for 4 outer folds: one outer fold tests on benign ROIs only (its
+    # sensitivity and AUC undefined), although each training part has enough exams of both
+    # classes for its 2 inner folds.
+    X, y, groups = _exams([2, 2, 2] + [0] * 9, [0, 0, 0] + [2] * 9)
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    outer = StratifiedGroupKFold(n_splits=4, shuffle=True, random_state=3)
+    (k,), = np.nonzero([not y[test].any() for _, test in outer.split(X, y, groups)])
+    assert k == 0  # checked first: no inner fold of another outer fold is refused instead
+    _RecordingLogistic.fits.clear()
+    with pytest.raises(ValueError) as exc:
+        nested_cross_validate(_RecordingLogistic(), X, y, groups, {"C": [1.0]},
+                              n_outer=4, n_inner=2, random_state=3)
+    msg = str(exc.value)
+    assert "outer fold 0 of 4 (counted from 0) would test on no actionable ROI" in msg
+    assert "3 exam(s) in all have one, for 4 grouped outer folds" in msg
+    assert "sensitivity and ROC AUC would be undefined" in msg
+    assert "another random_state" not in msg  # too few exams: no shuffle can help
+    assert _RecordingLogistic.fits == []
+
+
 def test_evaluate_protocol_refuses_the_nested_cv_before_its_grid_search():
     X, y, groups = _exams([2, 2, 2, 0, 0, 0, 0, 0, 0], [0, 0, 0, 2, 2, 2, 2, 2, 2])
     _RecordingLogistic.fits.clear()

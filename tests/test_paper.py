@@ -120,6 +120,51 @@ def test_a_held_out_split_that_is_not_fold_0_is_refused(tabular):
                              random_state=1)
 
 
+class _RecordingLogistic(LogisticRegression):
+    fits: list = []  # shared by clones: a refused comparison fits nothing
+
+    def fit(self, X, y, **kw):
+        self.fits.append(len(y))
+        return super().fit(X, y, **kw)
+
+
+def test_comparison_refuses_folds_without_a_class_before_fitting(tabular):
+    X, _, groups = tabular
+    y = np.isin(groups, [0, 1, 2]).astype(int)  # 3 actionable exams for 4 outer folds
+    pipe = Pipeline([("classify", ThresholdedClassifier(_RecordingLogistic(), threshold=0.4))])
+    _RecordingLogistic.fits.clear()
+    # 3 folds of its inner search on outer fold 0's 2 actionable exams: refused there
+    with pytest.raises(ValueError, match=r"outer fold 0 of 4 .* trains on 2 exam\(s\) .*"
+                       r"no actionable ROI .*lower cv or n_outer"):
+        run_paper_comparison(list(X), y, groups, {"logistic": pipe}, {"logistic": GRID},
+                             cv=3, deep=(), random_state=1)
+    assert _RecordingLogistic.fits == []
+
+
+def test_paper_analysis_refuses_its_nested_folds_before_the_held_out_search(monkeypatch):
+    import skcalc.model_selection as ms
+    from skcalc._paper import run_paper_analysis
+
+    rois, y, groups = make_calcification_cohort(n_rois=20, random_state=0)
+    _, yi, gi = pool_by_image(rois, y, groups)
+    assert len(set(gi[yi == 1])) == 3  # actionable images in 3 exams: too few for 4 folds
+    searched = []
+    monkeypatch.setattr(ms, "evaluate_protocol", lambda *a, **k: searched.append(a))
+    # the exclusions keep every image (no segmentation in this test)
+    monkeypatch.setattr(ms, "paper_exclusions",
+                        lambda pipe, rois, y: (np.ones(len(rois), bool), {}))
+    with pytest.raises(ValueError, match=r"nested CV \(18 ROIs\): outer fold \d of 4 .*"
+                       r"would test on no actionable ROI \(3 exam\(s\)"):
+        run_paper_analysis(rois, y, groups, make_pipeline=lambda agg: logistic(), cv=2,
+                           n_outer=4, deep=(), say=lambda msg: None)
+    assert searched == []
+    # without the nested CV the held-out analysis runs (here: the recorder)
+    with pytest.raises(AttributeError):  # the recorder returns no ProtocolResult
+        run_paper_analysis(rois, y, groups, make_pipeline=lambda agg: logistic(), cv=2,
+                           n_outer=4, nested=False, deep=(), say=lambda msg: None)
+    assert len(searched) == 1
+
+
 def test_missing_imagenet_weights_are_labelled_random_init(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     weights, label = imagenet_or_random("vgg16")
