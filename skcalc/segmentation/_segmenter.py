@@ -613,6 +613,13 @@ default="auto"
             **combine,
         }
 
+    def _together(self, roi, params):
+        # The ROIs of one file share its whole-file segmentation (_WHOLE_FILES), which is
+        # per process: in one parallel task it is computed once, not once per worker.
+        if roi.is_lazy and roi.box is not None and np.isinf(params["context"]):
+            return os.path.realpath(roi.path)
+        return None
+
     def _map(self, rois, params):
         coarse = [r for r in rois if max(r.spacing) > _MAX_MEASURED_SPACING]
         if coarse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -133,13 +133,32 @@ def inner_threads(n_parts: int) -> int:
     return max(1, min(int(n_parts), cores))
 
 
-def _limit_threads_and_call(func: Callable, roi: ROI, params: dict, memory, stage, fields):
-    # Each worker handles one ROI at a time and the pool of workers already uses every core:
-    # nested BLAS/OpenMP/torch threads would only oversubscribe them.
+def _limit_threads_and_call(func: Callable, rois: list[ROI], params: dict, memory, stage,
+                            fields) -> list[Any]:
+    # Each worker handles one task (usually one ROI) at a time and the pool of workers
+    # already uses every core: nested BLAS/OpenMP/torch threads would only oversubscribe them.
     with single_threaded():
-        return cached_call(
-            func, roi, params, memory=memory, stage=stage, fields=fields, front=False
-        )
+        return [cached_call(func, roi, params, memory=memory, stage=stage, fields=fields,
+                            front=False) for roi in rois]
+
+
+def _tasks(todo: list[int], together: Sequence[Hashable | None] | None) -> list[list[int]]:
+    """``todo``'s positions as tasks: one per position, those sharing a key in one task
+    (in the order of their first position)."""
+    if together is None:
+        return [[i] for i in todo]
+    tasks: list[list[int]] = []
+    by_key: dict = {}
+    for i in todo:
+        key = together[i]
+        if key is None:
+            tasks.append([i])
+        elif key in by_key:
+            by_key[key].append(i)
+        else:
+            by_key[key] = [i]
+            tasks.append(by_key[key])
+    return tasks
 
 
 def map_rois(
@@ -151,6 +170,7 @@ def map_rois(
     memory: Any = None,
     stage: str,
     fields: Sequence[str] = ("image",),
+    together: Sequence[Hashable | None] | None = None,
 ) -> list[Any]:
     """Apply ``func(roi, **params)`` to every ROI, in parallel and memoised per ROI.
 
@@ -172,6 +192,10 @@ def map_rois(
         Stage name, part of the cache key.
     fields : sequence of str
         ROI fields the result depends on.
+    together : sequence of hashable or None, optional
+        One key per ROI: ROIs with the same key (not None) run in one task, one after the
+        other, so that a worker's in-process state serves them all (e.g. the segmentation
+        of the file they are cut from). Results and caching are per ROI as without it.
 
     Returns
     -------
@@ -205,12 +229,16 @@ def map_rois(
             out[i] = value
         else:
             todo.append(i)
+    tasks = _tasks(todo, together)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_limit_threads_and_call)(func, rois[i], params, memory, stage, fields) for i in todo
+        delayed(_limit_threads_and_call)(func, [rois[i] for i in task], params, memory,
+                                         stage, fields)
+        for task in tasks
     )
-    for i, value in zip(todo, results):
-        out[i] = value
-        if keys[i] is not None:
-            # Workers cached on disk; keep a copy here so later calls skip the disk.
-            MEMORY_FRONT.put(keys[i], _freeze(value))
+    for task, values in zip(tasks, results):
+        for i, value in zip(task, values):
+            out[i] = value
+            if keys[i] is not None:
+                # Workers cached on disk; keep a copy here so later calls skip the disk.
+                MEMORY_FRONT.put(keys[i], _freeze(value))
     return out

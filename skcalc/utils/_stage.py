@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import warnings
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -58,8 +58,8 @@ class ImageStage(
     """Base of the image stages: one result per ROI, memoised and parallel.
 
     Subclasses set the class attributes and implement :meth:`_params`; they may override
-    :meth:`_fit_rois`, :meth:`_summary` and :meth:`_assemble`. Their ``__init__`` must
-    accept ``memory`` and ``n_jobs``.
+    :meth:`_fit_rois`, :meth:`_together`, :meth:`_summary` and :meth:`_assemble`. Their
+    ``__init__`` must accept ``memory`` and ``n_jobs``.
 
     Attributes (class level)
     ------------------------
@@ -90,6 +90,10 @@ class ImageStage(
     def _fit_rois(self, rois: list[ROI]) -> None:
         """Learn from the training ROIs (stateless stages only check them)."""
 
+    def _together(self, roi: ROI, params: dict) -> Hashable | None:
+        """Key of the ROIs that share in-process work (run in one parallel task), or None."""
+        return None
+
     def _map(self, rois: list[ROI], params: dict) -> list[Any]:
         """One result per ROI: the per-ROI function through :func:`map_rois`."""
         return map_rois(
@@ -100,6 +104,7 @@ class ImageStage(
             memory=self.memory,
             stage=self._stage,
             fields=self._depends_on,
+            together=[self._together(r, params) for r in rois],
         )
 
     def _summary(self, rois: list[ROI], results: list[Any]) -> str | None:

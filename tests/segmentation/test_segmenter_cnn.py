@@ -193,3 +193,29 @@ def test_the_rois_of_one_file_share_one_whole_file_segmentation(tmp_path, count_
     np.save(path, ff.image[::-1].copy())
     HDoGRegSegmenter().fit_transform(rois[:1])
     assert len(calls) == n_calls + 1
+
+
+def test_parallel_workers_get_the_rois_of_one_file_together(tmp_path):
+    # _WHOLE_FILES is per process: the boxes of one file go to one worker (one task), so
+    # that each file is segmented once, not once per worker that gets one of its boxes.
+    ff = make_full_field_mammogram(shape=(384, 320), random_state=6)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, ff.image)
+    np.save(b, ff.image[::-1].copy())
+    (tmp_path / "link.npy").symlink_to(a)
+    boxes = [(0, 100, 0, 100), (150, 250, 100, 220), (280, 384, 200, 320)]
+    rois = [ROI(path=p, box=bx, spacing=ff.spacing, meta={"roi_id": f"{p.stem}{i}"})
+            for p in (a, b, tmp_path / "link.npy") for i, bx in enumerate(boxes)]
+    seg = HDoGRegSegmenter(n_jobs=2).fit(rois)
+    params = seg._params(rois)
+    keys = [seg._together(r, params) for r in rois]
+    assert keys == [str(a.resolve())] * 3 + [str(b.resolve())] * 3 + [str(a.resolve())] * 3
+    memory_roi = ROI(ff.image[:100, :100], spacing=ff.spacing)
+    assert seg._together(memory_roi, params) is None  # nothing to share
+    near = HDoGRegSegmenter(context=6.0).fit(rois)  # a window per ROI: nothing shared
+    assert near._together(rois[0], near._params(rois)) is None
+    parallel = seg.transform(rois)
+    serial = HDoGRegSegmenter(n_jobs=1).fit_transform(rois)
+    for p, s in zip(parallel, serial):
+        np.testing.assert_array_equal(p.calcifications, s.calcifications)
+        assert p.meta["segmentation"] == s.meta["segmentation"]

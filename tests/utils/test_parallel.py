@@ -112,6 +112,21 @@ def test_results_come_back_in_input_order(backend):
     assert [r["value"] for r in out] == list(range(23))
 
 
+def test_rois_with_one_key_run_in_one_task_in_input_order():
+    from skcalc.utils._parallel import _tasks
+
+    keys = ["a", None, "a", "b", None, "b", "a"]
+    assert _tasks(list(range(7)), keys) == [[0, 2, 6], [1], [3, 5], [4]]
+    assert _tasks([1, 2, 5], keys) == [[1], [2], [5]]  # only the positions to compute
+    assert _tasks([0, 1], None) == [[0], [1]]
+    with joblib.parallel_config(backend="loky"):
+        out = map_rois(_report, _rois(7), {}, n_jobs=2, stage="together", together=keys)
+    assert [r["value"] for r in out] == list(range(7))
+    for key in ("a", "b"):
+        assert len({r["pid"] for r, k in zip(out, keys) if k == key}) == 1
+    assert os.getpid() not in {r["pid"] for r in out}
+
+
 def test_only_cache_misses_are_dispatched_and_order_is_kept():
     rois = _rois(10)
     memory = InProcessMemory()
