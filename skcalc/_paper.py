@@ -44,8 +44,7 @@ from .metrics import confusion_counts, sensitivity_then_specificity
 from .model_selection import (
     NESTED_METRICS,
     ProtocolResult,
-    _check_nested_folds,
-    _grouped_folds,
+    check_nested_folds,
     grid_search,
 )
 
@@ -320,8 +319,7 @@ def run_paper_comparison(
     y = np.asarray(y)
     groups = np.asarray(groups)
     if pipelines:  # their grid searches need both classes in every inner fold
-        _check_nested_folds(y, groups, _grouped_folds(n_outer, random_state),
-                            _grouped_folds(cv, random_state), hint=_NESTED_HINT)
+        check_nested_folds(y, groups, n_outer, cv, random_state, hint=_NESTED_HINT)
     folds = outer_folds(y, groups, n_outer=n_outer, random_state=random_state)
     models: dict[str, dict] = {}
     reused: list[str] = []
@@ -545,8 +543,8 @@ def run_paper_analysis(
 
         images, y_img, g_img = pool_by_image(list(rois), np.asarray(y), np.asarray(groups))
         keep, _ = paper_exclusions(pipes[names["bag"]], images, y_img)
-        _check_nested_folds(y_img[keep], g_img[keep], _grouped_folds(n_outer, random_state),
-                            _grouped_folds(cv, random_state), hint=_NESTED_HINT)
+        check_nested_folds(y_img[keep], g_img[keep], n_outer, cv, random_state,
+                           hint=_NESTED_HINT)
     for name, pipe in pipes.items():
         n_cand = int(np.prod([len(v) for v in grids[name].values()]))
         say(f"  {name}: exam-level {1 - test_size:.0%}/{test_size:.0%} split (outer fold 0), "

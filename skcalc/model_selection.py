@@ -32,6 +32,7 @@ from .utils._base import memoised_param_names
 __all__ = [
     "ProtocolResult",
     "check_classes_per_fold",
+    "check_nested_folds",
     "evaluate_protocol",
     "grid_search",
     "grouped_train_test_split",
@@ -269,6 +270,58 @@ def _check_nested_folds(
             f"on such a fold {metric} is undefined, scored 0 for every candidate, and ROC "
             f"AUC NaN, so the grid search would choose on scores that measure nothing there "
             f"({fix})")
+
+
+def check_nested_folds(
+    y: Sequence,
+    groups: Sequence,
+    n_outer: int,
+    n_inner: int,
+    random_state: int | None,
+    *,
+    hint: str = "lower n_inner or n_outer, the CLI's --cv or --n-outer, or add exams",
+) -> None:
+    """Refuse a grouped nested CV whose outer test folds or inner search folds lack a class.
+
+    Makes the folds :func:`nested_cross_validate` makes with an integer ``random_state``
+    (grouped by exam, stratified, shuffled; each inner split on an outer training part) and
+    refuses the first outer test fold, or inner grid-search fold, without an actionable or
+    a benign ROI: its sensitivity or specificity would be undefined and its ROC AUC NaN. A
+    count of exams per class (:func:`check_classes_per_fold`) cannot see this: the shuffle
+    decides it. Reads labels and exam ids only, so call it before the image stages run.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_rois,)
+        Labels (1 actionable, 0 benign).
+    groups : array-like of shape (n_rois,)
+        Exam ids.
+    n_outer, n_inner : int
+        Numbers of outer folds and of the inner grid search's folds.
+    random_state : int or None
+        Seed of both splitters (``None``: folds drawn afresh, which the run will not reuse).
+    hint : str
+        What to do about it, ending the error.
+
+    Raises
+    ------
+    ValueError
+        Naming the outer fold (counted from 0), the class it lacks and its exams per class.
+
+    Examples
+    --------
+    >>> y = [1, 0] * 6
+    >>> groups = [f"e{i}" for i in range(12)]
+    >>> check_nested_folds(y, groups, n_outer=3, n_inner=2, random_state=0)
+    >>> check_nested_folds(y[:6], groups[:6], n_outer=3, n_inner=3, random_state=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: nested CV (6 ROIs): outer fold 0 of 3 (counted from 0) trains on 2 exam(s) ...
+    """
+    _check_nested_folds(
+        np.asarray(y), np.asarray(groups), _grouped_folds(n_outer, random_state),
+        _grouped_folds(n_inner, random_state), hint=hint,
+    )
 
 
 def nested_cross_validate(

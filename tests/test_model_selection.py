@@ -13,6 +13,7 @@ from skcalc.metrics import sensitivity_then_specificity
 from skcalc.model_selection import (
     NESTED_METRICS,
     check_classes_per_fold,
+    check_nested_folds,
     evaluate_protocol,
     grid_search,
     grouped_train_test_split,
@@ -422,6 +423,20 @@ def test_nested_refuses_an_outer_test_fold_without_a_class_before_fitting():
     assert "sensitivity and ROC AUC would be undefined" in msg
     assert "another random_state" not in msg  # too few exams: no shuffle can help
     assert _RecordingLogistic.fits == []
+
+
+def test_check_nested_folds_refuses_as_nested_cross_validate_does():
+    # the public check makes the same folds as nested_cross_validate with an int seed
+    X, y, groups = _exams([2, 2, 2] + [0] * 9, [0, 0, 0] + [2] * 9)
+    with pytest.raises(ValueError) as checked:
+        check_nested_folds(y, groups, n_outer=4, n_inner=2, random_state=3)
+    with pytest.raises(ValueError) as nested:
+        nested_cross_validate(_RecordingLogistic(), X, y, groups, {"C": [1.0]},
+                              n_outer=4, n_inner=2, random_state=3)
+    assert str(checked.value) == str(nested.value)
+    # enough exams of each class for 2 outer and 2 inner folds: nothing to refuse
+    X, y, groups = _exams([2] * 6 + [0] * 6, [0] * 6 + [2] * 6)
+    check_nested_folds(y, groups, n_outer=2, n_inner=2, random_state=0)
 
 
 def test_evaluate_protocol_refuses_the_nested_cv_before_its_grid_search():
