@@ -104,6 +104,26 @@ def scale_to_unit(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray
     return (image / float(2**bits - 1)).astype(np.float32)
 
 
+def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient(f, axis=axis)`` of a 2-D float array, bit for bit, without its overhead.
+
+    Central differences halved inside, one-sided differences at the two ends (unit spacing,
+    ``edge_order=1``), in ``f``'s dtype, as NumPy computes them. The sparse Hessian stage
+    calls it six times per tile, where ``np.gradient``'s argument handling was a third of
+    the time.
+    """
+    if f.shape[axis] < 2 or f.dtype.kind != "f":
+        return np.gradient(f, axis=axis)  # its own errors and integer promotion
+    if axis == 1:
+        return _gradient(f.T, 0).T
+    out = np.empty_like(f)
+    np.subtract(f[2:], f[:-2], out=out[1:-1])
+    out[1:-1] /= 2.0
+    np.subtract(f[1], f[0], out=out[0])
+    np.subtract(f[-1], f[-2], out=out[-1])
+    return out
+
+
 def _hessian_window(
     dog: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], h: np.float64 | None
 ) -> np.ndarray:
@@ -118,12 +138,12 @@ def _hessian_window(
     a0, b0 = max(r0 - 2, 0), min(r1 + 2, dog.shape[0])
     a1, b1 = max(c0 - 2, 0), min(c1 + 2, dog.shape[1])
     sub = dog[a0:b0, a1:b1]
-    g = np.gradient(sub, axis=0)
-    h00 = np.gradient(g, axis=0)
-    h01 = np.gradient(g, axis=1)
-    g = np.gradient(sub, axis=1)
-    h10 = np.gradient(g, axis=0)
-    h11 = np.gradient(g, axis=1)
+    g = _gradient(sub, 0)
+    h00 = _gradient(g, 0)
+    h01 = _gradient(g, 1)
+    g = _gradient(sub, 1)
+    h10 = _gradient(g, 0)
+    h11 = _gradient(g, 1)
     del g
     det = h00 * h11
     h01 *= h10
