@@ -43,6 +43,8 @@ _GAUSS_COLS = 16
 _DENSE_TILES = 0.5
 # Growth steps of the tiled stage after which the whole plane is computed instead.
 _MAX_GROWTH_STEPS = 64
+# Tiles whose Hessian is computed together (six float32 work stacks of ~4.7 MB each).
+_TILE_BATCH = 256
 
 
 def hdog_sigmas(min_sigma: float, max_sigma: float, sigma_ratio: float) -> np.ndarray:
@@ -105,45 +107,38 @@ def scale_to_unit(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray
 
 
 def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
-    """``np.gradient(f, axis=axis)`` of a 2-D float array, bit for bit, without its overhead.
+    """``np.gradient(f, axis=axis)`` of a float array, bit for bit, without its overhead.
 
     Central differences halved inside, one-sided differences at the two ends (unit spacing,
     ``edge_order=1``), in ``f``'s dtype, as NumPy computes them. The sparse Hessian stage
-    calls it six times per tile, where ``np.gradient``'s argument handling was a third of
+    calls it six times per block, where ``np.gradient``'s argument handling was a third of
     the time.
     """
     if f.shape[axis] < 2 or f.dtype.kind != "f":
         return np.gradient(f, axis=axis)  # its own errors and integer promotion
-    if axis == 1:
-        return _gradient(f.T, 0).T
+    lead = (slice(None),) * (axis % f.ndim)
+
+    def at(a, b):
+        return (*lead, slice(a, b))
+
     out = np.empty_like(f)
-    np.subtract(f[2:], f[:-2], out=out[1:-1])
-    out[1:-1] /= 2.0
-    np.subtract(f[1], f[0], out=out[0])
-    np.subtract(f[-1], f[-2], out=out[-1])
+    np.subtract(f[at(2, None)], f[at(None, -2)], out=out[at(1, -1)])
+    out[at(1, -1)] /= 2.0
+    np.subtract(f[at(1, 2)], f[at(0, 1)], out=out[at(0, 1)])
+    np.subtract(f[at(-1, None)], f[at(-2, -1)], out=out[at(-1, None)])
     return out
 
 
-def _hessian_window(
-    dog: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], h: np.float64 | None
-) -> np.ndarray:
-    """Hessian criterion of ``dog[r0:r1, c0:c1]``, as on the whole plane.
-
-    Computed on the block with a 2-pixel halo on each side that is not an image border:
-    second differences by ``np.gradient`` twice reach 2 pixels away, and a block edge that is
-    an image edge gets the same one-sided differences as the whole plane, so every pixel of the
-    block goes through exactly the whole-plane arithmetic.
-    """
-    (r0, r1), (c0, c1) = rows, cols
-    a0, b0 = max(r0 - 2, 0), min(r1 + 2, dog.shape[0])
-    a1, b1 = max(c0 - 2, 0), min(c1 + 2, dog.shape[1])
-    sub = dog[a0:b0, a1:b1]
-    g = _gradient(sub, 0)
-    h00 = _gradient(g, 0)
-    h01 = _gradient(g, 1)
-    g = _gradient(sub, 1)
-    h10 = _gradient(g, 0)
-    h11 = _gradient(g, 1)
+def _hessian_criterion(sub: np.ndarray, h: np.float64 | None) -> np.ndarray:
+    """Hessian criterion of ``sub`` (or of each plane of a stack: the last two axes) by
+    ``np.gradient`` twice, unit spacing: negative trace and positive determinant, or
+    ``|det| / trace^2 < h``."""
+    g = _gradient(sub, -2)
+    h00 = _gradient(g, -2)
+    h01 = _gradient(g, -1)
+    g = _gradient(sub, -1)
+    h10 = _gradient(g, -2)
+    h11 = _gradient(g, -1)
     del g
     det = h00 * h11
     h01 *= h10
@@ -160,7 +155,52 @@ def _hessian_window(
             det /= tr
             crit |= det < h
     crit &= neg
+    return crit
+
+
+def _hessian_window(
+    dog: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], h: np.float64 | None
+) -> np.ndarray:
+    """Hessian criterion of ``dog[r0:r1, c0:c1]``, as on the whole plane.
+
+    Computed on the block with a 2-pixel halo on each side that is not an image border:
+    second differences by ``np.gradient`` twice reach 2 pixels away, and a block edge that is
+    an image edge gets the same one-sided differences as the whole plane, so every pixel of the
+    block goes through exactly the whole-plane arithmetic.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    a0, b0 = max(r0 - 2, 0), min(r1 + 2, dog.shape[0])
+    a1, b1 = max(c0 - 2, 0), min(c1 + 2, dog.shape[1])
+    crit = _hessian_criterion(dog[a0:b0, a1:b1], h)
     return crit[r0 - a0 : r1 - a0, c0 - a1 : c1 - a1]
+
+
+def _hessian_tiles(
+    dog: np.ndarray, tiles: np.ndarray, n_tx: int, tile: int, h: np.float64 | None
+) -> np.ndarray:
+    """Hessian criterion of the ``tile x tile`` tiles ``tiles`` (raster numbers), as a stack.
+
+    Tiles at least 2 pixels from every image border are computed together, each on its own
+    window with a 2-pixel halo (the whole-plane arithmetic at every tile pixel, as
+    :func:`_hessian_window`); the others (image borders, partial last tiles, zero-padded)
+    one by one.
+    """
+    n_rows, n_cols = dog.shape
+    ty, tx = np.divmod(tiles, n_tx)
+    r0, c0 = ty * tile, tx * tile
+    out = np.zeros((tiles.size, tile, tile), dtype=bool)
+    inner = (r0 >= 2) & (r0 + tile + 2 <= n_rows) & (c0 >= 2) & (c0 + tile + 2 <= n_cols)
+    off = np.arange(-2, tile + 2)
+    at = np.flatnonzero(inner)
+    for k in range(0, at.size, _TILE_BATCH):  # bounded work buffers
+        b = at[k : k + _TILE_BATCH]
+        win = dog[(r0[b, None] + off)[:, :, None], (c0[b, None] + off)[:, None, :]]
+        out[b] = _hessian_criterion(win, h)[:, 2:-2, 2:-2]
+    for k in np.flatnonzero(~inner):
+        part = _hessian_window(dog, (r0[k], min(r0[k] + tile, n_rows)),
+                               (c0[k], min(c0[k] + tile, n_cols)), h)
+        out[k, : part.shape[0], : part.shape[1]] = part
+    return out
 
 
 def _hessian_mask(dog: np.ndarray, hessian_thr: float | None) -> np.ndarray:
@@ -461,7 +501,6 @@ class _ScaleCandidates:
         n = 0
         struct = np.zeros((3, 3, 3), dtype=bool)
         struct[1] = _FOUR  # 4-connectivity within each tile only
-        masks: list[np.ndarray] = []
         for step_no in range(_MAX_GROWTH_STEPS + 1):
             new = want & ~done
             if not new.any():
@@ -470,25 +509,14 @@ class _ScaleCandidates:
                 # Components that wind across the image: the whole plane is cheaper.
                 self._whole_plane(dog, hessian_thr, buf)
                 return
-            grid = new.reshape(n_ty, n_tx)
-            for ty in np.flatnonzero(grid.any(axis=1)):
-                r0, r1 = ty * tile, min((ty + 1) * tile, n_rows)
-                # runs of consecutive new tiles in this tile row, one block each
-                run = np.diff(np.concatenate(([0], grid[ty].view(np.int8), [0])))
-                for t0, t1 in zip(np.flatnonzero(run == 1), np.flatnonzero(run == -1)):
-                    c0, c1 = t0 * tile, min(t1 * tile, n_cols)
-                    block = _hessian_window(dog, (r0, r1), (c0, c1), h)
-                    for tx in range(t0, t1):
-                        m = np.zeros((tile, tile), dtype=bool)
-                        part = block[:, (tx - t0) * tile : (tx - t0 + 1) * tile]
-                        m[: part.shape[0], : part.shape[1]] = part
-                        slot[ty * n_tx + tx] = len(tiles)
-                        masks.append(m)
-                        tiles.append(ty * n_tx + tx)
+            new_tiles = np.flatnonzero(new)  # raster order
+            masks = _hessian_tiles(dog, new_tiles, n_tx, tile, h)
+            slot[new_tiles] = np.arange(len(tiles), len(tiles) + new_tiles.size)
+            tiles.extend(new_tiles.tolist())
             done |= new
             # Label the new tiles only, numbered after the earlier ones.
-            new_lab, n_new = ndi.label(np.stack(masks), structure=struct)
-            masks.clear()
+            new_lab, n_new = ndi.label(masks, structure=struct)
+            del masks
             new_lab[new_lab > 0] += n
             n += n_new
             if len(tiles) > lab.shape[0]:

@@ -417,3 +417,19 @@ def test_fast_gradient_is_numpy_gradient_bit_for_bit(f, axis, flip):
     fast, ref = _hdog._gradient(f, axis), np.gradient(f, axis=axis)
     assert fast.dtype == ref.dtype
     np.testing.assert_array_equal(fast, ref)
+
+
+@pytest.mark.parametrize("tile, batch", [(8, 256), (8, 3), (5, 1), (13, 4)])
+@pytest.mark.parametrize("h", [1.4, None])
+def test_stacked_tiles_equal_the_whole_plane_hessian(tile, batch, h, monkeypatch):
+    # every tile of a 50 x 70 plane (inner ones stacked in batches, border and partial
+    # ones alone) against the whole plane's Hessian criterion, cropped and zero-padded
+    monkeypatch.setattr(_hdog, "_TILE_BATCH", batch)
+    dog = np.random.default_rng(tile).normal(size=(50, 70)).astype(np.float32)
+    n_ty, n_tx = -(-50 // tile), -(-70 // tile)
+    got = _hdog._hessian_tiles(dog, np.arange(n_ty * n_tx), n_tx, tile,
+                               None if h is None else np.float64(h))
+    whole = np.zeros((n_ty * tile, n_tx * tile), bool)
+    whole[:50, :70] = _hdog._hessian_mask(dog, h)
+    ref = whole.reshape(n_ty, tile, n_tx, tile).swapaxes(1, 2).reshape(-1, tile, tile)
+    np.testing.assert_array_equal(got, ref)
