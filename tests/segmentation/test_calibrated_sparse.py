@@ -1,11 +1,15 @@
 """The calibrated detector's candidate-local shortcuts equal the whole-image computations."""
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy import ndimage as ndi
 
 from skcalc.datasets import make_full_field_mammogram
 from skcalc.segmentation import _hdog
 from skcalc.segmentation._calibrated import (
+    _block_mean,
     _gradient_at,
     _ring,
     _smooth_background,
@@ -60,3 +64,20 @@ def test_ring_and_edge_gradient_equal_their_full_image_forms():
         ref = np.hypot(gy, gx)[rows // by, cols // bx]
         np.testing.assert_allclose(_gradient_at(img, sp, 0.5, rows, cols), ref, rtol=2e-3,
                                    atol=1e-3 * float(np.abs(ref).max()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    img=hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40),
+                   elements=st.floats(-1e4, 1e4, width=32)),
+    f=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+)
+def test_block_mean_is_numpys_4d_mean_bit_for_bit(img, f):
+    # the strided additions replace NumPy's reduction without changing one bit of a feature
+    H, W = img.shape
+    Hp, Wp = -(-H // f[0]) * f[0], -(-W // f[1]) * f[1]
+    pad = np.pad(img, ((0, Hp - H), (0, Wp - W)), mode="edge")
+    ref = pad.reshape(Hp // f[0], f[0], Wp // f[1], f[1]).mean(axis=(1, 3), dtype=np.float32)
+    got = _block_mean(img, f)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, ref)
