@@ -28,10 +28,10 @@ import tempfile
 import time
 import warnings
 
+import bench_real_background as real_background  # noqa: E402
 import numpy as np
 from _common import write_results  # noqa: E402
 from joblib import Parallel, delayed
-from PIL import Image
 
 from skcalc import ROI
 from skcalc.datasets import make_calcification_cohort
@@ -85,15 +85,11 @@ def same_outputs(a, b):
 
 def real_boxes(per_file, n_jobs):
     """Seconds to segment ``per_file`` boxes of each real view: serial, grouped, per box."""
-    real = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                        "realdata", "nyu-gmic-sample")
-    if not os.path.isdir(real):
-        real = "/work/shared/realdata/nyu-gmic-sample"
     views = ("L-CC", "L-MLO", "R-CC", "R-MLO")
     rng = np.random.default_rng(0)
     boxes = {}
     for v in views:
-        h, w = np.asarray(Image.open(os.path.join(real, f"0_{v}.png"))).shape
+        h, w = real_background.read(v).shape
         boxes[v] = [(r, r + 300, c, c + 300) for r, c in
                     zip(rng.integers(0, h - 300, per_file), rng.integers(0, w - 300, per_file))]
     out, labels = {}, {}
@@ -103,7 +99,7 @@ def real_boxes(per_file, n_jobs):
         with tempfile.TemporaryDirectory() as tmp:
             rois = []
             for v in views:
-                path = shutil.copy(os.path.join(real, f"0_{v}.png"), tmp)
+                path = shutil.copy(os.path.join(real_background.REAL, f"0_{v}.png"), tmp)
                 rois += [ROI(path=path, box=b, spacing=0.1, meta={"roi_id": f"{v}{i}"})
                          for i, b in enumerate(boxes[v])]
             # a box per task: the segmenter's grouping switched off (the parent decides it)

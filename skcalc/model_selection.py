@@ -630,9 +630,8 @@ def evaluate_protocol(
     if nested:
         nested_seed = _nested_seed(random_state)
         # refused now rather than after the held-out search has fitted everything
-        _check_nested_folds(
-            y[kept], groups[kept], _grouped_folds(n_outer, nested_seed),
-            _grouped_folds(cv, nested_seed),
+        check_nested_folds(
+            y[kept], groups[kept], n_outer, cv, nested_seed,
             hint="lower cv or n_outer, the CLI's --cv or --n-outer, or add exams",
         )  # fmt: skip
     train, test = grouped_train_test_split(

@@ -727,7 +727,6 @@ def _gradient_at(img: np.ndarray, sp, sigma_mm: float, rows: np.ndarray,
     few grid points that the differences need (``mode="reflect"``, ``truncate=3``).
     """
     f = [max(1, int(sigma_mm / s / 4)) for s in sp]
-    H, W = img.shape
     if f[0] > 1 or f[1] > 1:
         small = _block_mean(img, f)
     else:
