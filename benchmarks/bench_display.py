@@ -19,11 +19,16 @@ without the clusters) goes through each transform of the [0, 1]-scaled intensiti
 - ``log`` (``log(1 + 50 x) / log(51)``);
 - ``window``: a window/level that clips the darkest 2 % and brightest 0.2 % of the breast
   (clipped tissue at the bottom becomes 0, like the air);
-- ``8bit`` (12 -> 8 bit), ``jpeg75`` (8 bit, JPEG quality 75).
+- ``8bit`` (12 -> 8 bit), ``jpeg75`` (8 bit, JPEG quality 75);
+- ``inverted`` (``4095 - a``: ``MONOCHROME1`` pixels read without their inversion) and
+  ``raw`` (``16383 exp(-3 x)``, 14 bit: linear exposure, as raw "for processing" data, the
+  breast darker than the air, which saturates): the segmenter's ``polarity="auto"`` must
+  find them inverted.
 
 Printed per spacing and transform: objects per cm^2 of breast on the views without the
-clusters, and recall of the inserted calcifications >= 0.2 mm (all contrasts, and contrast
->= 3). Writes ``benchmarks/results/display.json``.
+clusters, recall of the inserted calcifications >= 0.2 mm (all contrasts, and contrast
+>= 3), and the share of the images the segmenter inverted (``inverted_share``). Writes
+``benchmarks/results/display.json``.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from _common import print_results, write_results  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
 
-TRANSFORMS = ("none", "gamma0.5", "gamma2", "log", "window", "8bit", "jpeg75")
+TRANSFORMS = ("none", "gamma0.5", "gamma2", "log", "window", "8bit", "jpeg75", "inverted",
+              "raw")
 
 
 def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
@@ -57,6 +63,10 @@ def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
     if name == "window":
         lo, hi = np.percentile(breast_values, [2, 99.8])
         return np.rint(4095 * np.clip((a - lo) / (hi - lo), 0, 1)).astype(np.uint16)
+    if name == "inverted":
+        return (4095 - a).astype(np.uint16)
+    if name == "raw":
+        return np.rint(16383 * np.exp(-3.0 * x)).astype(np.uint16)
     if name == "8bit":
         return np.rint(255 * x).astype(np.uint8)
     if name == "jpeg75":
@@ -74,7 +84,7 @@ def run(spacings, kw) -> dict:
     combos = [(s, c) for s in B.SIZES for c in B.CONTRASTS]
     results: dict = {}
     for sp in spacings:
-        acc = {t: {"fp": 0, "area": 0.0, "all": [], "c3": []} for t in TRANSFORMS}
+        acc = {t: {"fp": 0, "area": 0.0, "all": [], "c3": [], "inv": []} for t in TRANSFORMS}
         for view in ("L-CC", "L-MLO"):
             a = B.read(view)
             area = (a > 0).sum() * sp**2 / 100
@@ -87,10 +97,12 @@ def run(spacings, kw) -> dict:
             img, ref, keys = B.insert(a, sp, noise, rng, order, breast)
             vals = a[breast]
             for t in TRANSFORMS:
-                lab = plain if t == "none" else B.segment(display(t, a, vals), sp, **kw)[0]
+                lab, s = (plain, summ) if t == "none" else B.segment(display(t, a, vals), sp,
+                                                                    **kw)
                 acc[t]["fp"] += int(lab.max())
                 acc[t]["area"] += area
-                lab, _ = B.segment(display(t, img, vals), sp, **kw)
+                lab, s2 = B.segment(display(t, img, vals), sp, **kw)
+                acc[t]["inv"] += [bool(s.get("inverted")), bool(s2.get("inverted"))]
                 found = B.found_inserted(lab, ref, len(keys))
                 acc[t]["all"] += [f for k, f in zip(keys, found) if k[0] >= 0.2]
                 acc[t]["c3"] += [f for k, f in zip(keys, found) if k[0] >= 0.2 and k[1] >= 3]
@@ -98,6 +110,7 @@ def run(spacings, kw) -> dict:
             results[f"objects_per_cm2_{sp}mm_{t}"] = v["fp"] / v["area"]
             results[f"recall_{sp}mm_{t}_ge0.2mm"] = float(np.mean(v["all"]))
             results[f"recall_{sp}mm_{t}_ge0.2mm_c>=3"] = float(np.mean(v["c3"]))
+            results[f"inverted_share_{sp}mm_{t}"] = float(np.mean(v["inv"]))
     return results
 
 

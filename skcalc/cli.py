@@ -273,6 +273,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         candidate_filter=candidate_filter,
         regressor=regressor,
         combine=args.combine,
+        polarity=args.polarity,
     )
     t0 = time.perf_counter()
     with _step(f"segmenting {src.name} ({image.shape[0]}x{image.shape[1]} px)"):
@@ -289,12 +290,16 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     write_image_atomic(label_path, labels.astype(np.uint16) if fmt == "png" else labels)
     t0 = time.perf_counter()
     h, w = labels.shape
+    shown = segmented
+    if (segmented.meta.get("segmentation") or {}).get("inverted"):
+        # drawn the way it was segmented: breast bright
+        shown = segmented.replace(image=image.max() - image)
     with _step("drawing the overlays"):
         fig, ax = plt.subplots(figsize=(8, 8 * h / w))
-        plot_roi(segmented, ax=ax, title=f"{src.name}: {n} calcifications")
+        plot_roi(shown, ax=ax, title=f"{src.name}: {n} calcifications")
         save_figure_atomic(fig, outputs["overlay"], dpi=max(100, min(300, w // 8)))
         plt.close(fig)
-        save_overlay_png(outputs["native"], segmented, overwrite=True)
+        save_overlay_png(outputs["native"], shown, overwrite=True)
     t_plot = time.perf_counter() - t0
     with _step("measuring each calcification"):
         # Geometry and intensity of every object, one row each (regionprops: cheap, so no
@@ -1153,6 +1158,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="'auto' (the CNN with the authors' rule only), 'default', 'none' or a weights file",
     )
     p.add_argument("--combine", default="overlap", choices=["overlap", "multiply", "cnn", "hdog"])
+    p.add_argument(
+        "--polarity",
+        default="auto",
+        choices=["auto", "bright", "dark"],
+        help="'auto' (default): an image whose breast is darker than the air (raw data, "
+        "MONOCHROME1 read without inversion) is inverted; 'bright': as given; 'dark': inverted",
+    )
     p.add_argument("--format", default="png", choices=["png", "npy"], help="label image format")
     p.set_defaults(func=_cmd_segment)
 

@@ -227,3 +227,24 @@ def test_segment_objects_csv_is_the_pipelines_table_without_the_merge_index(
     assert n >= 5 and len(text.splitlines()) == n + 1
     assert want["label"].tolist() == list(range(1, n + 1))
     assert want["area_px"].tolist() == np.bincount(whole.foreground.ravel())[1:].tolist()
+
+
+def test_segment_an_inverted_png_finds_what_the_original_has(tmp_path):
+    """A PNG of MONOCHROME1 pixels saved without inversion (breast dark): ``--polarity auto``
+    segments it as the original and says so; ``--polarity bright`` keeps it as given."""
+    image = make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2,
+                                      random_state=2).image.astype(np.uint16)
+    src = tmp_path / "inverted.png"
+    Image.fromarray((4095 - image).astype(np.uint16)).save(src)
+    want = HDoGRegSegmenter().fit_transform(
+        [ROI(image, spacing=0.1, meta={"bits_stored": 12})])[0].calcifications
+    args = ["segment", str(src), "--spacing", "0.1", "--bit-depth", "12"]
+    with pytest.warns(UserWarning, match="darker than the air"):
+        assert main(args + ["--out", str(tmp_path / "auto")]) == 0
+    labels = read_mammogram(tmp_path / "auto" / "inverted_labels.png")[0]
+    np.testing.assert_array_equal(labels, want)
+    seg = json.loads((tmp_path / "auto" / "inverted_segmentation.json").read_text())
+    assert seg["segmentation"]["polarity"] == "dark" and seg["segmentation"]["inverted"]
+    assert main(args + ["--out", str(tmp_path / "given"), "--polarity", "bright"]) == 0
+    seg = json.loads((tmp_path / "given" / "inverted_segmentation.json").read_text())
+    assert seg["segmentation"]["inverted"] is False

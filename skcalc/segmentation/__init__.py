@@ -3,8 +3,9 @@
 Candidates (``_hdog.py``: the authors' absolute threshold; ``_calibrated.py``: threshold in
 robust local noise units, and per-candidate features), the candidate filter with its FP/cm^2
 operating points (``_filter.py``) and their per-image correction (``_operating_point.py``),
-the regression CNN (``_regression.py``), the breast mask (``_breast.py``), the combining
-rules (``_combine.py``) and the estimator (``_segmenter.py``).
+the regression CNN (``_regression.py``), the breast mask (``_breast.py``), which way round
+the image is (``_polarity.py``), the combining rules (``_combine.py``) and the estimator
+(``_segmenter.py``).
 """
 
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
@@ -23,6 +24,7 @@ from ._filter import (
 )
 from ._hdog import hdog_candidates
 from ._operating_point import image_operating_point
+from ._polarity import breast_polarity
 from ._segmenter import HDoGRegSegmenter, RegressorWeights
 
 # The regression CNN needs torch (several seconds to import): its names are loaded on first
@@ -47,6 +49,7 @@ __all__ = [
     "ProximityUNet",
     "RegressorWeights",
     "breast_area_cm2",
+    "breast_polarity",
     "calibrated_candidates",
     "candidate_features",
     "combine",

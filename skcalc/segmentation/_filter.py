@@ -481,11 +481,15 @@ def roi_candidates(
 
     if cnr_threshold is None:
         cnr_threshold = filter_cnr_threshold(load_default_filter())
+    from ._polarity import orient_breast
+
     roi = roi.load()
     image, sp = np.asarray(roi.image), tuple(roi.spacing)
     name = roi.roi_id
-    breast = _coarse_breast(image, sp)
     try:
+        # as HDoGRegSegmenter(polarity="auto"): a breast darker than its air is inverted
+        image = orient_breast(image, sp, "auto", roi.meta.get("bits_stored"))[0]
+        breast = _coarse_breast(image, sp)
         lab, info = calibrated_candidates(
             image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
             erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"), stabilise=stabilise)

@@ -19,6 +19,7 @@ from ..utils._stage import ImageStage
 from ._calibrated import filter_cnr_threshold
 from ._hdog import hdog_candidates
 from ._operating_point import FP_CALIBRATIONS
+from ._polarity import orient_breast
 
 #: Coarsest pixel spacing (mm) at which the segmentation was measured (digitised film at
 #: 0.2 mm, plus a margin); beyond it a warning says the results are not resolved.
@@ -115,7 +116,7 @@ def _context_window(
 
 def _segment_roi(
     roi: ROI, *, weights: RegressorWeights | None, hdog: dict, context: float,
-    calibrated: dict | None = None, **combine
+    calibrated: dict | None = None, polarity: str = "auto", **combine
 ) -> tuple[np.ndarray, dict]:
     """Label image and summary of one ROI (module level for joblib workers and the cache).
 
@@ -131,13 +132,13 @@ def _segment_roi(
         # ctime too: ``cp -p`` can give new content the old size and modification time
         key = (os.path.realpath(roi.path), st.st_size, st.st_mtime_ns, st.st_ino,
                st.st_ctime_ns, tuple(roi.spacing),
-               _params_digest(weights, hdog, calibrated, combine))
+               _params_digest(weights, hdog, calibrated, combine, polarity))
         found, hit = _WHOLE_FILES.get(key)
         if found:
             return _cut_box(*hit, inner)
     check_roi(ROI(image, spacing=roi.spacing, meta=roi.meta))
     labels, summary = _segment_image(roi, image, origin, weights=weights, hdog=hdog,
-                                     calibrated=calibrated, **combine)
+                                     calibrated=calibrated, polarity=polarity, **combine)
     if key is not None:
         # a box's labels are relabelled from the mask: the mask is all the ROIs need
         mask = labels > 0
@@ -151,13 +152,13 @@ def _segment_roi(
 _WHOLE_FILES = LRUCache(max_items=16, max_weight=256 * 2**20)
 
 
-def _params_digest(weights, hdog, calibrated, combine) -> str:
+def _params_digest(weights, hdog, calibrated, combine, polarity) -> str:
     from joblib import hash as joblib_hash
 
     cal = None if calibrated is None else {
         **{k: v for k, v in calibrated.items() if k != "filter"},
         "filter": None if calibrated["filter"] is None else calibrated["filter"].digest}
-    return joblib_hash((weights, hdog, cal, combine))
+    return joblib_hash((weights, hdog, cal, combine, polarity))
 
 
 def _cut_box(labels: np.ndarray, summary: dict, inner: tuple) -> tuple[np.ndarray, dict]:
@@ -173,12 +174,15 @@ def _cut_box(labels: np.ndarray, summary: dict, inner: tuple) -> tuple[np.ndarra
 
 def _segment_image(
     roi: ROI, image: np.ndarray, origin: tuple[int, int], *,
-    weights: RegressorWeights | None, hdog: dict, calibrated: dict | None, **combine
+    weights: RegressorWeights | None, hdog: dict, calibrated: dict | None,
+    polarity: str = "auto", **combine
 ) -> tuple[np.ndarray, dict]:
     """Labels and summary of ``image`` (the ROI's pixels, with their context or the whole
     file) by the configured branch; ``origin``: its corner in the source file."""
     summary: dict = {"threshold": hdog.get("threshold")}
     try:
+        image, found, inverted = orient_breast(image, roi.spacing, polarity,
+                                               hdog.get("bit_depth"))
         if calibrated is not None:
             from ._combine import segment_calibrated
 
@@ -218,6 +222,7 @@ def _segment_image(
             _trim_heap()
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
+    summary.update(polarity=found, inverted=inverted)
     return labels, summary
 
 
@@ -292,6 +297,15 @@ class HDoGRegSegmenter(ImageStage):
         the rate), so that the FP/cm^2 promise holds on images unlike the calibration's;
         ``"filter"``: the table's threshold as it is (skcalc's behaviour before December
         2026). See :func:`~skcalc.segmentation.image_operating_point`.
+    polarity : {"auto", "bright", "dark"}, default="auto"
+        Which way round the image is. skcalc looks for bright calcifications on a bright
+        breast; a raw ("for processing") image, or ``MONOCHROME1`` pixels read without their
+        inversion (a PNG export, another reader), has the breast darker than the air.
+        ``"auto"``: :func:`~skcalc.segmentation.breast_polarity` decides from the image
+        (textured breast, flat air; crops without air are taken as given) and a dark
+        breast is inverted before segmentation, with a :class:`~skcalc.exceptions.SkcalcWarning`;
+        ``"bright"``: as given; ``"dark"``: always inverted. ``meta["segmentation"]``
+        records ``polarity`` and ``inverted``. Both branches (the authors' rule too).
     overlap : float, default=1.0
         Blob pruning overlap; >= 1 disables pruning (the authors' setting; < 1 is not
         implemented).
@@ -390,6 +404,7 @@ default="auto"
         "noise_window": [Interval(Real, 0, None, closed="neither")],
         "candidate_filter": "no_validation",
         "fp_calibration": [StrOptions(set(FP_CALIBRATIONS))],
+        "polarity": [StrOptions({"auto", "bright", "dark"})],
         "operating_point": [StrOptions({"sensitive", "balanced", "specific"}),
                             Interval(Real, 0, None, closed="neither")],
         "overlap": [Interval(Real, 0, None, closed="left")],
@@ -434,6 +449,7 @@ default="auto"
         candidate_filter="default",
         operating_point="balanced",
         fp_calibration="image",
+        polarity="auto",
     ):
         self.min_sigma = min_sigma
         self.max_sigma = max_sigma
@@ -458,6 +474,7 @@ default="auto"
         self.candidate_filter = candidate_filter
         self.operating_point = operating_point
         self.fp_calibration = fp_calibration
+        self.polarity = polarity
 
     def _auto(self) -> bool:
         return isinstance(self.threshold, str) and self.threshold == "auto"
@@ -610,6 +627,7 @@ default="auto"
             "hdog": hdog,
             "context": self._context_mm(),
             "calibrated": calibrated,
+            "polarity": self.polarity,
             **combine,
         }
 
@@ -649,6 +667,21 @@ default="auto"
 
     def _assemble(self, rois, results):
         """New records with ``calcifications`` (int32 labels) and ``meta["segmentation"]``."""
+        flipped = [roi.roi_id for roi, (_, summary) in zip(rois, results)
+                   if summary.get("inverted") and self.polarity == "auto"]
+        if flipped:
+            import warnings
+
+            from ..exceptions import SkcalcWarning
+
+            others = f" and {len(flipped) - 1} other ROIs" if len(flipped) > 1 else ""
+            warnings.warn(
+                f"ROI {flipped[0]!r}{others}: the breast is darker than the air around it, "
+                "as in raw 'for processing' data or MONOCHROME1 pixels read without their "
+                "inversion; the image was inverted before segmentation "
+                "(meta['segmentation']['inverted']). polarity='bright' segments it as given, "
+                "polarity='dark' inverts it without this warning",
+                SkcalcWarning, stacklevel=3)
         return [
             roi.replace(calcifications=labels, meta={**roi.meta, "segmentation": summary})
             for roi, (labels, summary) in zip(rois, results)
