@@ -309,6 +309,70 @@ def false_alarms(results, spacings, plots):
                             os.path.join(plots, f"real_detection_crops_{view}.png"))
 
 
+def densest_windows(results, spacings, plots, window_mm=10.0):
+    """Objects of the default segmenter per ``window_mm`` square, on all four views as they
+    are: the densest window inside the breast eroded by 5 mm, and the 99th percentile.
+
+    The right breast holds GMIC's benign finding (its masks are in another frame, so they are
+    not used here); the left views have none. With ``plots``, a crop of each right view's
+    densest window with the objects' outlines.
+    """
+    from scipy import ndimage as ndi
+
+    from skcalc.segmentation import delineate_breast, erode_breast
+
+    crops = []
+    for sp in spacings:
+        for view in ("L-CC", "L-MLO", "R-CC", "R-MLO"):
+            a = at_spacing(read(view), sp)
+            lab, _ = segment(a, sp)
+            n = int(lab.max())
+            count = np.zeros(a.shape)
+            if n:
+                cen = np.rint(ndi.center_of_mass(lab > 0, lab, range(1, n + 1))).astype(int)
+                np.add.at(count, (cen[:, 0], cen[:, 1]), 1)
+            w = int(round(window_mm / sp))
+            per = ndi.uniform_filter(count, w, mode="constant") * w * w
+            inner = erode_breast(delineate_breast(a, spacing=sp), spacing=sp, size_mm=5.0)
+            vals = np.rint(per[inner])
+            where = np.unravel_index(np.argmax(np.where(inner, per, -1)), per.shape)
+            key = f"{view}_{sp}mm"
+            results[f"densest_{window_mm:g}mm_window_objects_{key}"] = int(vals.max())
+            results[f"densest_{window_mm:g}mm_window_row_col_{key}"] = [int(where[0]),
+                                                                        int(where[1])]
+            results[f"p99_{window_mm:g}mm_window_objects_{key}"] = float(np.percentile(vals, 99))
+            if plots and view.startswith("R"):
+                crops.append((f"{view}, {sp} mm: {int(vals.max())} objects in "
+                              f"{window_mm:g} mm", a, lab, where, w))
+    if plots and crops:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from skimage.segmentation import find_boundaries
+
+        fig, axes = plt.subplots(2, len(crops), figsize=(2.6 * len(crops), 5.4), dpi=90)
+        for j, (title, a, lab, (r, c), w) in enumerate(crops):
+            r0, c0 = max(r - w, 0), max(c - w, 0)
+            box = (slice(r0, r + w), slice(c0, c + w))
+            img = a[box].astype(float)
+            lo, hi = np.percentile(img, [1, 99.9])
+            edge = find_boundaries(lab[box] > 0)
+            over = np.zeros(img.shape + (4,))
+            over[edge] = (1, 0, 0, 1)
+            for i in (0, 1):
+                axes[i, j].imshow(img, cmap="gray", vmin=lo, vmax=hi)
+                axes[i, j].axis("off")
+            axes[1, j].imshow(over, interpolation="nearest")
+            axes[0, j].set_title(title, fontsize=7)
+        fig.tight_layout()
+        os.makedirs(plots, exist_ok=True)
+        path = os.path.join(plots, "real_densest_windows.png")
+        fig.savefig(path)
+        plt.close(fig)
+        print("wrote", path)
+
+
 def plot_recall(results, outdir):
     """Recall heat maps (size x contrast) at each spacing, from the results dict."""
     import matplotlib
@@ -487,6 +551,7 @@ def main():
         results[f"beta_{view}_median"] = float(np.median(b))
         results[f"beta_{view}_n_patches"] = int(b.size)
     false_alarms(results, (0.07, 0.1, 0.2), args.plots)
+    densest_windows(results, (0.07, 0.1), args.plots)
     if not args.skip_recall:
         recall(results, args.rounds, (0.07, 0.1))
         if args.plots:

@@ -58,6 +58,9 @@ def main(argv=None):
     ap.add_argument("--calib-negatives", choices=("all", "free"), default="all",
                     help="false positives of the calibration counted on all calibration "
                          "patches or on those without calcifications only (packaged: all)")
+    ap.add_argument("--clump-fraction", type=float, default=0.0,
+                    help="probability that a training cluster also holds a clump of "
+                         "merging specks")
     ap.add_argument("--no-stabilise", action="store_true",
                     help="detect without the intensity stabilisation (filters packaged "
                          "before it; packaged: stabilised)")
@@ -68,7 +71,8 @@ def main(argv=None):
                                verbose=True, film_fraction=args.film_fraction,
                                contrast=args.contrast, faint_max_mm=args.faint_max_mm,
                                calib_negatives=args.calib_negatives,
-                               stabilise=not args.no_stabilise)
+                               stabilise=not args.no_stabilise,
+                               clump_fraction=args.clump_fraction)
     f.save(args.out)
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 1), **f.meta,
                       "presets": filter_summary(f)}, indent=1))

@@ -138,23 +138,82 @@ def _lumps(rng, H, W, sp, tex_sd, noise_sd):
     return out
 
 
-def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None, faint_max_mm=0.5):
+def _contrast(rng, faint):
+    """A calcification's drawn contrast (see :func:`_calcifications`)."""
+    if faint:
+        return _loguniform(rng, 1.0, 8.0)
+    if rng.random() < 0.2:
+        return _loguniform(rng, 20.0, 60.0)
+    return _loguniform(rng, 1.0, 20.0)
+
+
+def _place(signal, ref, prof, foot, iy, ix, R, cnr, noise_sd, psf):
+    """Add one profile (``2R + 1`` square centred on ``iy, ix``) at contrast ``cnr``: peak
+    ``cnr * noise_sd`` before the blur (``psf=None``), else blurred by ``psf`` on its own
+    window and scaled to a blurred peak of ``cnr``. False when it does not fit."""
+    H, W = signal.shape
+    if psf is None:
+        sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
+        signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
+        ref[sl] |= foot
+        return True
+    m = int(np.ceil(3 * psf)) + 1
+    if not (R + m <= iy < H - R - m and R + m <= ix < W - R - m):
+        return False
+    big = np.pad(prof, m)
+    blurred = ndimage.gaussian_filter(big, psf, truncate=3.0)
+    blurred *= cnr / max(float(blurred.max()), 1e-12)
+    sl = (slice(iy - R - m, iy + R + m + 1), slice(ix - R - m, ix + R + m + 1))
+    signal[sl] += blurred.astype(np.float32)
+    ref[iy - R: iy + R + 1, ix - R: ix + R + 1] |= foot
+    return True
+
+
+def _clump(rng, cy, cx, sp, radius_mm):
+    """Profile, footprint and half-width of a clump: 3-8 specks of 0.1-0.4 mm within
+    ``radius_mm``, touching or merging as the specks of a real cluster do (the profile is
+    their maximum)."""
+    n = int(rng.integers(3, 9))
+    offs = rng.uniform(-1, 1, (n, 2)) * radius_mm / sp
+    diam = np.exp(rng.uniform(np.log(0.1), np.log(0.4), n))
+    R = int(np.ceil(radius_mm / sp + diam.max() / 2 / sp)) + 2
+    iy, ix = int(round(cy)), int(round(cx))
+    yy, xx = np.mgrid[-R: R + 1, -R: R + 1].astype(np.float64)
+    yy -= cy - iy
+    xx -= cx - ix
+    prof = np.zeros_like(yy)
+    for (dy, dx), d in zip(offs, diam):
+        r2 = ((yy - dy) ** 2 + (xx - dx) ** 2) / max(d / 2 / sp, 0.5) ** 2
+        prof = np.maximum(prof, np.clip(1 - r2, 0, None) ** rng.uniform(0.3, 1.5)
+                          * rng.uniform(0.5, 1.0))
+    foot = prof > 0
+    if not foot.any():
+        foot[R, R] = True
+        prof[R, R] = 1.0
+    return prof / prof.max(), foot, R, iy, ix
+
+
+def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None, faint_max_mm=0.5,
+                    clump_fraction=0.0):
     """Calcifications and their footprint mask.
 
     ``psf=None`` ("pixel" contrast): thickness-like profiles before the blur, peak
     ``cnr * noise_sd``. Otherwise ("detector" contrast): each profile blurred by ``psf`` on
     its own window and scaled so that its blurred peak is ``cnr`` (the caller multiplies by
     the image's noise at calcification scale). ``faint_max_mm``: the largest diameter on a
-    faint (amorphous-like) patch. Returns the signal, the footprints and whether the
-    patch is faint."""
+    faint (amorphous-like) patch. ``clump_fraction``: the probability that a cluster also
+    holds a clump (:func:`_clump`; 0 draws nothing, the stream of filters trained before
+    clumps). Returns the signal, the footprints and whether the patch is faint."""
     signal = np.zeros((H, W), np.float32)
     ref = np.zeros((H, W), bool)
-    centres = []
+    centres, clumps = [], []
     for _ in range(int(rng.integers(1, 4))):  # clusters
         cy, cx = rng.uniform(0.15, 0.85) * H, rng.uniform(0.15, 0.85) * W
         rad = rng.uniform(1.5, 7.0) / sp
         for _ in range(int(rng.integers(1, 21))):
             centres.append((cy + rng.normal(0, rad / 2), cx + rng.normal(0, rad / 2)))
+        if clump_fraction > 0 and rng.random() < clump_fraction:
+            clumps.append((cy + rng.normal(0, rad / 4), cx + rng.normal(0, rad / 4)))
     for _ in range(int(rng.poisson(4))):  # isolated
         centres.append((rng.uniform(0, H), rng.uniform(0, W)))
     faint = rng.random() < 0.5  # amorphous-like patch: faint, small, hazy
@@ -186,27 +245,17 @@ def _calcifications(rng, H, W, sp, noise_sd, allowed, psf=None, faint_max_mm=0.5
         # line or an edge. "detector" contrast: the blurred peak in units of the image's
         # noise at calcification scale (a contrast in pre-blur pixel noise leaves many small
         # calcifications invisible after the PSF, few training positives near the limit).
-        if faint:
-            cnr = _loguniform(rng, 1.0, 8.0)
-        elif rng.random() < 0.2:
-            cnr = _loguniform(rng, 20.0, 60.0)
-        else:
-            cnr = _loguniform(rng, 1.0, 20.0)
-        if psf is None:
-            sl = (slice(iy - R, iy + R + 1), slice(ix - R, ix + R + 1))
-            signal[sl] = np.maximum(signal[sl], (prof * cnr * noise_sd).astype(np.float32))
-            ref[sl] |= foot
+        _place(signal, ref, prof, foot, iy, ix, R, _contrast(rng, faint), noise_sd, psf)
+    for cy, cx in clumps:
+        # merged specks make one irregular object of 1-2 mm (a real cluster's brightest
+        # calcifications often do), which the filter must not take for a vessel segment
+        prof, foot, R, iy, ix = _clump(rng, cy, cx, sp, rng.uniform(0.2, 0.8))
+        cnr = _contrast(rng, faint)
+        if not (R <= iy < H - R and R <= ix < W - R) or not allowed[iy, ix]:
             continue
-        # blurred on its own window (the PSF is linear), scaled to its blurred peak
-        m = int(np.ceil(3 * psf)) + 1
-        if not (R + m <= iy < H - R - m and R + m <= ix < W - R - m):
+        if ref[iy - R: iy + R + 1, ix - R: ix + R + 1].any():
             continue
-        big = np.pad(prof, m)
-        blurred = ndimage.gaussian_filter(big, psf, truncate=3.0)
-        blurred *= cnr / max(float(blurred.max()), 1e-12)
-        sl = (slice(iy - R - m, iy + R + m + 1), slice(ix - R - m, ix + R + m + 1))
-        signal[sl] += blurred.astype(np.float32)
-        ref[iy - R: iy + R + 1, ix - R: ix + R + 1] |= foot
+        _place(signal, ref, prof, foot, iy, ix, R, cnr, noise_sd, psf)
     return signal, ref, faint
 
 
@@ -310,7 +359,8 @@ def _noise_at_calcification_scale(signal: np.ndarray, sp: float, breast: np.ndar
 def make_training_patch(random_state: int | np.random.Generator | None = None, *,
                         size_mm: float = 32.0, spacing: float | None = None,
                         calcifications: bool | None = None, film_fraction: float = 0.0,
-                        contrast: str = "pixel", faint_max_mm: float = 0.5) -> dict:
+                        contrast: str = "pixel", faint_max_mm: float = 0.5,
+                        clump_fraction: float = 0.0) -> dict:
     """Draw one varied mammogram patch with its calcification footprints.
 
     The patch model (background texture, linear structures, breast edge and pectoral
@@ -341,6 +391,10 @@ def make_training_patch(random_state: int | np.random.Generator | None = None, *
     faint_max_mm : float, default=0.5
         Largest diameter (mm) of the calcifications of a faint, amorphous-like patch
         (``params["faint"]``); up to 1.0 also draws large faint ones.
+    clump_fraction : float, default=0.0
+        Probability that a cluster also holds a clump: 3-8 specks of 0.1-0.4 mm within
+        0.2-0.8 mm, touching or merging into one irregular object. 0 draws nothing (the
+        stream of filters trained without clumps).
 
     Returns
     -------
@@ -403,6 +457,8 @@ def make_training_patch(random_state: int | np.random.Generator | None = None, *
         raise ValueError(f"contrast must be 'pixel' or 'detector', got {contrast!r}")
     if not 0.1 <= faint_max_mm <= 1.0:
         raise ValueError(f"faint_max_mm must be in [0.1, 1.0] mm, got {faint_max_mm!r}")
+    if not 0.0 <= clump_fraction <= 1.0:
+        raise ValueError(f"clump_fraction must be in [0, 1], got {clump_fraction!r}")
     calc = None
     detector = contrast == "detector"
     # The PSF is drawn before the calcifications for "detector" contrast (they are blurred
@@ -412,7 +468,8 @@ def make_training_patch(random_state: int | np.random.Generator | None = None, *
     if has_calc:
         allowed = ndimage.binary_erosion(breast, iterations=max(1, int(3 / sp)))
         calc, reference, params["faint"] = _calcifications(
-            rng, H, W, sp, noise_sd, allowed, psf if detector else None, faint_max_mm)
+            rng, H, W, sp, noise_sd, allowed, psf if detector else None, faint_max_mm,
+            clump_fraction)
         if not detector:  # pre-blur profiles: part of the signal the PSF blurs below
             signal += calc
             calc = None

@@ -347,6 +347,7 @@ def train_candidate_filter(
     faint_max_mm: float = 0.5,
     calib_negatives: str = "all",
     stabilise: bool = True,
+    clump_fraction: float = 0.0,
 ) -> CandidateFilter:
     """Train the candidate classifier on synthetic patches and calibrate its operating points.
 
@@ -354,7 +355,7 @@ def train_candidate_filter(
     (deterministic mode, ``num_threads`` threads); ``n_calib`` other patches (seeds
     ``[random_state + 1, k]``) give the held-out FP/cm^2 and sensitivity of every score
     threshold. The result depends only on the arguments (``deterministic=True``).
-    ``film_fraction``, ``contrast`` and ``faint_max_mm`` are passed to
+    ``film_fraction``, ``contrast``, ``faint_max_mm`` and ``clump_fraction`` are passed to
     :func:`~skcalc.datasets.make_training_patch`. ``stabilise`` is the detector's
     intensity stabilisation (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`),
     recorded in the meta so that the segmenter detects as the filter was trained.
@@ -379,6 +380,8 @@ def train_candidate_filter(
     t0 = time.perf_counter()
     gen = {"film_fraction": float(film_fraction), "contrast": contrast,
            "faint_max_mm": float(faint_max_mm)}
+    if clump_fraction:  # absent: the stream of filters trained before clumps
+        gen["clump_fraction"] = float(clump_fraction)
     if calib_negatives not in ("all", "free"):
         raise ValueError(f"calib_negatives must be 'all' or 'free', got {calib_negatives!r}")
     X, y, _, _, _ = _patches(int(random_state) * 2 + 11, n_train, cnr_threshold,
@@ -416,7 +419,7 @@ def train_candidate_filter(
 
 
 #: Generator settings of :func:`train_candidate_filter` recorded in a filter's meta.
-_GENERATOR = ("film_fraction", "contrast", "faint_max_mm")
+_GENERATOR = ("film_fraction", "contrast", "faint_max_mm", "clump_fraction")
 
 
 def _lgb_params(random_state: int, num_threads: int) -> dict:

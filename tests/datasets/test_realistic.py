@@ -94,3 +94,38 @@ def test_faint_calcifications_reach_faint_max_mm():
     assert largest_faint_mm(1.0) > 0.6
     with pytest.raises(ValueError, match="faint_max_mm"):
         make_training_patch(np.random.default_rng(0), size_mm=8.0, faint_max_mm=2.0)
+
+
+def test_clumps_are_merging_specks_and_zero_draws_nothing():
+    from scipy import ndimage
+
+    from skcalc.datasets._realistic import _clump
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        radius = rng.uniform(0.2, 0.8)
+        prof, foot, R, iy, ix = _clump(rng, 40.3, 40.6, 0.05, radius)
+        assert prof.max() == 1.0 and prof.shape == foot.shape == (2 * R + 1,) * 2
+        np.testing.assert_array_equal(foot, prof > 0)
+        yy, xx = np.nonzero(foot)
+        # every speck centre lies within the radius (per axis), its edge 0.2 mm further
+        reach = np.hypot(yy - R - 0.3, xx - R - 0.6).max() * 0.05
+        assert reach <= np.sqrt(2) * radius + 0.2 + 0.1
+        assert 1 <= ndimage.label(foot)[1] <= 8
+    # 0: the stream of the filters trained without clumps
+    a = make_training_patch(np.random.default_rng([0, 4]), contrast="detector",
+                            faint_max_mm=1.0)
+    b = make_training_patch(np.random.default_rng([0, 4]), contrast="detector",
+                            faint_max_mm=1.0, clump_fraction=0.0)
+    np.testing.assert_array_equal(a["image"], b["image"])
+    # with a clump in every cluster the patches hold more calcified area
+    def footprint(clump_fraction):
+        return sum(int(make_training_patch(np.random.default_rng([6, k]), size_mm=16.0,
+                                           spacing=0.07, calcifications=True,
+                                           contrast="detector",
+                                           clump_fraction=clump_fraction)["reference"].sum())
+                   for k in range(12))
+
+    assert footprint(1.0) > 1.2 * footprint(0.0)
+    with pytest.raises(ValueError, match="clump_fraction"):
+        make_training_patch(np.random.default_rng(0), size_mm=8.0, clump_fraction=1.5)
