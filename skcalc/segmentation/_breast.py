@@ -65,6 +65,40 @@ def _remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
     return keep[lab]
 
 
+def _bright_pads(img: np.ndarray, min_size: int) -> np.ndarray:
+    """Flat regions at the image's maximum that run along half a side of the image or more
+    and end abruptly.
+
+    Padding to a larger frame, a shutter or collimator blade, unexposed film: stored at (or
+    within 0.2 % of the range below) the brightest value, they are brighter than any tissue
+    and would be taken for the breast. Tissue clipped at the maximum (a dense pectoral muscle
+    after a steep window) is told apart by its edge: the median of the pixels around it is
+    within a quarter of the range below the maximum (0.88-0.97 of it on the real views
+    windowed to clip 1-10 % of the breast), around a pad it is air or tissue well below.
+    """
+    top, low = float(img.max()), float(img.min())
+    tol = max(0.002 * (top - low), np.finfo(np.float32).eps * abs(top))
+    flat = img >= top - tol
+    lab, n = ndimage.label(flat, structure=_CROSS)
+    if n == 0:
+        return flat
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    pads = np.zeros(n + 1, bool)
+    sides = (lab[0], lab[-1], lab[:, 0], lab[:, -1])
+    for lb in edge[edge > 0]:
+        # padding and shutters run along a side of the frame; clipped tissue meets the
+        # border at the chest wall over part of a side at most
+        along = max(float(np.mean(side == lb)) for side in sides)
+        if sizes[lb] < min_size or along < 0.5:
+            continue
+        region = lab == lb
+        ring = ndimage.binary_dilation(region, structure=_CROSS, iterations=2) & ~flat
+        if ring.any() and np.median(img[ring]) < top - 0.25 * (top - low):
+            pads[lb] = True
+    return pads[lab]
+
+
 def _air_threshold(shifted: np.ndarray, otsu: float) -> float:
     """A threshold just above the air of an image whose minimum is 0.
 
@@ -75,7 +109,10 @@ def _air_threshold(shifted: np.ndarray, otsu: float) -> float:
     levels for the noise-free air at 0 of processed images, above the noise for the noisy
     air of raw images and film (base + fog, grain).
     """
-    sub = shifted[:: max(1, shifted.shape[0] // 512), :: max(1, shifted.shape[1] // 512)]
+    if shifted.ndim == 1:  # values of a mask (pads excluded)
+        sub = shifted[:: max(1, shifted.size // 262144)]
+    else:
+        sub = shifted[:: max(1, shifted.shape[0] // 512), :: max(1, shifted.shape[1] // 512)]
     low = sub[sub <= otsu].astype(np.float64)
     if low.size < 16:
         return otsu
@@ -140,8 +177,12 @@ def delineate_breast(
         on the image), so that a display transform that darkens fatty tissue (a gamma above
         1, a steep window) does not cut it off as air: ``otsu_percent * t`` is a fixed
         fraction of a threshold set by the dense tissue, and with gamma 2 it falls above
-        13-21 % of the breast of the real NYU views. Never less inclusive than the authors'
-        rule, so crops without air stay whole. Used by the calibrated segmentation.
+        13-21 % of the breast of the real NYU views. Also leaves out bright pads: flat
+        regions at the image's maximum that touch its border and end abruptly (padding,
+        a shutter, unexposed film; :func:`_bright_pads`), which are brighter than any
+        tissue and would otherwise be taken for the breast. Apart from those, never less
+        inclusive than the authors' rule, so crops without air stay whole. Used by the
+        calibrated segmentation.
 
     Returns
     -------
@@ -171,12 +212,25 @@ def delineate_breast(
     shifted = img - lo
     if rule not in ("authors", "robust"):
         raise ValueError(f"rule must be 'authors' or 'robust', got {rule!r}")
-    t = _otsu_centre(shifted)
-    if rule == "robust":
-        t = min(otsu_percent * t, _air_threshold(shifted, t))
+    pads = _bright_pads(shifted, min_size) if rule == "robust" else None
+    if pads is not None and pads.any():
+        if pads.all():
+            return np.zeros(image.shape, bool)
+        shifted = shifted - float(shifted[~pads].min())
+        shifted[pads] = 0.0  # statistics below without them; never foreground
+        values = shifted[~pads]
+        t = _otsu_centre(values)
+        t = min(otsu_percent * t, _air_threshold(values, t))
     else:
-        t = otsu_percent * t
+        pads = None
+        t = _otsu_centre(shifted)
+        if rule == "robust":
+            t = min(otsu_percent * t, _air_threshold(shifted, t))
+        else:
+            t = otsu_percent * t
     fg = shifted > t
+    if pads is not None:
+        fg &= ~pads
     fg = ~_remove_small(~fg, min_size)  # fill small holes
     fg = _remove_small(fg, min_size)
     if (~fg).mean() < min_air_fraction:

@@ -128,3 +128,46 @@ def test_rule_is_validated():
     img, _ = _phantom()
     with pytest.raises(ValueError, match="rule"):
         delineate_breast(img, rule="otsu")
+
+
+@pytest.mark.parametrize("where", ["right", "bottom", "frame"])
+def test_robust_rule_leaves_out_bright_padding(where):
+    """Padding, a shutter or unexposed film at the image's maximum is not the breast (the
+    authors' rule takes it: it is the brightest large region)."""
+    img, truth = _phantom()
+    H, W = img.shape
+    if where == "right":
+        pad = np.full((H, W + 120), 4095, np.uint16)
+        pad[:, :W] = img
+        inner = (slice(0, H), slice(0, W))
+    elif where == "bottom":
+        pad = np.full((H + 100, W), 4095, np.uint16)
+        pad[:H] = img
+        inner = (slice(0, H), slice(0, W))
+    else:
+        pad = np.full((H + 100, W + 100), 4095, np.uint16)
+        pad[50:H + 50, :W] = img
+        inner = (slice(50, H + 50), slice(0, W))
+    mask = delineate_breast(pad, rule="robust")
+    assert (mask[inner] != truth).mean() < 0.005
+    outside = np.ones(pad.shape, bool)
+    outside[inner] = False
+    assert not mask[outside].any()
+    if where != "bottom":  # a pad larger than the breast wins the authors' rule
+        assert not delineate_breast(pad, rule="authors")[inner].any()
+
+
+def test_robust_rule_keeps_tissue_clipped_at_the_maximum():
+    """A dense region clipped at the top of the range (a steep window) touching the chest
+    wall stays breast: pixels around it are close to the maximum, and it does not run along
+    half a side."""
+    img, truth = _phantom()
+    x = img.astype(float)
+    rr, cc = np.mgrid[: img.shape[0], : img.shape[1]]
+    dense = 1800 + 1500 * np.exp(-((rr - 150) ** 2 + cc ** 2) / (2 * 40.0**2))
+    x = np.where(truth, np.maximum(x, dense), x)
+    clipped = np.minimum(x, 2900).astype(np.uint16)
+    assert (clipped == 2900).sum() > 1000
+    mask = delineate_breast(clipped, rule="robust")
+    assert mask[clipped == 2900].all()
+    assert (mask != truth).mean() < 0.005

@@ -156,3 +156,17 @@ def test_own_images_candidates_are_found_the_segmenters_way(image):
     assert Xa.shape[0] > 0
     np.testing.assert_array_equal(Xa, Xb)
     assert area_a == area_b
+
+
+def test_bright_padding_does_not_change_the_objects(image):
+    """An image padded with its maximum (a larger frame, a shutter) is segmented as the
+    original: the padding is not taken for the breast."""
+    plain, _ = _segment(image)
+    H, W = image.shape
+    padded = np.full((H, W + 300), 4095, np.uint16)
+    padded[:, :W] = image
+    out, _ = _segment(padded)
+    np.testing.assert_array_equal(out.calcifications[:, :W], plain.calcifications)
+    assert not out.calcifications[:, W:].any()
+    assert out.meta["segmentation"]["breast_area_cm2"] == pytest.approx(
+        plain.meta["segmentation"]["breast_area_cm2"])
