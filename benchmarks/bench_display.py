@@ -23,7 +23,10 @@ without the clusters) goes through each transform of the [0, 1]-scaled intensiti
 - ``inverted`` (``4095 - a``: ``MONOCHROME1`` pixels read without their inversion) and
   ``raw`` (``16383 exp(-3 x)``, 14 bit: linear exposure, as raw "for processing" data, the
   breast darker than the air, which saturates): the segmenter's ``polarity="auto"`` must
-  find them inverted.
+  find them inverted;
+- ``padded``: 30 mm of the maximum (4095) added on the right, the air's side of both left
+  views, as padding to a larger frame, a shutter or unexposed film leave it (labels
+  compared on the original pixels).
 
 Printed per spacing and transform: objects per cm^2 of breast on the views without the
 clusters, recall of the inserted calcifications >= 0.2 mm (all contrasts, and contrast
@@ -46,7 +49,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
 
 TRANSFORMS = ("none", "gamma0.5", "gamma2", "log", "window", "8bit", "jpeg75", "inverted",
-              "raw")
+              "raw", "padded")
+PAD_MM = 30.0
 
 
 def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
@@ -63,6 +67,8 @@ def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
     if name == "window":
         lo, hi = np.percentile(breast_values, [2, 99.8])
         return np.rint(4095 * np.clip((a - lo) / (hi - lo), 0, 1)).astype(np.uint16)
+    if name == "padded":
+        return np.pad(a, ((0, 0), (0, int(round(PAD_MM / 0.1)))), constant_values=4095)
     if name == "inverted":
         return (4095 - a).astype(np.uint16)
     if name == "raw":
@@ -76,6 +82,15 @@ def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
         Image.fromarray(np.rint(255 * x).astype(np.uint8)).save(buf, "JPEG", quality=75)
         return np.asarray(Image.open(buf))
     raise ValueError(name)
+
+
+def original_pixels(lab: np.ndarray, shape: tuple) -> np.ndarray:
+    """Labels of the original image's pixels (without a ``padded`` transform's pad)."""
+    if lab.shape == shape:
+        return lab
+    from scipy import ndimage as ndi
+
+    return ndi.label(lab[: shape[0], : shape[1]] > 0)[0]
 
 
 def run(spacings, kw) -> dict:
@@ -99,9 +114,11 @@ def run(spacings, kw) -> dict:
             for t in TRANSFORMS:
                 lab, s = (plain, summ) if t == "none" else B.segment(display(t, a, vals), sp,
                                                                     **kw)
+                lab = original_pixels(lab, a.shape)
                 acc[t]["fp"] += int(lab.max())
                 acc[t]["area"] += area
                 lab, s2 = B.segment(display(t, img, vals), sp, **kw)
+                lab = original_pixels(lab, a.shape)
                 acc[t]["inv"] += [bool(s.get("inverted")), bool(s2.get("inverted"))]
                 found = B.found_inserted(lab, ref, len(keys))
                 acc[t]["all"] += [f for k, f in zip(keys, found) if k[0] >= 0.2]
