@@ -65,27 +65,30 @@ def _remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
     return keep[lab]
 
 
-def _bright_pads(img: np.ndarray, min_size: int) -> np.ndarray:
-    """Flat regions at the image's maximum that run along half a side of the image or more
-    and end abruptly.
+def _bright_pads(img: np.ndarray, min_size: int, sp=(1.0, 1.0)) -> np.ndarray:
+    """Bright, flat regions at the top of the range that run along half a side of the image
+    or more and end abruptly.
 
-    Padding to a larger frame, a shutter or collimator blade, unexposed film: stored at (or
-    within 0.2 % of the range below) the brightest value, they are brighter than any tissue
-    and would be taken for the breast. Tissue clipped at the maximum (a dense pectoral muscle
-    after a steep window) is told apart by its edge: the median of the pixels around it is
-    within a quarter of the range below the maximum (0.88-0.97 of it on the real views
-    windowed to clip 1-10 % of the breast), around a pad it is air or tissue well below.
+    Padding to a larger frame, a shutter or collimator blade, unexposed (clear) film: after
+    a 1 mm mean (which averages film grain and digitiser noise) they lie within 2 % of the
+    range below the brightest value, are brighter than any tissue and would be taken for
+    the breast. Tissue clipped at the maximum (a dense pectoral muscle after a steep window)
+    is told apart by its edge: the median of the pixels around it is within a quarter of
+    the range below the maximum (0.88-0.97 of it on the real views windowed to clip 1-10 %
+    of the breast), around a pad it is air or tissue well below. A pad's pixels are those
+    of the region, and those next to it above the level halfway to its surroundings.
     """
-    top, low = float(img.max()), float(img.min())
-    tol = max(0.002 * (top - low), np.finfo(np.float32).eps * abs(top))
-    flat = img >= top - tol
-    lab, n = ndimage.label(flat, structure=_CROSS)
-    if n == 0:
-        return flat
-    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    k = [max(3, int(round(1.0 / s)) | 1) for s in sp]
+    sm = ndimage.uniform_filter(img.astype(np.float32, copy=False), size=k, mode="nearest")
+    top, low = float(sm.max()), float(sm.min())
+    pads = np.zeros(img.shape, bool)
+    if top <= low:
+        return pads
+    near = sm >= top - 0.02 * (top - low)
+    lab, n = ndimage.label(near, structure=_CROSS)
     sizes = np.bincount(lab.ravel(), minlength=n + 1)
-    pads = np.zeros(n + 1, bool)
     sides = (lab[0], lab[-1], lab[:, 0], lab[:, -1])
+    edge = np.unique(np.concatenate(sides))
     for lb in edge[edge > 0]:
         # padding and shutters run along a side of the frame; clipped tissue meets the
         # border at the chest wall over part of a side at most
@@ -93,10 +96,16 @@ def _bright_pads(img: np.ndarray, min_size: int) -> np.ndarray:
         if sizes[lb] < min_size or along < 0.5:
             continue
         region = lab == lb
-        ring = ndimage.binary_dilation(region, structure=_CROSS, iterations=2) & ~flat
-        if ring.any() and np.median(img[ring]) < top - 0.25 * (top - low):
-            pads[lb] = True
-    return pads[lab]
+        # the surroundings beyond the band the 1 mm mean blurred across the pad's edge
+        blur = ndimage.binary_dilation(region, structure=_CROSS, iterations=max(k) // 2 + 1)
+        ring = ndimage.binary_dilation(blur, structure=_CROSS, iterations=3) & ~blur & ~near
+        if not ring.any():
+            continue
+        around = float(np.median(img[ring]))
+        if around < top - 0.25 * (top - low):
+            level = (float(np.median(img[region])) + around) / 2
+            pads |= region | (blur & (img >= level))
+    return pads
 
 
 def _air_threshold(shifted: np.ndarray, otsu: float) -> float:
@@ -212,7 +221,7 @@ def delineate_breast(
     shifted = img - lo
     if rule not in ("authors", "robust"):
         raise ValueError(f"rule must be 'authors' or 'robust', got {rule!r}")
-    pads = _bright_pads(shifted, min_size) if rule == "robust" else None
+    pads = _bright_pads(shifted, min_size, sp) if rule == "robust" else None
     if pads is not None and pads.any():
         if pads.all():
             return np.zeros(image.shape, bool)

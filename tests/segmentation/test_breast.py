@@ -130,13 +130,20 @@ def test_rule_is_validated():
         delineate_breast(img, rule="otsu")
 
 
-@pytest.mark.parametrize("where", ["right", "bottom", "frame"])
+@pytest.mark.parametrize("where", ["right", "bottom", "frame", "grainy"])
 def test_robust_rule_leaves_out_bright_padding(where):
     """Padding, a shutter or unexposed film at the image's maximum is not the breast (the
-    authors' rule takes it: it is the brightest large region)."""
+    authors' rule takes it: it is the brightest large region). "grainy": clear film with
+    grain and digitiser noise (sd 20 grey levels) instead of a constant."""
     img, truth = _phantom()
     H, W = img.shape
-    if where == "right":
+    if where == "grainy":
+        rng = np.random.default_rng(1)
+        pad = np.clip(np.rint(4040 + rng.normal(0, 20, (H, W + 120))), 0, 4095)
+        pad = pad.astype(np.uint16)
+        pad[:, :W] = img
+        inner = (slice(0, H), slice(0, W))
+    elif where == "right":
         pad = np.full((H, W + 120), 4095, np.uint16)
         pad[:, :W] = img
         inner = (slice(0, H), slice(0, W))
@@ -153,7 +160,7 @@ def test_robust_rule_leaves_out_bright_padding(where):
     outside = np.ones(pad.shape, bool)
     outside[inner] = False
     assert not mask[outside].any()
-    if where != "bottom":  # a pad larger than the breast wins the authors' rule
+    if where in ("right", "frame"):  # a pad larger than the breast wins the authors' rule
         assert not delineate_breast(pad, rule="authors")[inner].any()
 
 
