@@ -170,3 +170,23 @@ def test_bright_padding_does_not_change_the_objects(image):
     assert not out.calcifications[:, W:].any()
     assert out.meta["segmentation"]["breast_area_cm2"] == pytest.approx(
         plain.meta["segmentation"]["breast_area_cm2"])
+
+
+def test_boxes_of_an_inverted_file_are_its_whole_segmentation(image, tmp_path):
+    """Lazy ROIs (path + box) are segmented on their whole file: the file's polarity is
+    decided there, not on the box (which has no air)."""
+    from PIL import Image
+
+    path = tmp_path / "inverted.png"
+    Image.fromarray((4095 - image).astype(np.uint16)).save(path)
+    whole, _ = _segment(image)
+    box = (200, 456, 100, 356)
+    assert whole.calcifications[200:456, 100:356].any()
+    roi = ROI(path=path, box=box, spacing=SP, meta={"roi_id": "box", "bits_stored": 12})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = HDoGRegSegmenter().fit_transform([roi])[0]
+    assert out.meta["segmentation"]["inverted"] is True
+    assert any("'box'" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(out.calcifications > 0,
+                                  whole.calcifications[200:456, 100:356] > 0)
