@@ -186,12 +186,12 @@ def delineate_breast(
         on the image), so that a display transform that darkens fatty tissue (a gamma above
         1, a steep window) does not cut it off as air: ``otsu_percent * t`` is a fixed
         fraction of a threshold set by the dense tissue, and with gamma 2 it falls above
-        13-21 % of the breast of the real NYU views. Also leaves out bright pads: flat
-        regions at the image's maximum that touch its border and end abruptly (padding,
-        a shutter, unexposed film; :func:`_bright_pads`), which are brighter than any
-        tissue and would otherwise be taken for the breast. Apart from those, never less
-        inclusive than the authors' rule, so crops without air stay whole. Used by the
-        calibrated segmentation.
+        13-21 % of the breast of the real NYU views. Also leaves out bright pads: regions
+        at the top of the range that run along half a side of the image or more and end
+        abruptly (padding, a shutter, unexposed film; :func:`_bright_pads`), which are
+        brighter than any tissue and would otherwise be taken for the breast. Apart from
+        those, never less inclusive than the authors' rule, so crops without air stay
+        whole. Used by the calibrated segmentation.
 
     Returns
     -------
@@ -222,21 +222,20 @@ def delineate_breast(
     if rule not in ("authors", "robust"):
         raise ValueError(f"rule must be 'authors' or 'robust', got {rule!r}")
     pads = _bright_pads(shifted, min_size, sp) if rule == "robust" else None
-    if pads is not None and pads.any():
+    if pads is not None and not pads.any():
+        pads = None
+    if pads is not None:
         if pads.all():
             return np.zeros(image.shape, bool)
-        shifted = shifted - float(shifted[~pads].min())
-        shifted[pads] = 0.0  # statistics below without them; never foreground
-        values = shifted[~pads]
-        t = _otsu_centre(values)
+        # pads count as air: in the statistics below, and at the air's level in the
+        # background's median that picks the breast among the largest labels
+        shifted = np.where(pads, np.float32(0), shifted)
+    values = shifted if pads is None else shifted[~pads]
+    t = _otsu_centre(values)
+    if rule == "robust":
         t = min(otsu_percent * t, _air_threshold(values, t))
     else:
-        pads = None
-        t = _otsu_centre(shifted)
-        if rule == "robust":
-            t = min(otsu_percent * t, _air_threshold(shifted, t))
-        else:
-            t = otsu_percent * t
+        t = otsu_percent * t
     fg = shifted > t
     if pads is not None:
         fg &= ~pads

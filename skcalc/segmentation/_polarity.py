@@ -16,6 +16,8 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing
+from ._breast import _otsu_centre
+from ._calibrated import _block_mean
 
 __all__ = ["breast_polarity"]
 
@@ -93,13 +95,9 @@ def breast_polarity(
     H, W = (image.shape[0] // f[0]) * f[0], (image.shape[1] // f[1]) * f[1]
     if H < 2 * f[0] or W < 2 * f[1]:
         return "unknown"
-    from ._calibrated import _block_mean
-
     b = _block_mean(image[:H, :W].astype(np.float32), f).astype(np.float64)
     if not np.isfinite(b).all() or b.max() == b.min():
         return "unknown"
-    from ._breast import _otsu_centre
-
     bright = b > _otsu_centre(b)
     contrast = float(np.median(b[bright]) - np.median(b[~bright]))
     band = (ndimage.gaussian_filter(b, [1.0 / s for s in bs])
@@ -148,8 +146,7 @@ def orient_breast(
         return image, found, False
     image = np.asarray(image)
     if np.issubdtype(image.dtype, np.integer):
-        top = (1 << int(bit_depth)) - 1 if bit_depth else int(image.max())
-        top = max(top, int(image.max()))
+        top = max((1 << int(bit_depth)) - 1 if bit_depth else 0, int(image.max()))
         if np.issubdtype(image.dtype, np.signedinteger):
             return (np.int64(top) - image.astype(np.int64)).astype(np.int32), found, True
         return (image.dtype.type(top) - image).astype(image.dtype, copy=False), found, True
