@@ -290,16 +290,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     write_image_atomic(label_path, labels.astype(np.uint16) if fmt == "png" else labels)
     t0 = time.perf_counter()
     h, w = labels.shape
-    shown = segmented
-    if (segmented.meta.get("segmentation") or {}).get("inverted"):
-        # drawn the way it was segmented: breast bright
-        shown = segmented.replace(image=image.max() - image)
     with _step("drawing the overlays"):
         fig, ax = plt.subplots(figsize=(8, 8 * h / w))
-        plot_roi(shown, ax=ax, title=f"{src.name}: {n} calcifications")
+        plot_roi(segmented, ax=ax, title=f"{src.name}: {n} calcifications")
         save_figure_atomic(fig, outputs["overlay"], dpi=max(100, min(300, w // 8)))
         plt.close(fig)
-        save_overlay_png(outputs["native"], shown, overwrite=True)
+        save_overlay_png(outputs["native"], segmented, overwrite=True)
     t_plot = time.perf_counter() - t0
     with _step("measuring each calcification"):
         # Geometry and intensity of every object, one row each (regionprops: cheap, so no

@@ -18,7 +18,19 @@ from ._arrays import array_digest, freeze, owned
 from ._units import DEFAULT_SPACING, check_spacing
 from .exceptions import ROIValidationError
 
-__all__ = ["ROI", "Box", "as_roi_list", "check_roi", "exam_groups", "register_image_reader"]
+__all__ = [
+    "ROI",
+    "Box",
+    "as_roi_list",
+    "bright_image",
+    "check_roi",
+    "exam_groups",
+    "register_image_reader",
+]
+
+#: ``meta`` key set by the segmenter when it found the breast darker than its air: the
+#: value ``top`` such that ``top - image`` has the breast bright (see :func:`bright_image`).
+INVERSION_KEY = "inversion_top"
 
 _FIELDS = (
     "image",
@@ -277,6 +289,13 @@ class ROI:
         h = hashlib.sha1()
         h.update(repr(self._spacing).encode())
         for name in fields:
+            if name == "inversion":
+                # the orientation :func:`bright_image` applies; nothing when there is none,
+                # so that the keys of images used as given do not change
+                top = self._meta.get(INVERSION_KEY)
+                if top is not None:
+                    h.update(b"inversion" + repr(float(top)).encode())
+                continue
             h.update(name.encode())
             if name == "image" and self.is_lazy:
                 h.update(_file_digest(self._path, self._box))
@@ -309,6 +328,54 @@ class ROI:
         if self._masks is not None:
             parts.append("masks")
         return f"ROI({', '.join(parts)})"
+
+
+def reflect(image: np.ndarray, top: float) -> np.ndarray:
+    """``top - image`` in the image's own type (signed integers widened to int32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> reflect(np.array([0, 1, 4095], np.uint16), 4095)
+    array([4095, 4094,    0], dtype=uint16)
+    """
+    image = np.asarray(image)
+    if np.issubdtype(image.dtype, np.signedinteger):
+        return (np.int64(top) - image.astype(np.int64)).astype(np.int32)
+    return (image.dtype.type(top) - image).astype(image.dtype, copy=False)
+
+
+def bright_image(roi: ROI) -> np.ndarray:
+    """The ROI's pixels the way its segmentation saw them: with the breast bright.
+
+    When :class:`~skcalc.segmentation.HDoGRegSegmenter` (``polarity="auto"`` or ``"dark"``)
+    found the breast darker than the air around it (raw "for processing" data, MONOCHROME1
+    pixels read without their inversion), it segmented ``top - image`` and recorded ``top``
+    in ``meta["inversion_top"]``; the stages that measure intensities (local radiomic
+    features, the CNN classifier's input, the overlays) read the pixels through this
+    function, so they see the calcifications bright too. Otherwise the image as given.
+
+    Parameters
+    ----------
+    roi : ROI
+
+    Returns
+    -------
+    ndarray of shape (H, W)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcalc import ROI
+    >>> roi = ROI(np.array([[0, 4000]], np.uint16), spacing=0.1)
+    >>> bright_image(roi)
+    array([[   0, 4000]], dtype=uint16)
+    >>> bright_image(roi.replace(meta={"inversion_top": 4095}))
+    array([[4095,   95]], dtype=uint16)
+    """
+    top = roi.meta.get(INVERSION_KEY)
+    image = roi.image
+    return image if top is None else reflect(image, top)
 
 
 def _no_reader(path: str) -> np.ndarray:

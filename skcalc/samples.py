@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .roi import ROI, as_roi_list
+from .roi import INVERSION_KEY, ROI, as_roi_list
 
 __all__ = ["pool_by_image"]
 
@@ -50,6 +50,13 @@ def _pool_group(rois: list[ROI], image_id: str) -> ROI:
         raise ValueError(
             f"image {image_id!r}: ROI {missing!r} has no box (its position in the image), so "
             f"the ROIs {ids} cannot be pooled; give each ROI box=(row0, row1, col0, col1)"
+        )
+    tops = {repr(r.meta.get(INVERSION_KEY)) for r in rois}
+    if len(tops) > 1:
+        raise ValueError(
+            f"image {image_id!r}: the segmenter inverted some of the ROIs {ids} and not others "
+            f"(meta[{INVERSION_KEY!r}]: {sorted(tops)}), so their pixels cannot be pooled; "
+            "segment the whole file (ROIs with path and box) or pool before segmenting"
         )
     spacing = rois[0].spacing
     for r in rois[1:]:

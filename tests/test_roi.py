@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skcalc import ROI, ROIValidationError
-from skcalc.roi import as_roi_list, check_roi
+from skcalc.roi import as_roi_list, bright_image, check_roi, reflect
 
 
 def _roi(**kw):
@@ -183,3 +183,27 @@ def test_lazy_reference_making_another_shape_is_refused_on_access():
     check_roi(roi)  # the declared shape agrees ...
     with pytest.raises(ROIValidationError, match=r"'case-7'.*shape \(2, 2\), not \(4, 5\)"):
         _ = roi.reference  # ... the mask made on access does not
+
+
+def test_bright_image_reflects_what_the_segmenter_inverted():
+    roi = _roi()
+    assert bright_image(roi) is roi.image
+    flipped = roi.replace(meta={"roi_id": "case-7", "inversion_top": 4095})
+    np.testing.assert_array_equal(bright_image(flipped), 4095 - roi.image)
+    assert bright_image(flipped).dtype == np.uint16
+    f = roi.replace(image=roi.image.astype(np.float32) / 7,
+                    meta={"inversion_top": 3.5})
+    np.testing.assert_allclose(bright_image(f), np.float32(3.5) - f.image)
+    assert bright_image(f).dtype == np.float32
+    signed = reflect(np.array([-5, 0, 7], np.int16), 4095)
+    assert signed.tolist() == [4100, 4095, 4088] and signed.dtype == np.int32
+
+
+def test_the_inversion_keys_caches_only_when_there_is_one():
+    roi = _roi()
+    assert roi.content_hash(("image", "inversion")) == roi.content_hash(("image",))
+    flipped = roi.replace(meta={"roi_id": "other", "inversion_top": 4095})
+    assert flipped.content_hash(("image",)) == roi.content_hash(("image",))
+    assert flipped.content_hash(("image", "inversion")) != roi.content_hash(("image",))
+    other = roi.replace(meta={"inversion_top": 65535})
+    assert other.content_hash(("inversion",)) != flipped.content_hash(("inversion",))

@@ -69,6 +69,13 @@ def test_pooling_refuses_what_it_cannot_do():
     no_box = ROI(np.zeros((5, 5)), spacing=0.1, meta={"roi_id": "x", "image_id": "I1"})
     with pytest.raises(ValueError, match="'x' has no box"):
         pool_by_image([a, no_box])
+    # one ROI segmented inverted, the other as given: their pixels do not go together
+    flipped = a.replace(meta={**a.meta, "inversion_top": 4095})
+    with pytest.raises(ValueError, match="'I1'.*inverted some of the ROIs"):
+        pool_by_image([flipped, b])
+    both = [flipped, b.replace(meta={**b.meta, "inversion_top": 4095})]
+    [im], _, _ = pool_by_image(both)
+    assert im.meta["inversion_top"] == 4095
 
 
 def test_paper_exclusions_count_what_was_dropped_per_class():

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from skimage.transform import resize
 
-from ..roi import ROI, check_roi
+from ..roi import ROI, bright_image, check_roi
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "preprocess_rois", "roi_to_array",
            "to_network_input"]
@@ -96,7 +96,7 @@ def roi_to_array(
     ((8, 8), dtype('float32'), True, True)
     """
     check_roi(roi)
-    crop = _cut(np.asarray(roi.image, dtype=np.float64), _square_box(
+    crop = _cut(np.asarray(bright_image(roi), dtype=np.float64), _square_box(
         roi, margin_mm, field_of_view_mm))
     out = resize(crop, (input_size, input_size), order=1, mode="edge",
                  anti_aliasing=crop.shape[0] > input_size or crop.shape[1] > input_size,

@@ -30,7 +30,7 @@ from scipy import ndimage as ndi
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..exceptions import ROIValidationError
-from ..roi import ROI, check_roi
+from ..roi import ROI, bright_image, check_roi
 from ..utils._stage import ImageStage, warn_summary
 from . import _radiomics_batched
 from ._radiomics import (
@@ -567,7 +567,7 @@ def _roi_local_features(roi: ROI, **params: Any) -> LocalFeatureTables:
     # process, also from joblib workers and from the cache.
     with warnings.catch_warnings(record=True) as caught, quiet_radiomics():
         warnings.simplefilter("always")
-        tables = local_features(roi.image, roi.masks, roi_id=roi.roi_id, **params)
+        tables = local_features(bright_image(roi), roi.masks, roi_id=roi.roi_id, **params)
     tables.notes = [(w.category, str(w.message)) for w in caught]
     return tables
 
@@ -680,7 +680,7 @@ bg_radiomics=(1, 93))
     _stage = "local_features"
     _one = staticmethod(_roi_local_features)
     _requires = ("masks",)
-    _depends_on = ("image", "masks")
+    _depends_on = ("image", "masks", "inversion")
 
     def _fit_rois(self, rois):
         self.feature_names_ = local_feature_names(self.feature_sets)

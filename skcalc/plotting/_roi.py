@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..metrics import match_objects
-from ..roi import ROI, check_roi
+from ..roi import ROI, bright_image, check_roi
 
 __all__ = ["COLORS", "object_agreement", "overlay_rgb", "plot_roi", "save_overlay_png"]
 
@@ -243,7 +243,7 @@ def plot_roi(
 
     check_roi(roi)
     _check_proba(proba, threshold)
-    image = np.asarray(roi.image, dtype=float)
+    image = np.asarray(bright_image(roi), dtype=float)
     if ax is None:
         h, w = image.shape
         side = 6.0 if max(h, w) <= 800 else 10.0  # inches of the longer side
@@ -421,7 +421,7 @@ def overlay_rgb(
     ((30, 30, 3), dtype('uint8'), [230, 159, 0], [0, 0, 0])
     """
     check_roi(roi)
-    image = np.asarray(roi.image, dtype=float)
+    image = np.asarray(bright_image(roi), dtype=float)
     region = roi.region_mask if roi.region is not None else None
     vmin, vmax = _display_range(image, region)
     grey = np.clip((image - vmin) / (vmax - vmin), 0.0, 1.0) * 255.0

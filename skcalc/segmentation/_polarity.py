@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing
+from ..roi import reflect
 from ._breast import _otsu_centre
 from ._calibrated import _block_mean
 
@@ -131,23 +132,23 @@ def breast_polarity(
 
 def orient_breast(
     image: np.ndarray, spacing, polarity: str, bit_depth: int | None = None
-) -> tuple[np.ndarray, str, bool]:
-    """``image`` with the breast bright, the polarity found, and whether it was inverted.
+) -> tuple[np.ndarray, str, float | None]:
+    """``image`` with the breast bright, the polarity found, and the reflection used.
 
     ``polarity``: ``"auto"`` (:func:`breast_polarity` decides; ``"unknown"`` keeps the image),
     ``"bright"`` (as given) or ``"dark"`` (inverted). An integer image is reflected within its
     bit depth (``2**bit_depth - 1 - value``, so an inverted ``MONOCHROME1`` image gets its
-    values back), a float image within its own range.
+    values back), a float image within its own range. The third item is ``top`` (the image
+    returned is ``top - image``), or None when the image is returned as given.
     """
     if polarity not in ("auto", "bright", "dark"):
         raise ValueError(f"polarity must be 'auto', 'bright' or 'dark', got {polarity!r}")
     found = breast_polarity(image, spacing) if polarity == "auto" else polarity
     if found != "dark":
-        return image, found, False
+        return image, found, None
     image = np.asarray(image)
     if np.issubdtype(image.dtype, np.integer):
         top = max((1 << int(bit_depth)) - 1 if bit_depth else 0, int(image.max()))
-        if np.issubdtype(image.dtype, np.signedinteger):
-            return (np.int64(top) - image.astype(np.int64)).astype(np.int32), found, True
-        return (image.dtype.type(top) - image).astype(image.dtype, copy=False), found, True
-    return (np.max(image) - image).astype(image.dtype, copy=False), found, True
+    else:
+        top = float(np.max(image))
+    return reflect(image, top), found, top

@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 
 from .._units import resolve_bit_depth
-from ..roi import ROI, as_roi_list, check_roi
+from ..roi import INVERSION_KEY, ROI, as_roi_list, check_roi
 from ..utils._lru import LRUCache
 from ..utils._stage import ImageStage
 from ._calibrated import filter_cnr_threshold
@@ -152,6 +152,16 @@ def _segment_roi(
 _WHOLE_FILES = LRUCache(max_items=16, max_weight=256 * 2**20)
 
 
+def _segmented_meta(meta: dict, summary: dict) -> dict:
+    """``meta`` with the run's summary and, when the image was inverted, the reflection the
+    intensity stages apply (:func:`skcalc.roi.bright_image`); a previous run's is dropped."""
+    out = {k: v for k, v in meta.items() if k != INVERSION_KEY}
+    out["segmentation"] = summary
+    if summary.get(INVERSION_KEY) is not None:
+        out[INVERSION_KEY] = summary[INVERSION_KEY]
+    return out
+
+
 def _params_digest(weights, hdog, calibrated, combine, polarity) -> str:
     from joblib import hash as joblib_hash
 
@@ -181,7 +191,7 @@ def _segment_image(
     file) by the configured branch; ``origin``: its corner in the source file."""
     summary: dict = {"threshold": hdog.get("threshold")}
     try:
-        image, found, inverted = orient_breast(image, roi.spacing, polarity,
+        image, found, top = orient_breast(image, roi.spacing, polarity,
                                                hdog.get("bit_depth"))
         if calibrated is not None:
             from ._combine import segment_calibrated
@@ -222,7 +232,9 @@ def _segment_image(
             _trim_heap()
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {roi.roi_id!r}: {exc}") from exc
-    summary.update(polarity=found, inverted=inverted)
+    summary.update(polarity=found, inverted=top is not None)
+    if top is not None:
+        summary[INVERSION_KEY] = top
     return labels, summary
 
 
@@ -683,7 +695,7 @@ default="auto"
                 "polarity='dark' inverts it without this warning",
                 SkcalcWarning, stacklevel=3)
         return [
-            roi.replace(calcifications=labels, meta={**roi.meta, "segmentation": summary})
+            roi.replace(calcifications=labels, meta=_segmented_meta(roi.meta, summary))
             for roi, (labels, summary) in zip(rois, results)
         ]
 

@@ -12,6 +12,7 @@ from scipy import ndimage
 from skcalc import ROI
 from skcalc.datasets import make_full_field_mammogram
 from skcalc.exceptions import SkcalcWarning
+from skcalc.roi import bright_image
 from skcalc.segmentation import HDoGRegSegmenter, breast_polarity
 from skcalc.segmentation._filter import roi_candidates
 from skcalc.segmentation._polarity import orient_breast
@@ -89,17 +90,19 @@ def test_bad_arguments(image):
 # -------------------------------------------------------------------- orient_breast
 def test_orient_reflects_integers_within_their_bit_depth(image):
     inverted = (4095 - image).astype(np.uint16)
-    back, found, flipped = orient_breast(inverted, SP, "auto", bit_depth=12)
-    assert (found, flipped) == ("dark", True)
+    back, found, top = orient_breast(inverted, SP, "auto", bit_depth=12)
+    assert (found, top) == ("dark", 4095)
     assert back.dtype == np.uint16
     np.testing.assert_array_equal(back, image)
-    same, found, flipped = orient_breast(image, SP, "auto", bit_depth=12)
-    assert (found, flipped) == ("bright", False) and same is image
-    forced, found, flipped = orient_breast(image, SP, "dark")
-    assert (found, flipped) == ("dark", True)
+    same, found, top = orient_breast(image, SP, "auto", bit_depth=12)
+    assert (found, top) == ("bright", None) and same is image
+    forced, found, top = orient_breast(image, SP, "dark")
+    assert (found, top) == ("dark", image.max())
     np.testing.assert_array_equal(forced, image.max() - image)
     f = image.astype(np.float32)
-    np.testing.assert_array_equal(orient_breast(f, SP, "dark")[0], f.max() - f)
+    back, _, top = orient_breast(f, SP, "dark")
+    np.testing.assert_array_equal(back, f.max() - f)
+    assert back.dtype == np.float32 and top == float(f.max())
     signed = orient_breast(image.astype(np.int16), SP, "dark", bit_depth=12)[0]
     np.testing.assert_array_equal(signed, 4095 - image.astype(np.int32))
 
@@ -128,8 +131,13 @@ def test_an_inverted_image_is_segmented_as_the_original(image, threshold):
     assert not quiet
     assert len(said) == 1 and "'view'" in str(said[0].message)
     assert "darker than the air" in str(said[0].message)
-    # the record keeps the pixels it was given
+    # the record keeps the pixels it was given, and the reflection that makes them bright
     np.testing.assert_array_equal(flipped.image, 4095 - image)
+    assert flipped.meta["inversion_top"] == 4095 and "inversion_top" not in plain.meta
+    np.testing.assert_array_equal(bright_image(flipped), image)
+    # segmenting the record again as given forgets the previous run's reflection
+    again, _ = _segment(flipped.image, polarity="bright")
+    assert "inversion_top" not in again.meta
 
 
 def test_polarity_bright_and_dark_are_obeyed_silently(image):
@@ -190,3 +198,32 @@ def test_boxes_of_an_inverted_file_are_its_whole_segmentation(image, tmp_path):
     assert any("'box'" in str(w.message) for w in caught)
     np.testing.assert_array_equal(out.calcifications > 0,
                                   whole.calcifications[200:456, 100:356] > 0)
+    assert out.meta["inversion_top"] == 4095
+    np.testing.assert_array_equal(bright_image(out), image[200:456, 100:356])
+
+
+def test_stages_after_the_segmenter_measure_the_pixels_it_segmented(image):
+    """Local features, the overlay and the CNN input of an inverted image are the original's:
+    they read the pixels through :func:`skcalc.roi.bright_image`."""
+    from skcalc import LocalFeatureExtractor, MaskBuilder
+    from skcalc.deep import roi_to_array
+    from skcalc.plotting import overlay_rgb
+
+    crop = (slice(150, 550), slice(60, 460))  # the field's two clusters, with some air
+    plain, _ = _segment(image)
+    flipped, _ = _segment((4095 - image).astype(np.uint16))
+    rois = [r.replace(image=r.image[crop], calcifications=r.calcifications[crop])
+            for r in (plain, flipped)]
+    assert rois[0].calcifications.max() >= 5
+    masked = MaskBuilder().fit_transform(rois)
+    ext = LocalFeatureExtractor(feature_sets=("fg_radiomics", "bg_radiomics"))
+    a, b = ext.fit_transform(masked)
+    for name in ("fg_radiomics", "bg_radiomics"):
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-10, equal_nan=True)
+    # without the reflection the features are those of dark calcifications
+    as_given = masked[1].replace(meta={"roi_id": "view"})
+    c = ext.transform([as_given])[0]
+    assert not np.allclose(c["fg_radiomics"], a["fg_radiomics"], equal_nan=True)
+    np.testing.assert_array_equal(overlay_rgb(rois[1]), overlay_rgb(rois[0]))
+    np.testing.assert_array_equal(roi_to_array(rois[1], input_size=64),
+                                  roi_to_array(rois[0], input_size=64))
