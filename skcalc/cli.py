@@ -1117,7 +1117,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_features)
 
     p = add_parser("segment", help="segment the calcifications of one image file")
-    p.add_argument("image", help="DICOM, PNG, TIFF, PGM or NPY file")
+    p.add_argument("image", help="DICOM, PNG, JPEG, TIFF, PGM or NPY file")
     p.add_argument("--out", default="skcalc-segment",
                    help="output folder (default: ./skcalc-segment)")
     p.add_argument("--spacing", type=float, default=None, metavar="MM", help="pixel spacing in mm")

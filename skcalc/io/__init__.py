@@ -1,4 +1,4 @@
-"""Reading mammograms (DICOM, PNG, TIFF, PGM, NPY), manifests and writing outputs."""
+"""Reading mammograms (DICOM, PNG, JPEG, TIFF, PGM, NPY), manifests and writing outputs."""
 
 from ..roi import register_image_reader
 from ._dicom import dicom_spacing, display_image, read_dicom_header, read_spacing

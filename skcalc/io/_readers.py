@@ -1,4 +1,4 @@
-"""Read mammograms from DICOM, PNG, TIFF, PGM and NPY files into raw 2-D arrays."""
+"""Read mammograms from DICOM, PNG, JPEG, TIFF, PGM and NPY files into raw 2-D arrays."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from ._limits import check_declared_size
 __all__ = ["is_dicom", "read_image_shape", "read_mammogram"]
 
 _PNG_EXT = (".png",)
+_JPEG_EXT = (".jpg", ".jpeg")
 _TIFF_EXT = (".tif", ".tiff")
 _PGM_EXT = (".pgm",)
 _NPY_EXT = (".npy",)
-SUPPORTED_EXTENSIONS = _DICOM_EXT + _PNG_EXT + _TIFF_EXT + _PGM_EXT + _NPY_EXT
+SUPPORTED_EXTENSIONS = _DICOM_EXT + _PNG_EXT + _JPEG_EXT + _TIFF_EXT + _PGM_EXT + _NPY_EXT
 
 
 def _kind(path: str) -> str:
@@ -29,6 +30,7 @@ def _kind(path: str) -> str:
     for kind, exts in (
         ("dicom", _DICOM_EXT),
         ("png", _PNG_EXT),
+        ("jpeg", _JPEG_EXT),
         ("tiff", _TIFF_EXT),
         ("pgm", _PGM_EXT),
         ("npy", _NPY_EXT),
@@ -78,8 +80,9 @@ def _stored_depth(arr: np.ndarray, container: int | None, meta: dict[str, Any]) 
     meta["bits_stored"] = None if container is None else min(resolve_bit_depth(arr), container)
 
 
-def _open_png(path: str):
-    """Open a PNG's header; the declared size is checked before any pixel is decoded."""
+def _open_png(path: str, fmt: str = "PNG"):
+    """Open a PNG's (or JPEG's) header; the declared size is checked before any pixel is
+    decoded."""
     import warnings
 
     from PIL import Image
@@ -94,7 +97,7 @@ def _open_png(path: str):
         # skcalc's own limit (MAX_IMAGE_PIXELS) applies, with a message naming the file.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            im = Image.open(path, formats=["PNG"])
+            im = Image.open(path, formats=[fmt])
         except Image.DecompressionBombError as exc:
             raise UnreadableImageError(
                 f"{path}: the header declares an image larger than Pillow decodes ({exc}); "
@@ -123,6 +126,54 @@ def _read_png(path: str, meta: dict[str, Any]) -> np.ndarray:
     meta.update(photometric="MONOCHROME2", mode=mode)
     arr = _to_2d(arr, path, meta)
     _stored_depth(arr, bits, meta)
+    return arr
+
+
+#: Largest departure of a JPEG's chroma from grey (128) that is still compression noise.
+_JPEG_GREY_CHROMA = 4
+_JPEG_WARNED: list[str] = []
+
+
+def _read_jpeg(path: str, meta: dict[str, Any]) -> np.ndarray:
+    """An 8-bit JPEG's luma. A colour JPEG (mammograms exported as RGB) is kept when its
+    chroma is grey within compression noise, and refused otherwise (annotations drawn in
+    colour, a photograph): its luma would mix the marks into the tissue."""
+    with _open_png(path, "JPEG") as im:
+        mode = im.mode
+        if mode == "RGB":
+            # the decoder's own luma and chroma, not a round trip through RGB
+            im.draft("YCbCr", im.size)
+        elif mode != "L":
+            raise UnreadableImageError(
+                f"{path}: JPEG in mode {mode!r}; a mammogram must be a greyscale (or grey "
+                "RGB) JPEG")
+        im.load()
+        if im.mode == "RGB":  # not YCbCr-coded (e.g. Adobe RGB): the same transform
+            im = im.convert("YCbCr")
+        arr = np.asarray(im)
+    if arr.ndim == 3:
+        chroma = np.abs(arr[..., 1:].astype(np.int16) - 128)
+        n_colour = int(np.count_nonzero(chroma.max(axis=2) > _JPEG_GREY_CHROMA))
+        if n_colour:
+            raise UnreadableImageError(
+                f"{path}: colour JPEG ({n_colour} pixels have colour, e.g. annotations "
+                "drawn on the image); a mammogram must be greyscale: give the original, or "
+                "a greyscale export without marks")
+        arr = np.ascontiguousarray(arr[..., 0])
+        meta["converted"] = "luma of a grey colour JPEG"
+    meta.update(photometric="MONOCHROME2", mode=mode, lossy="JPEG")
+    _stored_depth(arr, 8, meta)
+    if not _JPEG_WARNED:
+        import warnings
+
+        from ..exceptions import SkcalcWarning
+
+        _JPEG_WARNED.append(path)
+        warnings.warn(
+            f"{path}: JPEG is lossy and 8-bit: its 8x8-block quantisation smooths and "
+            "blocks details of a few pixels, which is what calcifications are; prefer the "
+            "DICOM (or a 16-bit PNG/TIFF) original when you have it (said once per process)",
+            SkcalcWarning, stacklevel=3)
     return arr
 
 
@@ -254,7 +305,13 @@ def _read_npy(path: str, meta: dict[str, Any]) -> np.ndarray:
     return arr
 
 
-_READERS = {"png": _read_png, "tiff": _read_tiff, "pgm": _read_pgm, "npy": _read_npy}
+_READERS = {
+    "png": _read_png,
+    "jpeg": _read_jpeg,
+    "tiff": _read_tiff,
+    "pgm": _read_pgm,
+    "npy": _read_npy,
+}
 
 
 @contextlib.contextmanager
@@ -284,7 +341,9 @@ def read_mammogram(
     ----------
     path : str or path-like
         A DICOM (``.dcm``, ``.dicom``, ``.dic`` or any file with the DICM preamble), PNG
-        (8 or 16 bit), TIFF, PGM (``P2``/``P5``, 8 or 16 bit) or NPY file.
+        (8 or 16 bit), JPEG (``.jpg``, ``.jpeg``: 8-bit greyscale, or colour whose channels
+        are grey; lossy, so a :class:`~skcalc.exceptions.SkcalcWarning` is given once per
+        process), TIFF, PGM (``P2``/``P5``, 8 or 16 bit) or NPY file.
     apply_voi_lut : bool, default=False
         DICOM only: return the display grey levels of the file's VOI transform (window or
         VOI LUT, see :func:`skcalc.io.display_image`) as float32 in [0, 1] instead of the
@@ -311,7 +370,7 @@ def read_mammogram(
         ``source``, ``format``, ``bits_stored`` (DICOM: BitsStored; other formats, whose
         headers give only the container's depth ``bits_allocated``: the depth the values use,
         as the segmentation infers it, e.g. 12 for 12-bit data in a 16-bit PNG),
-        ``photometric``, ``inverted`` and, for
+        ``photometric``, ``inverted``, ``lossy`` (``"JPEG"`` for a JPEG file) and, for
         DICOM: ``laterality``, ``view``, ``patient_id``, ``study_instance_uid``,
         ``manufacturer``, ``presentation_intent``, ``window_centers``, ``window_widths``,
         ``voi_lut_function``, ``voi_luts``, ``rescale_slope``, ``rescale_intercept``,
@@ -366,8 +425,8 @@ def read_image_shape(path: str | os.PathLike) -> tuple[int, int]:
                 raise UnreadableImageError(f"{path}: DICOM header has no Rows/Columns")
             check_declared_size(path, (meta["rows"], meta["columns"]))
             return meta["rows"], meta["columns"]
-        if kind == "png":
-            with _open_png(path) as im:
+        if kind in ("png", "jpeg"):
+            with _open_png(path, kind.upper()) as im:
                 shape = (im.size[1], im.size[0])
         elif kind == "tiff":
             import tifffile

@@ -1,4 +1,4 @@
-"""PNG, TIFF, PGM and NPY reading, and the atomic writers."""
+"""PNG, JPEG, TIFF, PGM and NPY reading, and the atomic writers."""
 
 import json
 import os
@@ -110,7 +110,8 @@ def test_grey_rgb_png_reduced_colour_refused(tmp_path):
     "name, content, match",
     [
         ("missing.png", None, "does not exist"),
-        ("x.jpg", b"\xff\xd8\xff", "unsupported file type"),
+        ("x.gif", b"GIF89a", "unsupported file type"),
+        ("trunc.jpg", b"\xff\xd8\xff", "could not read as JPEG"),
         ("trunc.png", "png-half", "truncated"),
         ("trunc.pgm", "pgm-half", "truncated PGM"),
         ("bad.pgm", b"P6\n2 2\n255\n" + bytes(12), "not a greyscale PGM"),
@@ -145,6 +146,48 @@ def test_errors_name_file_and_problem(tmp_path, name, content, match):
     with pytest.raises(UnreadableImageError, match=match) as info:
         read_mammogram(path)
     assert name in str(info.value)
+
+
+@pytest.fixture
+def jpeg_warning_unsaid(monkeypatch):
+    from skcalc.io import _readers
+
+    monkeypatch.setattr(_readers, "_JPEG_WARNED", [])
+
+
+def _smooth8():
+    r, c = np.mgrid[0:64, 0:80]
+    return np.rint(128 + 100 * np.sin(r / 9.0) * np.cos(c / 13.0)).astype(np.uint8)
+
+
+def test_jpeg_greyscale_and_grey_colour_are_read(tmp_path, jpeg_warning_unsaid):
+    from skcalc.exceptions import SkcalcWarning
+
+    img = _smooth8()
+    Image.fromarray(img).save(tmp_path / "g.jpg", quality=95)
+    Image.fromarray(np.stack([img] * 3, -1)).save(tmp_path / "rgb.jpeg", quality=95)
+    with pytest.warns(SkcalcWarning, match="g.jpg: JPEG is lossy") as said:
+        grey, spacing, meta = read_mammogram(tmp_path / "g.jpg")
+        colour, _, meta_c = read_mammogram(tmp_path / "rgb.jpeg")
+    assert len([w for w in said if "lossy" in str(w.message)]) == 1  # once per process
+    assert grey.dtype == np.uint8 and grey.shape == img.shape and spacing is None
+    assert np.abs(grey.astype(int) - img).mean() < 1.5  # lossy, but close
+    # a grey colour JPEG gives the decoder's luma: the greyscale file's pixels
+    np.testing.assert_array_equal(colour, grey)
+    assert (meta["lossy"], meta["bits_stored"], meta["photometric"]) == ("JPEG", 8, "MONOCHROME2")
+    assert "converted" in meta_c and "converted" not in meta
+    assert read_image_shape(tmp_path / "rgb.jpeg") == img.shape
+
+
+def test_colour_jpeg_is_refused(tmp_path, jpeg_warning_unsaid):
+    rgb = np.stack([_smooth8()] * 3, -1)
+    rgb[10:20, 10:30] = (255, 0, 0)  # an annotation in red
+    Image.fromarray(rgb).save(tmp_path / "marked.jpg", quality=95)
+    with pytest.raises(UnreadableImageError, match=r"marked.jpg: colour JPEG \(\d+ pixels"):
+        read_mammogram(tmp_path / "marked.jpg")
+    Image.fromarray(_smooth8()).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    with pytest.raises(UnreadableImageError, match="cmyk.jpg: JPEG in mode 'CMYK'"):
+        read_mammogram(tmp_path / "cmyk.jpg")
 
 
 def test_png_writer_conversions(tmp_path):
