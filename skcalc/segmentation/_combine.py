@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing, resolve_bit_depth
-from ._breast import erode_breast
+from ._breast import clipped_plateaus, erode_breast
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
 
@@ -242,9 +242,12 @@ def segment_calibrated(
        ``fp_calibration="image"`` the threshold is corrected for this image's density of
        candidates (:func:`~skcalc.segmentation.image_operating_point`); ``"filter"``
        uses the calibration table as it is.
-    4. If ``model`` (the regression CNN) is given, the authors' ``"overlap"`` rule is applied
+    4. Candidates on or within 0.2 mm of a plateau at the image's maximum of 1 mm^2 or
+       more (clipped tissue, burned-in text or markers; :func:`clipped_plateaus`) are
+       dropped: the plateau's outline is an artificial edge.
+    5. If ``model`` (the regression CNN) is given, the authors' ``"overlap"`` rule is applied
        to the kept objects.
-    5. Holes are filled and the result labelled (4-connectivity).
+    6. Holes are filled and the result labelled (4-connectivity).
 
     ``cnr_threshold`` defaults to the one the candidate filter was trained with
     (``meta["cnr_threshold"]``; without a filter: 4.0). ``stabilise`` (the detector's
@@ -263,8 +266,9 @@ def segment_calibrated(
         ``fp_calibration``, ``candidate_density_per_cm2`` and ``fp_scale`` (see
         :func:`~skcalc.segmentation.image_operating_point`), ``n_candidates``,
         ``stabilised`` (whether step 0 of
-        :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran), ``n_objects``,
-        ``breast_area_cm2``.
+        :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran),
+        ``n_on_clipped_plateaus`` (candidates that would have been kept, dropped by step 4),
+        ``n_objects``, ``breast_area_cm2``.
     """
     from ._breast import breast_area_cm2
     from ._calibrated import (
@@ -301,17 +305,26 @@ def segment_calibrated(
         "candidate_density_per_cm2": None,
         "fp_scale": None,
     }
+    # candidates on a clipped or burned-in plateau's outline: dropped, and left out of the
+    # image's density of candidates that the operating point is corrected for
+    clipped = clipped_plateaus(image, sp)
+    artefact = np.zeros(n_cand + 1, bool)
+    if clipped is not None and n_cand:
+        artefact[labels[clipped]] = True
+        artefact[0] = False
     keep = np.ones(n_cand + 1, bool)
     if candidate_filter is not None:
         from ._operating_point import image_operating_point
 
         scores = (candidate_filter.score(candidate_features(labels, info)) if n_cand
                   else np.zeros(0))
-        op = image_operating_point(candidate_filter, operating_point, scores,
+        op = image_operating_point(candidate_filter, operating_point, scores[~artefact[1:]],
                                    summary["breast_area_cm2"], fp_calibration)
         keep[1:] = scores >= op["score_threshold"]
         summary.update(operating_point=operating_point, **op)
     del info
+    summary["n_on_clipped_plateaus"] = int(np.count_nonzero(keep & artefact))
+    keep &= ~artefact
     keep[0] = False
     kept = keep[labels]
     if model is not None and kept.any():

@@ -1,0 +1,93 @@
+"""Plateaus at the image's maximum (burned-in text, markers, clipped tissue) make no objects."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+import skcalc.segmentation._combine as combine_module
+from skcalc import ROI
+from skcalc.datasets import make_full_field_mammogram
+from skcalc.segmentation import HDoGRegSegmenter
+from skcalc.segmentation._breast import clipped_plateaus
+
+SP = 0.1
+
+
+@pytest.fixture(scope="module")
+def field():
+    """A synthetic 77 x 64 mm field at 0.1 mm and the same with burned-in text at 4095 (its
+    maximum is about 3000) straddling the skin line on three rows."""
+    image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
+                                                 random_state=2).image)
+    breast = image > 1000
+    canvas = Image.fromarray(image.astype(np.int32)).convert("I")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=40)
+    for row in (300, 400, 500):
+        skin = int(np.nonzero(breast[row])[0].max())
+        draw.text((skin - 40, row), "L CC", fill=4095, font=font)
+    return image, np.asarray(canvas).astype(np.uint16)
+
+
+def _segment(image):
+    roi = ROI(image, spacing=SP, meta={"roi_id": "view", "bits_stored": 12})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return HDoGRegSegmenter().fit_transform([roi])[0]
+
+
+def test_burned_in_text_makes_no_objects(field, monkeypatch):
+    image, text = field
+    near_text = ndimage.binary_dilation(text != image, iterations=3)
+    plain, marked = _segment(image), _segment(text)
+    lab = marked.calcifications
+    assert not lab[near_text].any()
+    assert marked.meta["segmentation"]["n_on_clipped_plateaus"] > 0
+    assert plain.meta["segmentation"]["n_on_clipped_plateaus"] == 0
+    assert lab.max() == plain.calcifications.max()
+    # without the rule the letters' strokes are objects
+    monkeypatch.setattr(combine_module, "clipped_plateaus", lambda *a, **k: None)
+    assert _segment(text).calcifications[near_text].any()
+
+
+def test_plateaus_known_answers():
+    img = np.zeros((80, 80), np.uint16)
+    img[10:30, 10:40] = 4095  # 6 mm^2 at 0.1 mm
+    img[50:53, 50:53] = 4095  # 0.09 mm^2: a calcification clipped on its own
+    m = clipped_plateaus(img, SP)
+    assert m[10:30, 10:40].all() and m[8, 20] and m[31, 20] and not m[7, 20]
+    assert not m[45:60, 45:60].any()
+    assert clipped_plateaus(img, SP, min_area_mm2=10.0) is None
+    assert clipped_plateaus(img[40:, 40:], SP) is None
+    # at 0.05 mm the same pixels cover a quarter of the area, the margin is 4 px
+    m = clipped_plateaus(img, 0.05, min_area_mm2=1.0)
+    assert m[10:30, 10:40].all() and m[6, 20] and not m[5, 20]
+    f = img.astype(np.float32) / 7
+    np.testing.assert_array_equal(clipped_plateaus(f, SP), clipped_plateaus(img, SP))
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 30), w=st.integers(1, 30), r=st.integers(0, 40), c=st.integers(0, 40),
+       seed=st.integers(0, 2**16))
+def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, seed):
+    """Equal to a per-component reference: components of the maximum (4-connected) of at
+    least 1 mm^2 (100 px at 0.1 mm), grown by 2 px (0.2 mm) with the cross."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 4000, (80, 80)).astype(np.uint16)
+    img[r:r + h, c:c + w] = 4095
+    lab, n = ndimage.label(img == 4095)
+    ref = np.zeros(img.shape, bool)
+    for k in range(1, n + 1):
+        comp = lab == k
+        if comp.sum() >= 100:
+            ref |= ndimage.binary_dilation(comp, iterations=2)
+    got = clipped_plateaus(img, SP)
+    if not ref.any():
+        assert got is None
+    else:
+        np.testing.assert_array_equal(got, ref)
