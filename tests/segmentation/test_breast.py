@@ -178,3 +178,23 @@ def test_robust_rule_keeps_tissue_clipped_at_the_maximum():
     mask = delineate_breast(clipped, rule="robust")
     assert mask[clipped == 2900].all()
     assert (mask != truth).mean() < 0.005
+
+
+@pytest.mark.parametrize("value", [0, 60])
+def test_robust_rule_joins_a_breast_cut_by_dead_lines(value):
+    """A dead detector row and column (at 0, or at the air's level) cut the breast into four
+    pieces; the robust rule keeps them all (the lines stay out), the authors' keeps one."""
+    img, truth = _phantom()
+    cut = img.copy()
+    cut[150, :] = value
+    cut[:, 80] = value
+    lines = np.zeros(img.shape, bool)
+    lines[150, :] = lines[:, 80] = True
+    robust = delineate_breast(cut, rule="robust")
+    assert not robust[lines].any()
+    assert (robust != (truth & ~lines)).mean() < 0.005
+    # without lines the two rules agree on this phantom
+    np.testing.assert_array_equal(delineate_breast(img, rule="robust"),
+                                  delineate_breast(img, rule="authors"))
+    authors = delineate_breast(cut, rule="authors")
+    assert authors.sum() < 0.5 * truth.sum()

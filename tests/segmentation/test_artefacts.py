@@ -1,4 +1,5 @@
-"""Plateaus at the image's maximum (burned-in text, markers, clipped tissue) make no objects."""
+"""Detector and display artefacts: plateaus at the image's maximum (burned-in text, markers,
+clipped tissue) make no objects, and dead lines do not cut the breast."""
 
 import warnings
 
@@ -53,6 +54,23 @@ def test_burned_in_text_makes_no_objects(field, monkeypatch):
     # without the rule the letters' strokes are objects
     monkeypatch.setattr(combine_module, "clipped_plateaus", lambda *a, **k: None)
     assert _segment(text).calcifications[near_text].any()
+
+
+def test_dead_lines_keep_the_breast_whole(field):
+    """A dead row and column at 0 across the breast: the breast keeps its area (less the
+    lines), and the objects more than 4 mm from the lines are nearly the same."""
+    image, _ = field
+    cut = image.copy()
+    cut[384, :] = 0
+    cut[:, 213] = 0
+    plain, lined = _segment(image), _segment(cut)
+    area = plain.meta["segmentation"]["breast_area_cm2"]
+    assert lined.meta["segmentation"]["breast_area_cm2"] > 0.97 * area
+    far = np.ones(image.shape, bool)
+    far[384 - 40:384 + 41] = far[:, 213 - 40:213 + 41] = False
+    a, b = plain.calcifications[far] > 0, lined.calcifications[far] > 0
+    assert a.sum() > 100 and (a != b).sum() < 0.1 * a.sum()
+    assert lined.calcifications.max() >= 0.8 * plain.calcifications.max()
 
 
 def test_plateaus_known_answers():
