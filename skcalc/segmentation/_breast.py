@@ -138,14 +138,27 @@ def clipped_plateaus(
     at_top = image == image.max()
     if np.count_nonzero(at_top) < min_px:
         return None
-    lab, n = ndimage.label(at_top, structure=_CROSS)
-    big = np.bincount(lab.ravel(), minlength=n + 1) >= min_px
+    # the work is confined to the box around the maximum's pixels (grown by the margin)
+    r = max(1, int(round(margin_mm / min(sp))))
+    rows, cols = np.flatnonzero(at_top.any(axis=1)), np.flatnonzero(at_top.any(axis=0))
+    r0, r1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, image.shape[0])
+    c0, c1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, image.shape[1])
+    box = at_top[r0:r1, c0:c1]
+    lab, n = ndimage.label(box, structure=_CROSS)
+    big = np.bincount(lab[box], minlength=n + 1) >= min_px
     big[0] = False
     if not big.any():
         return None
-    plateau = big[lab]
-    r = max(1, int(round(margin_mm / min(sp))))
-    return ndimage.binary_dilation(plateau, structure=_CROSS, iterations=r)
+    out = np.zeros(image.shape, bool)
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if big[k]:
+            # the component's box grown by the margin, dilated there
+            a0, a1 = max(sl[0].start - r, 0), min(sl[0].stop + r, box.shape[0])
+            b0, b1 = max(sl[1].start - r, 0), min(sl[1].stop + r, box.shape[1])
+            grown = ndimage.binary_dilation(lab[a0:a1, b0:b1] == k, structure=_CROSS,
+                                            iterations=r)
+            out[r0 + a0:r0 + a1, c0 + b0:c0 + b1] |= grown
+    return out
 
 
 def _air_threshold(shifted: np.ndarray, otsu: float) -> float:
