@@ -125,7 +125,9 @@ class ROI:
         The :class:`skcalc.masks.CalcificationMasks` built by :class:`skcalc.MaskBuilder`.
     meta : mapping, optional
         Identifiers (``roi_id``, ``patient_id``, ``exam_id``, ``image_id``, ``laterality``,
-        ``view``, ``source``) and anything else.
+        ``view``, ``source``) and anything else. The segmenter adds ``segmentation`` (its
+        summary) and, when it found the breast darker than its air, ``inversion_top``
+        (see :func:`bright_image`).
     path : str or path-like, optional
         File to read the image from when ``image`` is not given (any format of
         :func:`skcalc.io.read_mammogram`).
