@@ -10,6 +10,7 @@ from PIL import Image
 from skcalc import ROI
 from skcalc.cli import main
 from skcalc.datasets import make_full_field_mammogram
+from skcalc.exceptions import SkcalcWarning
 from skcalc.io import read_mammogram
 from skcalc.segmentation import HDoGRegSegmenter
 
@@ -248,3 +249,24 @@ def test_segment_an_inverted_png_finds_what_the_original_has(tmp_path):
     assert main(args + ["--out", str(tmp_path / "given"), "--polarity", "bright"]) == 0
     seg = json.loads((tmp_path / "given" / "inverted_segmentation.json").read_text())
     assert seg["segmentation"]["inverted"] is False
+
+
+def test_segment_reads_a_jpeg_as_its_8_bit_greyscale(mammogram, tmp_path, monkeypatch):
+    """A JPEG export is segmented as the image the reader gives (its luma), with the lossy
+    warning; the labels equal the estimator's on those pixels."""
+    from skcalc.io import _readers
+
+    monkeypatch.setattr(_readers, "_JPEG_WARNED", [])
+    eight = np.rint(mammogram.image / 4095 * 255).astype(np.uint8)
+    src = tmp_path / "mammo.jpg"
+    Image.fromarray(np.stack([eight] * 3, -1)).save(src, quality=90)
+    out = tmp_path / "out"
+    with pytest.warns(SkcalcWarning, match="JPEG is lossy"):
+        assert main(["segment", str(src), "--out", str(out), "--spacing", "0.07"]) == 0
+    pixels, _, meta = read_mammogram(src)
+    assert meta["lossy"] == "JPEG" and pixels.dtype == np.uint8
+    want = (HDoGRegSegmenter()
+            .fit_transform([ROI(pixels, spacing=0.07, meta={"bits_stored": 8})])[0]
+            .calcifications)
+    assert want.max() > 0
+    np.testing.assert_array_equal(read_mammogram(out / "mammo_labels.png")[0], want)
