@@ -478,7 +478,7 @@ def roi_candidates(
     """
     from scipy import ndimage as ndi
 
-    from ._breast import erode_breast
+    from ._breast import clipped_plateaus, erode_breast
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
 
@@ -501,17 +501,23 @@ def roi_candidates(
     X = candidate_features(lab, info)
     n = X.shape[0]
     area = float(erode_breast(breast, spacing=sp, size_mm=erosion_mm).sum()) * sp[0] * sp[1] / 100
+    # as the segmenter: candidates on a plateau at the maximum are not candidates
+    real = np.ones(n + 1, bool)
+    clipped = clipped_plateaus(image, sp)
+    if clipped is not None and n:
+        real[lab[clipped]] = False
+    real = real[1:]
     if annotation is None and labelled:
         annotation = roi.reference
     y = np.zeros(n, np.int8)
     if annotation is None or not labelled or n == 0:
-        return X, y, area
+        return X[real], y[real], area
     ann = np.asarray(annotation)
     if ann.ndim == 2 and ann.shape == image.shape and ann.dtype != object and (
             ann.dtype == bool or ann.shape[1] != 2):
         ref = ndi.binary_dilation(ann != 0)  # a one-pixel tolerance on the outline
         y[:] = np.bincount(lab[ref], minlength=n + 1)[1:] > 0
-        return X, y, area
+        return X[real], y[real], area
     pts = np.asarray(ann, float).reshape(-1, 2) if ann.size else np.zeros((0, 2))
     if pts.shape[1] != 2 or not np.isfinite(pts).all():
         raise ValueError(f"ROI {name!r}: annotation must be a mask of the image's shape "
@@ -527,7 +533,7 @@ def roi_candidates(
     near = dist[r, c] <= point_tolerance_mm
     hit = lab[ir[r[near], c[near]], ic[r[near], c[near]]]
     y[hit[hit > 0] - 1] = 1
-    return X, y, area
+    return X[real], y[real], area
 
 
 def fit_candidate_filter(

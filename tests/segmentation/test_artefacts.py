@@ -56,6 +56,19 @@ def test_burned_in_text_makes_no_objects(field, monkeypatch):
     assert _segment(text).calcifications[near_text].any()
 
 
+def test_own_images_candidates_leave_out_the_plateaus_too(field, monkeypatch):
+    """fit_candidate_filter's candidates are the segmenter's: none on the letters."""
+    import skcalc.segmentation._breast as breast_module
+    from skcalc.segmentation._filter import roi_candidates
+
+    _, text = field
+    roi = ROI(text, spacing=SP, meta={"roi_id": "view", "bits_stored": 12})
+    n_found = _segment(text).meta["segmentation"]["n_candidates"]
+    n_on = roi_candidates(roi, labelled=False)[0].shape[0]
+    monkeypatch.setattr(breast_module, "clipped_plateaus", lambda *a, **k: None)
+    assert roi_candidates(roi, labelled=False)[0].shape[0] == n_found > n_on
+
+
 def test_dead_lines_keep_the_breast_whole(field):
     """A dead row and column at 0 across the breast: the breast keeps its area (less the
     lines), and the objects more than 4 mm from the lines are nearly the same."""
