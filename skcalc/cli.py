@@ -341,6 +341,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             f"{seg_summary['fp_per_cm2']:g} FP/cm2 expected ({how}); "
             f"{n / area:.2g} objects/cm2 of {area:.0f} cm2 of breast"
         )
+    if seg_summary.get("n_on_clipped_plateaus"):
+        _say(
+            f"{seg_summary['n_on_clipped_plateaus']} detection(s) on or next to plateaus at "
+            "the image's maximum (burned-in text, markers, clipped tissue) left out"
+        )
     _say(f"labels written to {label_path}")
     _say(f"overlays written to {outputs['overlay']} and {outputs['native']}")
     _say(f"per-calcification table written to {outputs['objects']}")

@@ -270,3 +270,17 @@ def test_segment_reads_a_jpeg_as_its_8_bit_greyscale(mammogram, tmp_path, monkey
             .calcifications)
     assert want.max() > 0
     np.testing.assert_array_equal(read_mammogram(out / "mammo_labels.png")[0], want)
+
+
+def test_segment_says_what_it_left_out_on_burned_in_text(tmp_path, capsys):
+    from skcalc.testing import burn_in_text
+
+    field = make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2, random_state=2)
+    src = tmp_path / "marked.png"
+    Image.fromarray(burn_in_text(np.asarray(field.image), (300, 400, 500))).save(src)
+    assert main(["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "0.1",
+                 "--bit-depth", "12"]) == 0
+    summary = json.loads((tmp_path / "o" / "marked_segmentation.json").read_text())
+    n = summary["segmentation"]["n_on_clipped_plateaus"]
+    assert n > 0
+    assert f"{n} detection(s) on or next to plateaus" in capsys.readouterr().out

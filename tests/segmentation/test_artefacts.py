@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 import skcalc.segmentation._combine as combine_module
@@ -15,6 +14,7 @@ from skcalc import ROI
 from skcalc.datasets import make_full_field_mammogram
 from skcalc.segmentation import HDoGRegSegmenter
 from skcalc.segmentation._breast import clipped_plateaus
+from skcalc.testing import burn_in_text
 
 SP = 0.1
 
@@ -25,14 +25,7 @@ def field():
     maximum is about 3000) straddling the skin line on three rows."""
     image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
                                                  random_state=2).image)
-    breast = image > 1000
-    canvas = Image.fromarray(image.astype(np.int32)).convert("I")
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=40)
-    for row in (300, 400, 500):
-        skin = int(np.nonzero(breast[row])[0].max())
-        draw.text((skin - 40, row), "L CC", fill=4095, font=font)
-    return image, np.asarray(canvas).astype(np.uint16)
+    return image, burn_in_text(image, (300, 400, 500))
 
 
 def _segment(image):
