@@ -161,6 +161,27 @@ def clipped_plateaus(
     return out
 
 
+def on_clipped_plateaus(image: np.ndarray, labels: np.ndarray, spacing) -> np.ndarray:
+    """Which labels of ``labels`` (index 0 = background, always False) touch
+    :func:`clipped_plateaus` of ``image``: the candidates the calibrated segmentation and
+    :func:`~skcalc.segmentation.fit_candidate_filter` leave out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((60, 60), np.uint16); img[10:30, 10:40] = 4095
+    >>> lab = np.zeros((60, 60), np.int32); lab[31, 20] = 1; lab[50, 50] = 2
+    >>> on_clipped_plateaus(img, lab, 0.1).tolist()
+    [False, True, False]
+    """
+    out = np.zeros(int(labels.max(initial=0)) + 1, bool)
+    clipped = clipped_plateaus(image, spacing) if out.size > 1 else None
+    if clipped is not None:
+        out[labels[clipped]] = True
+        out[0] = False
+    return out
+
+
 def _air_threshold(shifted: np.ndarray, otsu: float) -> float:
     """A threshold just above the air of an image whose minimum is 0.
 
@@ -312,7 +333,7 @@ def delineate_breast(
     else:
         med = [float(np.median(shifted[lab == lb])) for lb in top]
         breast = lab == top[int(np.argmax(med))]
-    if joined is not fg:
+    if rule == "robust":
         breast &= fg
     return ndimage.binary_fill_holes(breast)
 

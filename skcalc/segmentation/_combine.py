@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing, resolve_bit_depth
-from ._breast import clipped_plateaus, erode_breast
+from ._breast import erode_breast, on_clipped_plateaus
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
 
@@ -307,11 +307,7 @@ def segment_calibrated(
     }
     # candidates on a clipped or burned-in plateau's outline: dropped, and left out of the
     # image's density of candidates that the operating point is corrected for
-    clipped = clipped_plateaus(image, sp)
-    artefact = np.zeros(n_cand + 1, bool)
-    if clipped is not None and n_cand:
-        artefact[labels[clipped]] = True
-        artefact[0] = False
+    artefact = on_clipped_plateaus(image, labels, sp)
     keep = np.ones(n_cand + 1, bool)
     if candidate_filter is not None:
         from ._operating_point import image_operating_point

@@ -478,7 +478,7 @@ def roi_candidates(
     """
     from scipy import ndimage as ndi
 
-    from ._breast import clipped_plateaus, erode_breast
+    from ._breast import erode_breast, on_clipped_plateaus
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
 
@@ -502,11 +502,7 @@ def roi_candidates(
     n = X.shape[0]
     area = float(erode_breast(breast, spacing=sp, size_mm=erosion_mm).sum()) * sp[0] * sp[1] / 100
     # as the segmenter: candidates on a plateau at the maximum are not candidates
-    real = np.ones(n + 1, bool)
-    clipped = clipped_plateaus(image, sp)
-    if clipped is not None and n:
-        real[lab[clipped]] = False
-    real = real[1:]
+    real = ~on_clipped_plateaus(image, lab, sp)[1:]
     if annotation is None and labelled:
         annotation = roi.reference
     y = np.zeros(n, np.int8)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-import skcalc.segmentation._combine as combine_module
+import skcalc.segmentation._breast as breast_module
 from skcalc import ROI
 from skcalc.datasets import make_full_field_mammogram
 from skcalc.segmentation import HDoGRegSegmenter
@@ -45,13 +45,12 @@ def test_burned_in_text_makes_no_objects(field, monkeypatch):
     assert plain.meta["segmentation"]["n_on_clipped_plateaus"] == 0
     assert lab.max() == plain.calcifications.max()
     # without the rule the letters' strokes are objects
-    monkeypatch.setattr(combine_module, "clipped_plateaus", lambda *a, **k: None)
+    monkeypatch.setattr(breast_module, "clipped_plateaus", lambda *a, **k: None)
     assert _segment(text).calcifications[near_text].any()
 
 
 def test_own_images_candidates_leave_out_the_plateaus_too(field, monkeypatch):
     """fit_candidate_filter's candidates are the segmenter's: none on the letters."""
-    import skcalc.segmentation._breast as breast_module
     from skcalc.segmentation._filter import roi_candidates
 
     _, text = field
