@@ -26,7 +26,9 @@ without the clusters) goes through each transform of the [0, 1]-scaled intensiti
   find them inverted;
 - ``padded``: 30 mm of the maximum (4095) added on the right, the air's side of both left
   views, as padding to a larger frame, a shutter or unexposed film leave it (labels
-  compared on the original pixels).
+  compared on the original pixels);
+- ``hot_pixels``: 1 in 10,000 pixels stuck at 4095, anywhere (uncorrected detector
+  defects; the same pixels in the images with and without the clusters).
 
 Printed per spacing and transform: objects per cm^2 of breast on the views without the
 clusters, recall of the inserted calcifications >= 0.2 mm (all contrasts, and contrast
@@ -49,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
 
 TRANSFORMS = ("none", "gamma0.5", "gamma2", "log", "window", "8bit", "jpeg75", "inverted",
-              "raw", "padded")
+              "raw", "padded", "hot_pixels")
 PAD_MM = 30.0
 
 
@@ -69,6 +71,10 @@ def display(name: str, a: np.ndarray, breast_values: np.ndarray) -> np.ndarray:
         return np.rint(4095 * np.clip((a - lo) / (hi - lo), 0, 1)).astype(np.uint16)
     if name == "padded":
         return np.pad(a, ((0, 0), (0, int(round(PAD_MM / 0.1)))), constant_values=4095)
+    if name == "hot_pixels":
+        from skcalc.testing import add_hot_pixels
+
+        return add_hot_pixels(a, 1e-4, value=4095, random_state=0)[0]
     if name == "inverted":
         return (4095 - a).astype(np.uint16)
     if name == "raw":

@@ -341,6 +341,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             f"{seg_summary['fp_per_cm2']:g} FP/cm2 expected ({how}); "
             f"{n / area:.2g} objects/cm2 of {area:.0f} cm2 of breast"
         )
+    if seg_summary.get("n_impulse_pixels"):
+        _say(
+            f"{seg_summary['n_impulse_pixels']} hot pixel(s) repaired before detection "
+            "(single-pixel spikes, which the image's air shows its detector makes)"
+        )
     if seg_summary.get("n_on_clipped_plateaus"):
         _say(
             f"{seg_summary['n_on_clipped_plateaus']} detection(s) on or next to plateaus at "

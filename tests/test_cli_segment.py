@@ -284,3 +284,17 @@ def test_segment_says_what_it_left_out_on_burned_in_text(tmp_path, capsys):
     n = summary["segmentation"]["n_on_clipped_plateaus"]
     assert n > 0
     assert f"{n} detection(s) on or next to plateaus" in capsys.readouterr().out
+
+
+def test_segment_says_how_many_hot_pixels_it_repaired(tmp_path, capsys):
+    from skcalc.testing import add_hot_pixels
+
+    field = make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2, random_state=2)
+    src = tmp_path / "hot.png"
+    Image.fromarray(add_hot_pixels(np.asarray(field.image), 5e-4)[0]).save(src)
+    assert main(["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "0.1",
+                 "--bit-depth", "12"]) == 0
+    summary = json.loads((tmp_path / "o" / "hot_segmentation.json").read_text())
+    n = summary["segmentation"]["n_impulse_pixels"]
+    assert n > 100
+    assert f"{n} hot pixel(s) repaired" in capsys.readouterr().out

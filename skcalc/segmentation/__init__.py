@@ -3,9 +3,9 @@
 Candidates (``_hdog.py``: the authors' absolute threshold; ``_calibrated.py``: threshold in
 robust local noise units, and per-candidate features), the candidate filter with its FP/cm^2
 operating points (``_filter.py``) and their per-image correction (``_operating_point.py``),
-the regression CNN (``_regression.py``), the breast mask (``_breast.py``), which way round
-the image is (``_polarity.py``), the combining rules (``_combine.py``) and the estimator
-(``_segmenter.py``).
+the regression CNN (``_regression.py``), the breast mask (``_breast.py``), hot pixels
+(``_defects.py``), which way round the image is (``_polarity.py``), the combining rules
+(``_combine.py``) and the estimator (``_segmenter.py``).
 """
 
 from ._breast import breast_area_cm2, delineate_breast, erode_breast
@@ -16,6 +16,7 @@ from ._calibrated import (
     stabilise_intensity,
 )
 from ._combine import combine, segment_calibrated, segment_hdogreg
+from ._defects import impulse_defects, repair_impulse_defects
 from ._filter import (
     CandidateFilter,
     fit_candidate_filter,
@@ -59,6 +60,7 @@ __all__ = [
     "fit_candidate_filter",
     "hdog_candidates",
     "image_operating_point",
+    "impulse_defects",
     "load_default_filter",
     "load_default_weights",
     "local_robust_scale",
@@ -66,6 +68,7 @@ __all__ = [
     "predict_proximity",
     "proximity_function",
     "proximity_target",
+    "repair_impulse_defects",
     "save_weights",
     "segment_calibrated",
     "segment_hdogreg",

@@ -9,6 +9,7 @@ from scipy import ndimage
 
 from .._units import check_spacing, resolve_bit_depth
 from ._breast import erode_breast, on_clipped_plateaus
+from ._defects import repair_impulse_defects
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
 
@@ -232,7 +233,9 @@ def segment_calibrated(
 ) -> tuple[np.ndarray, dict]:
     """Calibrated HDoG candidates, the candidate filter at an operating point, optional CNN.
 
-    1. Breast mask (:func:`delineate_breast` unless given).
+    1. Breast mask (:func:`delineate_breast` unless given). Isolated hot pixels are set to
+       their neighbours' median when the air shows that the image has them
+       (:func:`~skcalc.segmentation.impulse_defects`).
     2. Candidates whose DoG peak exceeds ``cnr_threshold`` local robust standard deviations
        (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`), inside the breast
        eroded by ``erosion_mm``.
@@ -267,6 +270,7 @@ def segment_calibrated(
         :func:`~skcalc.segmentation.image_operating_point`), ``n_candidates``,
         ``stabilised`` (whether step 0 of
         :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran),
+        ``n_impulse_pixels`` (hot pixels repaired in step 1; 0 when the air has none),
         ``n_on_clipped_plateaus`` (candidates that would have been kept, dropped by step 4),
         ``n_objects``, ``breast_area_cm2``.
     """
@@ -281,6 +285,8 @@ def segment_calibrated(
     sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask
     breast = np.asarray(breast, bool)
+    # hot pixels, when the air shows that the detector makes them, are not calcifications
+    image, n_spikes = repair_impulse_defects(image, breast, sp)
     hp = {k: v for k, v in (hdog_params or {}).items()
           if k in ("min_sigma", "max_sigma", "sigma_ratio", "hessian_thr")}
     cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
@@ -297,6 +303,7 @@ def segment_calibrated(
         "pixel_noise_sd": info["pixel_noise_sd"],
         "n_candidates": n_cand,
         "stabilised": bool(stabilise),
+        "n_impulse_pixels": n_spikes,
         "breast_area_cm2": breast_area_cm2(breast, sp),
         "operating_point": None,
         "fp_per_cm2": None,

@@ -481,6 +481,7 @@ def roi_candidates(
     from ._breast import erode_breast, on_clipped_plateaus
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
+    from ._defects import repair_impulse_defects
 
     if cnr_threshold is None:
         cnr_threshold = filter_cnr_threshold(load_default_filter())
@@ -493,6 +494,7 @@ def roi_candidates(
         # as HDoGRegSegmenter(polarity="auto"): a breast darker than its air is inverted
         image = orient_breast(image, sp, "auto", roi.meta.get("bits_stored"))[0]
         breast = _coarse_breast(image, sp)
+        image = repair_impulse_defects(image, breast, sp)[0]
         lab, info = calibrated_candidates(
             image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
             erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"), stabilise=stabilise)

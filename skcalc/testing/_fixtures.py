@@ -125,3 +125,26 @@ def burn_in_text(
         skin = int(np.nonzero(breast[row])[0].max())
         draw.text((skin - size_px, row), text, fill=int(value), font=font)
     return np.asarray(canvas).astype(np.asarray(image).dtype)
+
+
+def add_hot_pixels(
+    image: np.ndarray, fraction: float = 1e-4, *, value: int = 4095, random_state=0,
+    keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with a random ``fraction`` of its pixels stuck at ``value`` (uncorrected
+    detector defects, everywhere on the detector), none where ``keep`` is True; and where.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out, hot = add_hot_pixels(np.zeros((100, 100), np.uint16), 0.01)
+    >>> int(hot.sum()), int(out[hot].min()), out.dtype
+    (89, 4095, dtype('uint16'))
+    """
+    image = np.asarray(image)
+    hot = np.random.default_rng(random_state).random(image.shape) < fraction
+    if keep is not None:
+        hot &= ~np.asarray(keep, bool)
+    out = image.copy()
+    out[hot] = value
+    return out, hot
