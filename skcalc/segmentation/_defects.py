@@ -29,10 +29,15 @@ def _first_difference_sd(img: np.ndarray, where: np.ndarray) -> float:
     about 256 rows (the estimate needs far fewer than all of them)."""
     step = max(1, img.shape[0] // 256)
     both = where[::step, 1:] & where[::step, :-1]
-    if np.count_nonzero(both) < 50:
-        return 0.0
     rows = img[::step].astype(np.float32)
-    d = (rows[:, 1:] - rows[:, :-1])[both]
+    return _difference_sd((rows[:, 1:] - rows[:, :-1])[both])
+
+
+def _difference_sd(d: np.ndarray) -> float:
+    """The pixel noise sd that first differences ``d`` of white noise imply (MAD), 0 for
+    fewer than 50 of them."""
+    if d.size < 50:
+        return 0.0
     return float(np.median(np.abs(d - np.median(d))) * 1.4826 / np.sqrt(2))
 
 
@@ -44,13 +49,15 @@ def _spikes(img: np.ndarray, tau: float) -> np.ndarray:
         return np.zeros(0, np.int64)
     # a necessary condition on the row neighbours first, leaving few pixels to check; in
     # bands of rows, whose temporaries stay in cache
-    found = []
+    found = [(np.zeros(0, np.intp), np.zeros(0, np.intp))]
     for r0 in range(1, H - 1, 256):
         r1 = min(r0 + 256, H - 1)
         mid = img[r0:r1, 1:-1].astype(np.float32)
         mid -= np.maximum(img[r0:r1, :-2], img[r0:r1, 2:])
-        r, c = np.nonzero(mid > tau)
-        found.append((r + r0, c + 1))
+        hit = mid > tau
+        if hit.any():  # most bands have no candidate: nonzero would scan them slower
+            r, c = np.nonzero(hit)
+            found.append((r + r0, c + 1))
     r = np.concatenate([f[0] for f in found])
     c = np.concatenate([f[1] for f in found])
     keep = _excess(img, r, c) > tau
@@ -131,17 +138,21 @@ def impulse_defects(
     if idx.size < min_in_air:
         return None
     rows, cols = np.divmod(idx, img.shape[1])
-    # "far from the breast": outside the breast grown by one block of about the margin
+    # "far from the breast": outside the breast, sampled every ``m`` pixels, grown by two
+    # samples (a piece of breast thinner than m pixels may be missed: it is no air either way
+    # for the count, which needs several spikes)
     m = max(1, int(round(air_margin_mm / min(sp))))
-    H, W = img.shape
-    blocks = np.logical_or.reduceat(np.logical_or.reduceat(breast, np.arange(0, H, m), axis=0),
-                                    np.arange(0, W, m), axis=1)
-    near = ndimage.binary_dilation(blocks, structure=np.ones((3, 3), bool))
-    in_air = ~near[rows // m, cols // m]
+    near = ndimage.binary_dilation(breast[::m, ::m], structure=np.ones((3, 3), bool),
+                                   iterations=2)
+    at = (np.minimum(np.rint(rows / m).astype(int), near.shape[0] - 1),
+          np.minimum(np.rint(cols / m).astype(int), near.shape[1] - 1))
+    in_air = ~near[at]
     if np.count_nonzero(in_air) < min_in_air:
         return None
-    far_air = ~np.repeat(np.repeat(near, m, axis=0), m, axis=1)[:H, :W]
-    air_noise = _first_difference_sd(img, far_air)
+    # the air's own noise, on the sampled rows
+    sampled = img[::m].astype(np.float32)
+    far = ~np.repeat(near, m, axis=1)[:, : img.shape[1]]
+    air_noise = _difference_sd((sampled[:, 1:] - sampled[:, :-1])[far[:, 1:] & far[:, :-1]])
     tau_air = k_air * max(noise, air_noise)
     seen = img.ravel()[idx[in_air]][_excess(img, rows[in_air], cols[in_air]) > tau_air]
     # stuck pixels read one value anywhere (up to the air's noise, for an offset): the
