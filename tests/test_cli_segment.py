@@ -272,29 +272,23 @@ def test_segment_reads_a_jpeg_as_its_8_bit_greyscale(mammogram, tmp_path, monkey
     np.testing.assert_array_equal(read_mammogram(out / "mammo_labels.png")[0], want)
 
 
-def test_segment_says_what_it_left_out_on_burned_in_text(tmp_path, capsys):
-    from skcalc.testing import burn_in_text
+@pytest.mark.parametrize("artefact, key, message", [
+    ("text", "n_on_clipped_plateaus", "detection(s) on or next to plateaus"),
+    ("hot", "n_impulse_pixels", "hot pixel(s) repaired"),
+])
+def test_segment_says_what_it_did_about_artefacts(tmp_path, capsys, artefact, key, message):
+    """Burned-in text (detections on it left out) and hot pixels (repaired)."""
+    from skcalc.testing import add_hot_pixels, burn_in_text
 
-    field = make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2, random_state=2)
+    field = np.asarray(make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2,
+                                                 random_state=2).image)
+    marked = (burn_in_text(field, (300, 400, 500)) if artefact == "text"
+              else add_hot_pixels(field, 5e-4)[0])
     src = tmp_path / "marked.png"
-    Image.fromarray(burn_in_text(np.asarray(field.image), (300, 400, 500))).save(src)
+    Image.fromarray(marked).save(src)
     assert main(["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "0.1",
                  "--bit-depth", "12"]) == 0
     summary = json.loads((tmp_path / "o" / "marked_segmentation.json").read_text())
-    n = summary["segmentation"]["n_on_clipped_plateaus"]
+    n = summary["segmentation"][key]
     assert n > 0
-    assert f"{n} detection(s) on or next to plateaus" in capsys.readouterr().out
-
-
-def test_segment_says_how_many_hot_pixels_it_repaired(tmp_path, capsys):
-    from skcalc.testing import add_hot_pixels
-
-    field = make_full_field_mammogram((768, 640), spacing=0.1, n_clusters=2, random_state=2)
-    src = tmp_path / "hot.png"
-    Image.fromarray(add_hot_pixels(np.asarray(field.image), 5e-4)[0]).save(src)
-    assert main(["segment", str(src), "--out", str(tmp_path / "o"), "--spacing", "0.1",
-                 "--bit-depth", "12"]) == 0
-    summary = json.loads((tmp_path / "o" / "hot_segmentation.json").read_text())
-    n = summary["segmentation"]["n_impulse_pixels"]
-    assert n > 100
-    assert f"{n} hot pixel(s) repaired" in capsys.readouterr().out
+    assert f"{n} {message}" in capsys.readouterr().out
