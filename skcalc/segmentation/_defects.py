@@ -1,11 +1,11 @@
-"""Detector defects: isolated hot pixels.
+"""Detector defects: hot pixels.
 
-An uncorrected detector (or a scanner with dust or pin-holes in a film's emulsion) leaves
-single pixels far above all their neighbours. Inside the breast the DoG takes each for a
-bright point calcification. A sharp detector can image a calcification of one pixel the
-same way, so the pixels themselves do not tell the two apart; the air does. Defects sit
-anywhere on the detector, calcifications only in the breast: single-pixel spikes in the air
-mean the imaging chain makes them, and only then are the breast's spikes repaired.
+An uncorrected detector leaves single pixels (or groups of a few) stuck far above all their
+neighbours. Inside the breast the DoG takes each for a bright point calcification. A sharp
+detector can image a calcification of one pixel the same way, so the pixels themselves do
+not tell the two apart; the air does. Defects sit anywhere on the detector, calcifications
+only in the breast: spikes in the air at one reading mean the imaging chain makes them, and
+only then are the breast's spikes at that reading repaired.
 """
 
 from __future__ import annotations
@@ -228,10 +228,19 @@ def repair_impulse_defects(
     if mask is None:
         return image, 0
     image = np.asarray(image)
-    rows, cols = np.nonzero(mask)
-    values = np.nanmedian(_around(image, rows, cols, mask), axis=1)
     out = image.copy()
-    if out.dtype.kind in "ui":
-        values = np.rint(values)
-    out[rows, cols] = values.astype(out.dtype)
-    return out, int(rows.size)
+    todo = mask.copy()
+    n = int(np.count_nonzero(mask))
+    while todo.any():
+        # a pixel whose neighbours are all defects (a group in a corner) waits for them
+        rows, cols = np.nonzero(todo)
+        around = _around(out, rows, cols, todo)
+        ok = ~np.isnan(around).all(axis=1)
+        if not ok.any():  # nothing but defects: nothing to repair from
+            break
+        values = np.nanmedian(around[ok], axis=1)
+        if out.dtype.kind in "ui":
+            values = np.rint(values)
+        out[rows[ok], cols[ok]] = values.astype(out.dtype)
+        todo[rows[ok], cols[ok]] = False
+    return out, n

@@ -173,6 +173,15 @@ def test_repair_sets_the_neighbours_median_and_leaves_the_input():
     assert n0 == 0 and same is sub
 
 
+def test_a_group_in_the_corner_is_repaired_from_its_repaired_neighbours():
+    """The corner pixel of a 2 x 2 group in the image's corner has only defects around it."""
+    img, breast, hot = _scene(np.random.default_rng(7))
+    img[:2, -2:] = 4000
+    out, n = repair_impulse_defects(img, breast, SP)
+    assert n == hot.sum() + 4
+    assert np.isfinite(out).all() and 900 < out[:2, -2:].min() <= out[:2, -2:].max() < 1100
+
+
 @pytest.mark.parametrize("bad", [np.zeros((5, 5)), np.zeros((5, 5, 2))])
 def test_shapes_must_agree(bad):
     with pytest.raises(ValueError, match="one shape"):
