@@ -108,6 +108,12 @@ def _bright_pads(img: np.ndarray, min_size: int, sp=(1.0, 1.0)) -> np.ndarray:
     return pads
 
 
+#: Margin (mm) around plateaus at the maximum left out of the detector's statistics (the
+#: noise scales, the intensity stabilisation, the area the candidate density is taken on):
+#: the coarsest DoG reaches about 1 mm from the plateau's outline.
+STATS_MARGIN_MM = 1.0
+
+
 def clipped_plateaus(
     image: np.ndarray, spacing, *, min_area_mm2: float = 1.0, margin_mm: float = 0.2
 ) -> np.ndarray | None:

@@ -368,6 +368,7 @@ def calibrated_candidates(
     bit_depth: int | None = None,
     extra_scales: int = 0,
     stabilise: bool = True,
+    exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """HDoG candidates with the peak threshold in units of the image's local DoG scale.
 
@@ -378,7 +379,8 @@ def calibrated_candidates(
     1. Gaussians and scale-normalised DoGs exactly as :func:`hdog_candidates` (sizes in mm),
        optionally with ``extra_scales`` more Gaussians continuing the geometric series.
     2. Each DoG plane ``D_i`` is divided by its robust local scale ``s_i``
-       (:func:`local_robust_scale`: MAD in ``window_mm`` windows of the eroded breast).
+       (:func:`local_robust_scale`: MAD in ``window_mm`` windows of the eroded breast, less
+       ``exclude``).
     3. Peaks: voxels of the normalised cube ``D_i / s_i`` equal to their 3x3x3 maximum and
        strictly above ``cnr_threshold``, inside the eroded breast.
     4. Each peak keeps the 4-connected component of the Hessian mask of the raw ``D_i`` that
@@ -411,6 +413,10 @@ def calibrated_candidates(
         Map the intensities through the image's own variance-stabilising transform first
         (step 0). A candidate filter is trained with one setting and must be used with it
         (recorded as ``meta["stabilise"]``; filters without the key were trained without).
+    exclude : ndarray of bool, optional
+        Pixels left out of the statistics (the noise estimates and the stabilisation) but
+        not of the detection: plateaus at the image's maximum, whose flat inside and
+        full-range outline are not tissue (:func:`segment_calibrated` passes them).
     extra_scales : int, default=0
         Gaussians added after ``hdog_sigmas(min_sigma, max_sigma, sigma_ratio)`` (each
         ``sigma_ratio`` times the previous; one adds a DoG at sigma 0.34 mm with the default
@@ -468,6 +474,8 @@ def calibrated_candidates(
         if breast.shape != img.shape:
             raise ValueError(f"breast_mask shape {breast.shape} != image shape {img.shape}")
     eroded = erode_breast(breast, spacing=tuple(sp), size_mm=erosion_mm)
+    # the pixels the statistics (noise scales, stabilisation) are measured on
+    stats = eroded if exclude is None else eroded & ~np.asarray(exclude, bool)
     win = tuple(int(round(window_mm / s)) for s in sp)
     factor = np.float32(1.0 / (sigma_ratio - 1.0))
 
@@ -478,8 +486,8 @@ def calibrated_candidates(
         del g1
         d0 *= factor
         # reported in the input's units, exactly as without the stabilisation
-        noise_sd = local_robust_scale(d0, eroded, win)[1]
-        img, _ = stabilise_intensity(img, eroded, tuple(sp), sig[0], sig[1], fine_dog=d0,
+        noise_sd = local_robust_scale(d0, stats, win)[1]
+        img, _ = stabilise_intensity(img, stats, tuple(sp), sig[0], sig[1], fine_dog=d0,
                                      codes=image if image.dtype.kind in "ui" else None)
         del d0
     dogs, norms, scales, globs = [], [], [], []
@@ -489,7 +497,7 @@ def calibrated_candidates(
         gs[i] = None
         d -= gs[i + 1]
         d *= factor
-        s, g = local_robust_scale(d, eroded, win)
+        s, g = local_robust_scale(d, stats, win)
         dogs.append(d)
         globs.append(g)
         norms.append(d / s)

@@ -114,3 +114,37 @@ def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, se
         assert got is None
     else:
         np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_a_large_plateau_in_the_breast_leaves_the_statistics_elsewhere(seed):
+    """A 20 x 15 mm box at the maximum inside the breast (an anonymisation box, clipped
+    dense tissue): the candidates away from it are those of the image without it, because
+    the box is left out of the noise scales and the stabilisation; counted in them, it
+    moves candidates far from it."""
+    from skcalc.segmentation._breast import STATS_MARGIN_MM
+    from skcalc.segmentation._calibrated import calibrated_candidates
+    from skcalc.segmentation._combine import _coarse_breast
+
+    image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
+                                                 random_state=seed).image)
+    breast = _coarse_breast(image, (SP, SP))
+    rows, cols = np.nonzero(breast)
+    r0, c0 = int(np.median(rows)) - 100, int(np.median(cols)) - 100
+    boxed = image.copy()
+    boxed[r0:r0 + 200, c0:c0 + 150] = 4095
+    away = np.ones(image.shape, bool)
+    away[r0 - 30:r0 + 230, c0 - 30:c0 + 180] = False
+
+    def peaks(img, exclude):
+        _, info = calibrated_candidates(img, SP, breast_mask=breast, bit_depth=12,
+                                        exclude=exclude)
+        return {(r, c) for r, c in zip(info["peak_row"], info["peak_col"]) if away[r, c]}
+
+    plain = peaks(image, None)
+    box = clipped_plateaus(boxed, SP, min_area_mm2=12.5, margin_mm=STATS_MARGIN_MM)
+    assert box is not None and box[r0:r0 + 200, c0:c0 + 150].all()
+    left_out, counted = peaks(boxed, box), peaks(boxed, None)
+    assert len(plain) > 25
+    assert len(plain & left_out) >= 0.95 * len(plain)
+    assert len(plain & counted) < len(plain & left_out)
