@@ -11,9 +11,9 @@ right half of the image), at 4095 (``white``: an anonymisation box, clipped dens
 Printed per view and case, for the default ``HDoGRegSegmenter()``: the objects whose
 centroid lies more than 3 mm from the box (``away``) and how many of them the view without
 the box also has (``common``; the view without the box has ``away_plain``), and the objects
-touching the 3 mm band around the box (``near``; ``near_plain`` without it). ``white`` is
-also run with the plateau left in the detector's statistics (``_counted``), as before
-December 2026. Writes ``benchmarks/results/boxes.json``.
+touching the 3 mm band around the box (``near``; ``near_plain`` without it). Each box is
+also run with it left in the detector's statistics (``_counted``), as before December
+2026. Writes ``benchmarks/results/boxes.json``.
 """
 
 from __future__ import annotations
@@ -63,17 +63,18 @@ def run(sp: float) -> dict:
             near = ~away
             near[rs, cs] = False
             p_away = {p for p in centroids(plain) if away[p]}
-            variants = [(name, v, False) for name, v in VALUES.items()] + [("white", 4095, True)]
+            variants = [(name, v, counted) for name, v in VALUES.items()
+                        for counted in (False, True)]
             for name, value, counted in variants:
                 img = a.copy()
                 img[rs, cs] = value
-                real = combine.clipped_plateaus
-                if counted:  # the plateau in the statistics, as before December 2026
-                    combine.clipped_plateaus = lambda *a, **k: None
+                real = combine.not_tissue
+                if counted:  # the box in the statistics, as before December 2026
+                    combine.not_tissue = lambda *a, **k: (None, None)
                 try:
                     lab = B.segment(img, sp)[0]
                 finally:
-                    combine.clipped_plateaus = real
+                    combine.not_tissue = real
                 got = {p for p in centroids(lab) if away[p]}
                 key = f"{view}_{sp}mm_{name}_{where}" + ("_counted" if counted else "")
                 results[f"away_{key}"] = len(got)

@@ -167,6 +167,77 @@ def clipped_plateaus(
     return out
 
 
+def flat_regions(
+    image: np.ndarray, spacing, *, min_area_mm2: float = 12.5, margin_mm: float = 1.0,
+    within: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Pixels on or near a region of one value of ``min_area_mm2`` or more, at any value.
+
+    A region of one value is not tissue (noise alone breaks it up): an anonymisation box, a
+    pad, tissue clipped at either end of a window. Its inside (pixels equal to their four
+    neighbours, 4-connected; only inside ``within`` when given, e.g. the breast, so that a
+    flat air costs nothing) is grown by ``margin_mm``. None when there is none (the common
+    case, decided by four comparisons per pixel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 4000, (80, 80)).astype(np.uint16)
+    >>> img[20:60, 20:60] = 2000
+    >>> m = flat_regions(img, 0.1)
+    >>> bool(m[40, 40]), bool(m[15, 40]), bool(m[5, 5])   # inside, margin, tissue
+    (True, True, False)
+    >>> flat_regions(img[:18, :18], 0.1) is None
+    True
+    """
+    sp = check_spacing(spacing, plausible=False)
+    img = np.asarray(image)
+    if min(img.shape) < 3:
+        return None
+    c = img[1:-1, 1:-1]
+    inner = np.zeros(img.shape, bool)
+    inner[1:-1, 1:-1] = ((c == img[:-2, 1:-1]) & (c == img[2:, 1:-1])
+                         & (c == img[1:-1, :-2]) & (c == img[1:-1, 2:]))
+    if within is not None:
+        inner &= within
+    min_px = min_area_mm2 / (sp[0] * sp[1])
+    if np.count_nonzero(inner) < min_px:
+        return None
+    lab, n = ndimage.label(inner, structure=_CROSS)
+    big = np.bincount(lab.ravel(), minlength=n + 1) >= min_px
+    big[0] = False
+    if not big.any():
+        return None
+    r = max(1, int(round(margin_mm / min(sp))))
+    out = np.zeros(img.shape, bool)
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if big[k]:
+            a0, a1 = max(sl[0].start - r, 0), min(sl[0].stop + r, img.shape[0])
+            b0, b1 = max(sl[1].start - r, 0), min(sl[1].stop + r, img.shape[1])
+            out[a0:a1, b0:b1] |= ndimage.binary_dilation(
+                lab[a0:a1, b0:b1] == k, structure=_CROSS, iterations=r)
+    return out
+
+
+def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
+               breast: np.ndarray | None = None):
+    """What the calibrated detector leaves out of its statistics, and the part of it at the
+    maximum: ``(exclude, plateaus)``, each a mask or None.
+
+    Plateaus at the maximum (:func:`clipped_plateaus`) and regions of one value at any level
+    (:func:`flat_regions`, inside ``breast`` when given) of half a noise window or more,
+    with ``STATS_MARGIN_MM`` around them: their flat inside and artificial outline say
+    nothing about the tissue's noise, and those smaller than half a window (a marker, a
+    letter) cannot sway a window's robust scale.
+    """
+    kw = {"min_area_mm2": window_mm**2 / 2, "margin_mm": STATS_MARGIN_MM}
+    plateaus = clipped_plateaus(image, spacing, **kw)
+    flat = flat_regions(image, spacing, within=breast, **kw)
+    if flat is None or plateaus is None:
+        return (plateaus if flat is None else flat), plateaus
+    return flat | plateaus, plateaus
+
+
 def on_clipped_plateaus(image: np.ndarray, labels: np.ndarray, spacing) -> np.ndarray:
     """Which labels of ``labels`` (index 0 = background, always False) touch
     :func:`clipped_plateaus` of ``image``: the candidates the calibrated segmentation and

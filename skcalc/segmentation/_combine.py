@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing, resolve_bit_depth
-from ._breast import STATS_MARGIN_MM, clipped_plateaus, erode_breast, on_clipped_plateaus
+from ._breast import erode_breast, not_tissue, on_clipped_plateaus
 from ._defects import repair_impulse_defects
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
@@ -238,10 +238,10 @@ def segment_calibrated(
        (:func:`~skcalc.segmentation.impulse_defects`).
     2. Candidates whose DoG peak exceeds ``cnr_threshold`` local robust standard deviations
        (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`), inside the breast
-       eroded by ``erosion_mm``. Plateaus at the image's maximum of half a noise window
+       eroded by ``erosion_mm``. Regions of one value (at any level) of half a noise window
        (``window_mm**2 / 2``) or more, with 1 mm around them, are left out of the noise
-       estimates, the intensity stabilisation and the area the candidate density of step
-       3 is taken on.
+       estimates and the intensity stabilisation; those at the image's maximum also out of
+       the area the candidate density of step 3 is taken on.
     3. If ``candidate_filter`` is given: per-candidate features, score, and the objects
        scoring at least the threshold of ``operating_point`` (a preset name or expected
        false positives per cm^2, calibrated on held-out synthetic negatives) are kept. With
@@ -295,15 +295,13 @@ def segment_calibrated(
     cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
     if stabilise is None:
         stabilise = filter_stabilise(candidate_filter)
-    # plateaus at the maximum (and the DoG's reach around them) say nothing about the
-    # tissue's noise and hold no candidates; those smaller than half a noise window (a
-    # marker, a letter) cannot sway the windows' robust scales and are left in
-    plateaus = clipped_plateaus(image, sp, min_area_mm2=window_mm**2 / 2,
-                                margin_mm=STATS_MARGIN_MM)
+    # large flat regions and plateaus at the maximum are not tissue: out of the statistics;
+    # the plateaus hold no candidates either, so they leave the density's area too
+    exclude, plateaus = not_tissue(image, sp, window_mm, breast)
     labels, info = calibrated_candidates(
         image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
         erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise,
-        exclude=plateaus, **hp)
+        exclude=exclude, **hp)
     searchable = breast_area_cm2(breast if plateaus is None else breast & ~plateaus, sp)
     n_cand = int(labels.max())
     summary = {

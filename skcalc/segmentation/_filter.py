@@ -478,7 +478,7 @@ def roi_candidates(
     """
     from scipy import ndimage as ndi
 
-    from ._breast import STATS_MARGIN_MM, clipped_plateaus, erode_breast, on_clipped_plateaus
+    from ._breast import erode_breast, not_tissue, on_clipped_plateaus
     from ._calibrated import calibrated_candidates, candidate_features
     from ._combine import _coarse_breast
     from ._defects import repair_impulse_defects
@@ -498,8 +498,7 @@ def roi_candidates(
         lab, info = calibrated_candidates(
             image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
             erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"), stabilise=stabilise,
-            exclude=clipped_plateaus(image, sp, min_area_mm2=window_mm**2 / 2,
-                                     margin_mm=STATS_MARGIN_MM))
+            exclude=not_tissue(image, sp, window_mm, breast)[0])
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {name!r}: {exc}") from exc
     X = candidate_features(lab, info)

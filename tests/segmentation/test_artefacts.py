@@ -117,12 +117,13 @@ def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, se
 
 
 @pytest.mark.parametrize("seed", [2, 3])
-def test_a_large_plateau_in_the_breast_leaves_the_statistics_elsewhere(seed):
-    """A 20 x 15 mm box at the maximum inside the breast (an anonymisation box, clipped
-    dense tissue): the candidates away from it are those of the image without it, because
-    the box is left out of the noise scales and the stabilisation; counted in them, it
-    moves candidates far from it."""
-    from skcalc.segmentation._breast import STATS_MARGIN_MM
+@pytest.mark.parametrize("value", [4095, 2000, 0])
+def test_a_large_flat_box_in_the_breast_leaves_the_statistics_elsewhere(seed, value):
+    """A 20 x 15 mm box of one value inside the breast (an anonymisation box, clipped
+    tissue; at the maximum, in the middle of the range or at 0): the candidates away from
+    it are those of the image without it, because the box is left out of the noise scales
+    and the stabilisation; counted in them, it moves candidates far from it."""
+    from skcalc.segmentation._breast import not_tissue
     from skcalc.segmentation._calibrated import calibrated_candidates
     from skcalc.segmentation._combine import _coarse_breast
 
@@ -132,7 +133,7 @@ def test_a_large_plateau_in_the_breast_leaves_the_statistics_elsewhere(seed):
     rows, cols = np.nonzero(breast)
     r0, c0 = int(np.median(rows)) - 100, int(np.median(cols)) - 100
     boxed = image.copy()
-    boxed[r0:r0 + 200, c0:c0 + 150] = 4095
+    boxed[r0:r0 + 200, c0:c0 + 150] = value
     away = np.ones(image.shape, bool)
     away[r0 - 30:r0 + 230, c0 - 30:c0 + 180] = False
 
@@ -142,9 +143,11 @@ def test_a_large_plateau_in_the_breast_leaves_the_statistics_elsewhere(seed):
         return {(r, c) for r, c in zip(info["peak_row"], info["peak_col"]) if away[r, c]}
 
     plain = peaks(image, None)
-    box = clipped_plateaus(boxed, SP, min_area_mm2=12.5, margin_mm=STATS_MARGIN_MM)
-    assert box is not None and box[r0:r0 + 200, c0:c0 + 150].all()
-    left_out, counted = peaks(boxed, box), peaks(boxed, None)
+    exclude, plateaus = not_tissue(boxed, SP)
+    assert exclude[r0:r0 + 200, c0:c0 + 150].all() and not exclude[away].mean() > 0.01
+    assert (plateaus is not None) == (value == 4095)
+    assert not_tissue(image, SP) == (None, None)
+    left_out, counted = peaks(boxed, exclude), peaks(boxed, None)
     assert len(plain) > 25
     assert len(plain & left_out) >= 0.95 * len(plain)
     assert len(plain & counted) < len(plain & left_out)
