@@ -135,3 +135,19 @@ def plot_detection_crops(image, labels, title: str, path: str, *, half: int = 32
     fig.savefig(path)
     plt.close(fig)
     print("wrote", path)
+
+
+def spacing_main(run, name: str, default: float = 0.1) -> None:
+    """Command line of a benchmark that takes only ``--spacing``: ``run(spacing)`` with
+    warnings silenced, its figures printed and written as ``results/<name>.json``."""
+    import argparse
+    import warnings
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spacing", type=float, default=default)
+    args = ap.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run(args.spacing)
+    print_results(results)
+    print("wrote", write_results(results, name))

@@ -18,13 +18,11 @@ also run with it left in the detector's statistics (``_counted``), as before Dec
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import warnings
 
 import numpy as np
-from _common import print_results, write_results  # noqa: E402
+from _common import spacing_main  # noqa: E402
 from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -86,16 +84,5 @@ def run(sp: float) -> dict:
     return results
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--spacing", type=float, default=0.1)
-    args = ap.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        results = run(args.spacing)
-    print_results(results)
-    print("wrote", write_results(results, "boxes"))
-
-
 if __name__ == "__main__":
-    main()
+    spacing_main(run, "boxes")

@@ -21,13 +21,11 @@ Recall of inserted calcifications with hot pixels is in ``bench_display.py``
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import warnings
 
 import numpy as np
-from _common import print_results, write_results  # noqa: E402
+from _common import spacing_main  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
@@ -70,16 +68,5 @@ def run(sp: float) -> dict:
     return results
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--spacing", type=float, default=0.1)
-    args = ap.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        results = run(args.spacing)
-    print_results(results)
-    print("wrote", write_results(results, "hot_pixels"))
-
-
 if __name__ == "__main__":
-    main()
+    spacing_main(run, "hot_pixels")
