@@ -108,10 +108,23 @@ def _bright_pads(img: np.ndarray, min_size: int, sp=(1.0, 1.0)) -> np.ndarray:
     return pads
 
 
-#: Margin (mm) around plateaus at the maximum left out of the detector's statistics (the
-#: noise scales, the intensity stabilisation, the area the candidate density is taken on):
-#: the coarsest DoG reaches about 1 mm from the plateau's outline.
+#: Margin (mm) around regions of one value left out of the detector's statistics (the
+#: noise scales, the intensity stabilisation; for plateaus at the maximum also the area the
+#: candidate density is taken on): the coarsest DoG reaches about 1 mm from their outline.
 STATS_MARGIN_MM = 1.0
+
+
+def _grown_components(lab: np.ndarray, keep: np.ndarray, r: int) -> np.ndarray:
+    """The components of ``lab`` with ``keep[label]`` dilated ``r`` times (4-connected),
+    each within its own box grown by ``r``."""
+    out = np.zeros(lab.shape, bool)
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if keep[k]:
+            a0, a1 = max(sl[0].start - r, 0), min(sl[0].stop + r, lab.shape[0])
+            b0, b1 = max(sl[1].start - r, 0), min(sl[1].stop + r, lab.shape[1])
+            out[a0:a1, b0:b1] |= ndimage.binary_dilation(lab[a0:a1, b0:b1] == k,
+                                                         structure=_CROSS, iterations=r)
+    return out
 
 
 def clipped_plateaus(
@@ -156,14 +169,7 @@ def clipped_plateaus(
     if not big.any():
         return None
     out = np.zeros(image.shape, bool)
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        if big[k]:
-            # the component's box grown by the margin, dilated there
-            a0, a1 = max(sl[0].start - r, 0), min(sl[0].stop + r, box.shape[0])
-            b0, b1 = max(sl[1].start - r, 0), min(sl[1].stop + r, box.shape[1])
-            grown = ndimage.binary_dilation(lab[a0:a1, b0:b1] == k, structure=_CROSS,
-                                            iterations=r)
-            out[r0 + a0:r0 + a1, c0 + b0:c0 + b1] |= grown
+    out[r0:r1, c0:c1] = _grown_components(lab, big, r)
     return out
 
 
@@ -209,14 +215,7 @@ def flat_regions(
     if not big.any():
         return None
     r = max(1, int(round(margin_mm / min(sp))))
-    out = np.zeros(img.shape, bool)
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        if big[k]:
-            a0, a1 = max(sl[0].start - r, 0), min(sl[0].stop + r, img.shape[0])
-            b0, b1 = max(sl[1].start - r, 0), min(sl[1].stop + r, img.shape[1])
-            out[a0:a1, b0:b1] |= ndimage.binary_dilation(
-                lab[a0:a1, b0:b1] == k, structure=_CROSS, iterations=r)
-    return out
+    return _grown_components(lab, big, r)
 
 
 def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
@@ -233,9 +232,9 @@ def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
     kw = {"min_area_mm2": window_mm**2 / 2, "margin_mm": STATS_MARGIN_MM}
     plateaus = clipped_plateaus(image, spacing, **kw)
     flat = flat_regions(image, spacing, within=breast, **kw)
-    if flat is None or plateaus is None:
-        return (plateaus if flat is None else flat), plateaus
-    return flat | plateaus, plateaus
+    if flat is None:
+        return plateaus, plateaus
+    return (flat if plateaus is None else flat | plateaus), plateaus
 
 
 def on_clipped_plateaus(image: np.ndarray, labels: np.ndarray, spacing) -> np.ndarray:

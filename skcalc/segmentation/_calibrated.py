@@ -415,8 +415,9 @@ def calibrated_candidates(
         (recorded as ``meta["stabilise"]``; filters without the key were trained without).
     exclude : ndarray of bool, optional
         Pixels left out of the statistics (the noise estimates and the stabilisation) but
-        not of the detection: plateaus at the image's maximum, whose flat inside and
-        full-range outline are not tissue (:func:`segment_calibrated` passes them).
+        not of the detection: large regions of one value, whose flat inside and artificial
+        outline are not tissue (:func:`~skcalc.segmentation._breast.not_tissue`, which
+        :func:`segment_calibrated` passes).
     extra_scales : int, default=0
         Gaussians added after ``hdog_sigmas(min_sigma, max_sigma, sigma_ratio)`` (each
         ``sigma_ratio`` times the previous; one adds a DoG at sigma 0.34 mm with the default

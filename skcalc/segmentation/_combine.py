@@ -279,7 +279,6 @@ def segment_calibrated(
     """
     from ._breast import breast_area_cm2
     from ._calibrated import (
-        calibrated_candidates,
         candidate_features,
         filter_cnr_threshold,
         filter_stabilise,
@@ -288,20 +287,15 @@ def segment_calibrated(
     sp = check_spacing(spacing, plausible=False)
     breast = _coarse_breast(image, sp) if breast_mask is None else breast_mask
     breast = np.asarray(breast, bool)
-    # hot pixels, when the air shows that the detector makes them, are not calcifications
-    image, n_spikes = repair_impulse_defects(image, breast, sp)
     hp = {k: v for k, v in (hdog_params or {}).items()
           if k in ("min_sigma", "max_sigma", "sigma_ratio", "hessian_thr")}
     cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
     if stabilise is None:
         stabilise = filter_stabilise(candidate_filter)
-    # large flat regions and plateaus at the maximum are not tissue: out of the statistics;
-    # the plateaus hold no candidates either, so they leave the density's area too
-    exclude, plateaus = not_tissue(image, sp, window_mm, breast)
-    labels, info = calibrated_candidates(
-        image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
-        erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise,
-        exclude=exclude, **hp)
+    image, labels, info, n_spikes, plateaus = artefact_free_candidates(
+        image, sp, breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
+        erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise, **hp)
+    # the plateaus hold no candidates, so they leave the density's area too
     searchable = breast_area_cm2(breast if plateaus is None else breast & ~plateaus, sp)
     n_cand = int(labels.max())
     summary = {
@@ -372,6 +366,26 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     out = mask.copy()
     out[r0:r1, c0:c1] = filled[1:-1, 1:-1]
     return out
+
+
+def artefact_free_candidates(image: np.ndarray, sp, breast: np.ndarray, *,
+                             window_mm: float = 5.0, **kw):
+    """:func:`~skcalc.segmentation._calibrated.calibrated_candidates` of ``image`` (as
+    segmented: calcifications bright) after the artefact rules, shared by the segmenter and
+    :func:`~skcalc.segmentation.fit_candidate_filter`'s own-image candidates.
+
+    Hot pixels, when the air shows that the detector makes them, are repaired first; large
+    regions of one value and plateaus at the maximum are left out of the statistics
+    (:func:`~skcalc.segmentation._breast.not_tissue`). Returns the repaired image, the
+    labels and info, the number of repaired pixels and the plateaus' mask (or None).
+    """
+    from ._calibrated import calibrated_candidates
+
+    image, n_spikes = repair_impulse_defects(image, breast, sp)
+    exclude, plateaus = not_tissue(image, sp, window_mm, breast)
+    labels, info = calibrated_candidates(image, sp, breast_mask=breast, window_mm=window_mm,
+                                         exclude=exclude, **kw)
+    return image, labels, info, n_spikes, plateaus
 
 
 def _coarse_breast(image: np.ndarray, sp: tuple[float, float]) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing
+from ._calibrated import _MAD_TO_SD
 
 __all__ = ["impulse_defects", "repair_impulse_defects"]
 
@@ -38,7 +39,7 @@ def _difference_sd(d: np.ndarray) -> float:
     fewer than 50 of them."""
     if d.size < 50:
         return 0.0
-    return float(np.median(np.abs(d - np.median(d))) * 1.4826 / np.sqrt(2))
+    return float(np.median(np.abs(d - np.median(d))) * _MAD_TO_SD / np.sqrt(2))
 
 
 def _spikes(img: np.ndarray, tau: float) -> np.ndarray:

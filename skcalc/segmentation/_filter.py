@@ -478,10 +478,9 @@ def roi_candidates(
     """
     from scipy import ndimage as ndi
 
-    from ._breast import erode_breast, not_tissue, on_clipped_plateaus
-    from ._calibrated import calibrated_candidates, candidate_features
-    from ._combine import _coarse_breast
-    from ._defects import repair_impulse_defects
+    from ._breast import erode_breast, on_clipped_plateaus
+    from ._calibrated import candidate_features
+    from ._combine import _coarse_breast, artefact_free_candidates
 
     if cnr_threshold is None:
         cnr_threshold = filter_cnr_threshold(load_default_filter())
@@ -494,11 +493,10 @@ def roi_candidates(
         # as HDoGRegSegmenter(polarity="auto"): a breast darker than its air is inverted
         image = orient_breast(image, sp, "auto", roi.meta.get("bits_stored"))[0]
         breast = _coarse_breast(image, sp)
-        image = repair_impulse_defects(image, breast, sp)[0]
-        lab, info = calibrated_candidates(
-            image, sp, breast_mask=breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
-            erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"), stabilise=stabilise,
-            exclude=not_tissue(image, sp, window_mm, breast)[0])
+        image, lab, info = artefact_free_candidates(
+            image, sp, breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
+            erosion_mm=erosion_mm, bit_depth=roi.meta.get("bits_stored"),
+            stabilise=stabilise)[:3]
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"ROI {name!r}: {exc}") from exc
     X = candidate_features(lab, info)
