@@ -68,7 +68,7 @@ def run(sp: float) -> dict:
                 img[rs, cs] = value
                 real = combine.not_tissue
                 if counted:  # the box in the statistics, as before December 2026
-                    combine.not_tissue = lambda *a, **k: (None, None)
+                    combine.not_tissue = lambda *a, **k: None
                 try:
                     lab = B.segment(img, sp)[0]
                 finally:

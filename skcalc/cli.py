@@ -349,7 +349,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     if seg_summary.get("n_on_clipped_plateaus"):
         _say(
             f"{seg_summary['n_on_clipped_plateaus']} detection(s) on or next to plateaus at "
-            "the image's maximum (burned-in text, markers, clipped tissue) left out"
+            "the image's maximum or large regions of one value (burned-in text, markers, "
+            "boxes, clipped tissue) left out"
         )
     _say(f"labels written to {label_path}")
     _say(f"overlays written to {outputs['overlay']} and {outputs['native']}")

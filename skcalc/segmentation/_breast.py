@@ -109,8 +109,8 @@ def _bright_pads(img: np.ndarray, min_size: int, sp=(1.0, 1.0)) -> np.ndarray:
 
 
 #: Margin (mm) around regions of one value left out of the detector's statistics (the
-#: noise scales, the intensity stabilisation; for plateaus at the maximum also the area the
-#: candidate density is taken on): the coarsest DoG reaches about 1 mm from their outline.
+#: noise scales, the intensity stabilisation, the area the candidate density is taken
+#: on): the coarsest DoG reaches about 1 mm from their outline.
 STATS_MARGIN_MM = 1.0
 
 
@@ -182,7 +182,8 @@ def flat_regions(
     A region of one value is not tissue (noise alone breaks it up): an anonymisation box, a
     pad, tissue clipped at either end of a window. Its inside (pixels equal to their four
     neighbours, 4-connected; only inside ``within`` when given, e.g. the breast, so that a
-    flat air costs nothing) is grown by ``margin_mm``. None when there is none (the common
+    flat air costs nothing) is grown by one pixel (the region's own edge) and
+    ``margin_mm``. None when there is none (the common
     case, decided by four comparisons per pixel).
 
     Examples
@@ -214,46 +215,81 @@ def flat_regions(
     big[0] = False
     if not big.any():
         return None
+    # the inside grown by one pixel is the region (its edge pixels differ from a neighbour
+    # outside it), and the margin is taken from there
     r = max(1, int(round(margin_mm / min(sp))))
-    return _grown_components(lab, big, r)
+    return _grown_components(lab, big, r + 1)
 
 
 def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
-               breast: np.ndarray | None = None):
-    """What the calibrated detector leaves out of its statistics, and the part of it at the
-    maximum: ``(exclude, plateaus)``, each a mask or None.
+               breast: np.ndarray | None = None) -> np.ndarray | None:
+    """What the calibrated detector leaves out of its statistics and of the area its
+    candidate density is taken on: a mask, or None.
 
     Plateaus at the maximum (:func:`clipped_plateaus`) and regions of one value at any level
     (:func:`flat_regions`, inside ``breast`` when given) of half a noise window or more,
     with ``STATS_MARGIN_MM`` around them: their flat inside and artificial outline say
-    nothing about the tissue's noise, and those smaller than half a window (a marker, a
+    nothing about the tissue's noise and hold no candidates (those on their outline are
+    dropped, :func:`artificial_outlines`), and those smaller than half a window (a marker, a
     letter) cannot sway a window's robust scale.
     """
     kw = {"min_area_mm2": window_mm**2 / 2, "margin_mm": STATS_MARGIN_MM}
     plateaus = clipped_plateaus(image, spacing, **kw)
     flat = flat_regions(image, spacing, within=breast, **kw)
+    if flat is None or plateaus is None:
+        return plateaus if flat is None else flat
+    return flat | plateaus
+
+
+def artificial_outlines(image: np.ndarray, spacing,
+                        breast: np.ndarray | None = None) -> np.ndarray | None:
+    """Pixels on or within 0.2 mm of a region that is not tissue and whose outline is an
+    edge the image did not have: a plateau at the maximum of 1 mm^2 or more
+    (:func:`clipped_plateaus`), or a region of one value at any level of half a noise
+    window (12.5 mm^2) or more (:func:`flat_regions`, inside ``breast`` when given). None
+    when there is neither (the common case).
+
+    A grey anonymisation box, a pad or tissue clipped at the bottom of a window is flat
+    below the maximum; the DoG responds to its outline as to the outline of a plateau (a
+    30 mm grey box inside the real L-CC view left 12 objects along its edges where the view
+    has 6). Regions of one value smaller than 12.5 mm^2 below the maximum are left alone:
+    an 8-bit or JPEG export of smooth fat has flat patches of a few mm^2 next to tissue.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 4000, (80, 80)).astype(np.uint16)
+    >>> img[20:60, 20:60] = 2000
+    >>> m = artificial_outlines(img, 0.1)
+    >>> bool(m[40, 40]), bool(m[19, 40]), bool(m[15, 40])   # inside, outline, tissue
+    (True, True, False)
+    """
+    plateaus = clipped_plateaus(image, spacing)
+    flat = flat_regions(image, spacing, within=breast, margin_mm=0.2)
     if flat is None:
-        return plateaus, plateaus
-    return (flat if plateaus is None else flat | plateaus), plateaus
+        return plateaus
+    return flat if plateaus is None else flat | plateaus
 
 
-def on_clipped_plateaus(image: np.ndarray, labels: np.ndarray, spacing) -> np.ndarray:
+def on_artificial_outlines(image: np.ndarray, labels: np.ndarray, spacing,
+                        breast: np.ndarray | None = None) -> np.ndarray:
     """Which labels of ``labels`` (index 0 = background, always False) touch
-    :func:`clipped_plateaus` of ``image``: the candidates the calibrated segmentation and
+    :func:`artificial_outlines` of ``image``: the candidates the calibrated segmentation and
     :func:`~skcalc.segmentation.fit_candidate_filter` leave out.
 
     Examples
     --------
     >>> import numpy as np
-    >>> img = np.zeros((60, 60), np.uint16); img[10:30, 10:40] = 4095
+    >>> img = np.random.default_rng(0).integers(0, 4000, (60, 60)).astype(np.uint16)
+    >>> img[10:30, 10:40] = 4095
     >>> lab = np.zeros((60, 60), np.int32); lab[31, 20] = 1; lab[50, 50] = 2
-    >>> on_clipped_plateaus(img, lab, 0.1).tolist()
+    >>> on_artificial_outlines(img, lab, 0.1).tolist()
     [False, True, False]
     """
     out = np.zeros(int(labels.max(initial=0)) + 1, bool)
-    clipped = clipped_plateaus(image, spacing) if out.size > 1 else None
-    if clipped is not None:
-        out[labels[clipped]] = True
+    outlines = artificial_outlines(image, spacing, breast) if out.size > 1 else None
+    if outlines is not None:
+        out[labels[outlines]] = True
         out[0] = False
     return out
 

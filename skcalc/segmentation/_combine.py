@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._units import check_spacing, resolve_bit_depth
-from ._breast import erode_breast, not_tissue, on_clipped_plateaus
+from ._breast import erode_breast, not_tissue, on_artificial_outlines
 from ._defects import repair_impulse_defects
 
 __all__ = ["combine", "segment_calibrated", "segment_hdogreg"]
@@ -240,8 +240,8 @@ def segment_calibrated(
        (:func:`~skcalc.segmentation._calibrated.calibrated_candidates`), inside the breast
        eroded by ``erosion_mm``. Regions of one value (at any level) of half a noise window
        (``window_mm**2 / 2``) or more, with 1 mm around them, are left out of the noise
-       estimates and the intensity stabilisation; those at the image's maximum also out of
-       the area the candidate density of step 3 is taken on.
+       estimates, the intensity stabilisation and the area the candidate density of step 3
+       is taken on.
     3. If ``candidate_filter`` is given: per-candidate features, score, and the objects
        scoring at least the threshold of ``operating_point`` (a preset name or expected
        false positives per cm^2, calibrated on held-out synthetic negatives) are kept. With
@@ -249,8 +249,10 @@ def segment_calibrated(
        candidates (:func:`~skcalc.segmentation.image_operating_point`); ``"filter"``
        uses the calibration table as it is.
     4. Candidates on or within 0.2 mm of a plateau at the image's maximum of 1 mm^2 or
-       more (clipped tissue, burned-in text or markers; :func:`clipped_plateaus`) are
-       dropped: the plateau's outline is an artificial edge.
+       more (clipped tissue, burned-in text or markers; :func:`clipped_plateaus`), or of a
+       region of one value at any level of 12.5 mm^2 or more inside the breast (a grey
+       box, a pad, tissue clipped at the bottom of a window; :func:`flat_regions`), are
+       dropped: their outline is an artificial edge.
     5. If ``model`` (the regression CNN) is given, the authors' ``"overlap"`` rule is applied
        to the kept objects.
     6. Holes are filled and the result labelled (4-connectivity).
@@ -274,7 +276,8 @@ def segment_calibrated(
         ``stabilised`` (whether step 0 of
         :func:`~skcalc.segmentation._calibrated.calibrated_candidates` ran),
         ``n_impulse_pixels`` (hot pixels repaired in step 1; 0 when the air has none),
-        ``n_on_clipped_plateaus`` (candidates that would have been kept, dropped by step 4),
+        ``n_on_clipped_plateaus`` (candidates that would have been kept, dropped by step 4
+        for touching a plateau's or a region of one value's outline),
         ``n_objects``, ``breast_area_cm2``.
     """
     from ._breast import breast_area_cm2
@@ -292,11 +295,12 @@ def segment_calibrated(
     cnr_threshold = filter_cnr_threshold(candidate_filter, cnr_threshold)
     if stabilise is None:
         stabilise = filter_stabilise(candidate_filter)
-    image, labels, info, n_spikes, plateaus = artefact_free_candidates(
+    image, labels, info, n_spikes, not_tissue_mask = artefact_free_candidates(
         image, sp, breast, cnr_threshold=cnr_threshold, window_mm=window_mm,
         erosion_mm=erosion_mm, bit_depth=bit_depth, stabilise=stabilise, **hp)
-    # the plateaus hold no candidates, so they leave the density's area too
-    searchable = breast_area_cm2(breast if plateaus is None else breast & ~plateaus, sp)
+    # regions of one value hold no candidates, so they leave the density's area too
+    searchable = breast_area_cm2(
+        breast if not_tissue_mask is None else breast & ~not_tissue_mask, sp)
     n_cand = int(labels.max())
     summary = {
         "threshold": "auto",
@@ -314,9 +318,9 @@ def segment_calibrated(
         "candidate_density_per_cm2": None,
         "fp_scale": None,
     }
-    # candidates on a clipped or burned-in plateau's outline: dropped, and left out of the
-    # image's density of candidates that the operating point is corrected for
-    artefact = on_clipped_plateaus(image, labels, sp)
+    # candidates on the outline of a plateau or a large region of one value: dropped, and
+    # left out of the image's density of candidates that the operating point is corrected for
+    artefact = on_artificial_outlines(image, labels, sp, breast)
     keep = np.ones(n_cand + 1, bool)
     if candidate_filter is not None:
         from ._operating_point import image_operating_point
@@ -377,15 +381,15 @@ def artefact_free_candidates(image: np.ndarray, sp, breast: np.ndarray, *,
     Hot pixels, when the air shows that the detector makes them, are repaired first; large
     regions of one value and plateaus at the maximum are left out of the statistics
     (:func:`~skcalc.segmentation._breast.not_tissue`). Returns the repaired image, the
-    labels and info, the number of repaired pixels and the plateaus' mask (or None).
+    labels and info, the number of repaired pixels and the mask left out (or None).
     """
     from ._calibrated import calibrated_candidates
 
     image, n_spikes = repair_impulse_defects(image, breast, sp)
-    exclude, plateaus = not_tissue(image, sp, window_mm, breast)
+    exclude = not_tissue(image, sp, window_mm, breast)
     labels, info = calibrated_candidates(image, sp, breast_mask=breast, window_mm=window_mm,
                                          exclude=exclude, **kw)
-    return image, labels, info, n_spikes, plateaus
+    return image, labels, info, n_spikes, exclude
 
 
 def _coarse_breast(image: np.ndarray, sp: tuple[float, float]) -> np.ndarray:

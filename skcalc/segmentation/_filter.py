@@ -478,7 +478,7 @@ def roi_candidates(
     """
     from scipy import ndimage as ndi
 
-    from ._breast import erode_breast, on_clipped_plateaus
+    from ._breast import erode_breast, on_artificial_outlines
     from ._calibrated import candidate_features
     from ._combine import _coarse_breast, artefact_free_candidates
 
@@ -503,7 +503,7 @@ def roi_candidates(
     n = X.shape[0]
     area = float(erode_breast(breast, spacing=sp, size_mm=erosion_mm).sum()) * sp[0] * sp[1] / 100
     # as the segmenter: candidates on a plateau at the maximum are not candidates
-    real = ~on_clipped_plateaus(image, lab, sp)[1:]
+    real = ~on_artificial_outlines(image, lab, sp, breast)[1:]
     if annotation is None and labelled:
         annotation = roi.reference
     y = np.zeros(n, np.int8)
