@@ -116,6 +116,23 @@ def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, se
         np.testing.assert_array_equal(got, ref)
 
 
+def _field_with_box(seed, value):
+    """A synthetic field at 0.1 mm, its breast, and the field with a 20 x 15 mm box of
+    ``value`` (``"median"``: the breast's median intensity) inside the breast at ``(r0,
+    c0)``."""
+    from skcalc.segmentation._combine import _coarse_breast
+
+    image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
+                                                 random_state=seed).image)
+    breast = _coarse_breast(image, (SP, SP))
+    rows, cols = np.nonzero(breast)
+    r0, c0 = int(np.median(rows)) - 100, int(np.median(cols)) - 100
+    boxed = image.copy()
+    boxed[r0:r0 + 200, c0:c0 + 150] = (int(np.median(image[breast])) if value == "median"
+                                       else value)
+    return image, breast, boxed, (r0, c0)
+
+
 @pytest.mark.parametrize("seed", [2, 3])
 @pytest.mark.parametrize("value", [4095, 2000, 0])
 def test_a_large_flat_box_in_the_breast_leaves_the_statistics_elsewhere(seed, value):
@@ -125,15 +142,8 @@ def test_a_large_flat_box_in_the_breast_leaves_the_statistics_elsewhere(seed, va
     and the stabilisation; counted in them, it moves candidates far from it."""
     from skcalc.segmentation._breast import not_tissue
     from skcalc.segmentation._calibrated import calibrated_candidates
-    from skcalc.segmentation._combine import _coarse_breast
 
-    image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
-                                                 random_state=seed).image)
-    breast = _coarse_breast(image, (SP, SP))
-    rows, cols = np.nonzero(breast)
-    r0, c0 = int(np.median(rows)) - 100, int(np.median(cols)) - 100
-    boxed = image.copy()
-    boxed[r0:r0 + 200, c0:c0 + 150] = value
+    image, breast, boxed, (r0, c0) = _field_with_box(seed, value)
     away = np.ones(image.shape, bool)
     away[r0 - 30:r0 + 230, c0 - 30:c0 + 180] = False
 
@@ -203,15 +213,7 @@ def test_a_box_at_the_tissues_level_leaves_no_objects_on_its_outline(seed, monke
     """A 20 x 15 mm box of one value at the breast's median intensity: its outline against
     the tissue's fluctuations makes bright points; no object touches it (within 0.3 mm), and
     without the rule some do."""
-    from skcalc.segmentation._combine import _coarse_breast
-
-    image = np.asarray(make_full_field_mammogram((768, 640), spacing=SP, n_clusters=2,
-                                                 random_state=seed).image)
-    breast = _coarse_breast(image, (SP, SP))
-    rows, cols = np.nonzero(breast)
-    r0, c0 = int(np.median(rows)) - 100, int(np.median(cols)) - 100
-    boxed = image.copy()
-    boxed[r0:r0 + 200, c0:c0 + 150] = int(np.median(image[breast]))
+    image, _, boxed, (r0, c0) = _field_with_box(seed, "median")
     band = np.zeros(image.shape, bool)
     band[r0 - 3:r0 + 203, c0 - 3:c0 + 153] = True
     out = _segment(boxed)
