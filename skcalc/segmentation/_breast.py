@@ -183,8 +183,8 @@ def flat_regions(
     pad, tissue clipped at either end of a window. Its inside (pixels equal to their four
     neighbours, 4-connected; only inside ``within`` when given, e.g. the breast, so that a
     flat air costs nothing) is grown by one pixel (the region's own edge) and
-    ``margin_mm``. None when there is none (the common
-    case, decided by four comparisons per pixel).
+    ``margin_mm``. None when there is none (the common case, decided by four comparisons
+    per pixel).
 
     Examples
     --------
@@ -251,9 +251,10 @@ def artificial_outlines(image: np.ndarray, spacing,
 
     A grey anonymisation box, a pad or tissue clipped at the bottom of a window is flat
     below the maximum; the DoG responds to its outline as to the outline of a plateau (a
-    30 mm grey box inside the real L-CC view left 12 objects along its edges where the view
-    has 6). Regions of one value smaller than 12.5 mm^2 below the maximum are left alone:
-    an 8-bit or JPEG export of smooth fat has flat patches of a few mm^2 next to tissue.
+    30 mm grey box inside the real L-CC view left 12 objects within 3 mm of it where the
+    view has 6; 8 with this rule). Regions of one value smaller than 12.5 mm^2 below the
+    maximum are left alone: 8-bit, windowed and JPEG exports of the real views have flat
+    patches of 1-9 mm^2 in the breast.
 
     Examples
     --------
@@ -272,7 +273,7 @@ def artificial_outlines(image: np.ndarray, spacing,
 
 
 def on_artificial_outlines(image: np.ndarray, labels: np.ndarray, spacing,
-                        breast: np.ndarray | None = None) -> np.ndarray:
+                           breast: np.ndarray | None = None) -> np.ndarray:
     """Which labels of ``labels`` (index 0 = background, always False) touch
     :func:`artificial_outlines` of ``image``: the candidates the calibrated segmentation and
     :func:`~skcalc.segmentation.fit_candidate_filter` leave out.
