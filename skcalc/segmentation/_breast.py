@@ -114,6 +114,11 @@ def _bright_pads(img: np.ndarray, min_size: int, sp=(1.0, 1.0)) -> np.ndarray:
 STATS_MARGIN_MM = 1.0
 
 
+#: Fraction of the image's range below its maximum that still counts as the top (a
+#: plateau at the maximum): burned-in markers read a few levels below it.
+TOP_TOLERANCE = 0.001
+
+
 def _grown_components(lab: np.ndarray, keep: np.ndarray, r: int) -> np.ndarray:
     """The components of ``lab`` with ``keep[label]`` dilated ``r`` times (4-connected),
     each within its own box grown by ``r``."""
@@ -136,10 +141,13 @@ def clipped_plateaus(
     burned in (text, a ruler, a marker drawn at the top value). Nothing can be seen inside
     it, and its outline is an edge that the image did not have, with the contrast of the
     whole range: the DoG and the filter respond to it as to a bright calcification (the
-    strokes of burned-in letters touching the breast became objects of 3-5 mm^2). A
-    calcification of 1.1 mm or less clipped at the top on its own is smaller than the
-    default area and is kept. Returns None when the maximum covers less than
-    ``min_area_mm2`` in all (nothing clipped: the common case, decided by one comparison).
+    strokes of burned-in letters touching the breast became objects of 3-5 mm^2). The
+    plateau holds the pixels within ``TOP_TOLERANCE`` of the range below the maximum (4
+    counts of 12 bits, none of 8): the nipple marker beads of the real R-CC and L-CC views
+    read 4092-4095, and R-CC's (3.2 mm^2, mostly 4093) was an object. A calcification of
+    1.1 mm or less clipped at the top on its own is smaller than the default area and is
+    kept. Returns None when the top covers less than ``min_area_mm2`` in all (nothing
+    clipped: the common case, decided by one comparison).
 
     Examples
     --------
@@ -154,7 +162,8 @@ def clipped_plateaus(
     sp = check_spacing(spacing, plausible=False)
     image = np.asarray(image)
     min_px = min_area_mm2 / (sp[0] * sp[1])
-    at_top = image == image.max()
+    top = image.max()
+    at_top = image >= top - TOP_TOLERANCE * (float(top) - float(image.min()))
     if np.count_nonzero(at_top) < min_px:
         return None
     # the work is confined to the box around the maximum's pixels (grown by the margin)

@@ -96,14 +96,16 @@ def test_plateaus_known_answers():
 
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 30), w=st.integers(1, 30), r=st.integers(0, 40), c=st.integers(0, 40),
-       seed=st.integers(0, 2**16))
-def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, seed):
-    """Equal to a per-component reference: components of the maximum (4-connected) of at
-    least 1 mm^2 (100 px at 0.1 mm), grown by 2 px (0.2 mm) with the cross."""
+       value=st.integers(4085, 4095), seed=st.integers(0, 2**16))
+def test_plateaus_are_exactly_the_large_components_at_the_top(h, w, r, c, value, seed):
+    """Equal to a per-component reference: components (4-connected) of the pixels within
+    0.1 % of the range below the maximum, of at least 1 mm^2 (100 px at 0.1 mm), grown by
+    2 px (0.2 mm) with the cross. The box reads 4085-4095 over noise reaching 4095."""
     rng = np.random.default_rng(seed)
-    img = rng.integers(0, 4000, (80, 80)).astype(np.uint16)
-    img[r:r + h, c:c + w] = 4095
-    lab, n = ndimage.label(img == 4095)
+    img = rng.integers(0, 4096, (80, 80)).astype(np.uint16)
+    img[r:r + h, c:c + w] = value
+    top = int(img.max())
+    lab, n = ndimage.label(img >= top - 0.001 * (top - int(img.min())))
     ref = np.zeros(img.shape, bool)
     for k in range(1, n + 1):
         comp = lab == k
@@ -114,6 +116,21 @@ def test_plateaus_are_exactly_the_large_components_at_the_maximum(h, w, r, c, se
         assert got is None
     else:
         np.testing.assert_array_equal(got, ref)
+
+
+def test_a_marker_a_few_levels_below_the_maximum_is_a_plateau():
+    """A 2 mm bead at 4093 with a few pixels at 4095 (the real R-CC view's nipple marker):
+    one plateau; 20 levels below the maximum it is not."""
+    yy, xx = np.mgrid[:80, :80]
+    img = np.random.default_rng(1).integers(1000, 3000, (80, 80)).astype(np.uint16)
+    bead = (yy - 40) ** 2 + (xx - 40) ** 2 <= 100
+    img[bead] = 4093
+    img[40, 38:41] = 4095
+    m = clipped_plateaus(img, SP)
+    assert m is not None and m[bead].all() and m[40, 28] and not m[40, 27]
+    img[bead] = 4075
+    img[10, 10:13] = 4095
+    assert clipped_plateaus(img, SP) is None
 
 
 def _field_with_box(seed, value):
