@@ -184,7 +184,7 @@ def clipped_plateaus(
 
 def flat_regions(
     image: np.ndarray, spacing, *, min_area_mm2: float = 12.5, margin_mm: float = 1.0,
-    within: np.ndarray | None = None,
+    within: np.ndarray | None = None, min_area_at_bottom_mm2: float | None = None,
 ) -> np.ndarray | None:
     """Pixels on or near a region of one value of ``min_area_mm2`` or more, at any value.
 
@@ -192,7 +192,8 @@ def flat_regions(
     pad, tissue clipped at either end of a window. Its inside (pixels equal to their four
     neighbours, 4-connected; only inside ``within`` when given, e.g. the breast, so that a
     flat air costs nothing) is grown by one pixel (the region's own edge) and
-    ``margin_mm``. None when there is none (the common case, decided by four comparisons
+    ``margin_mm``. Regions at the image's minimum need ``min_area_at_bottom_mm2`` (when
+    given) instead. None when there is none (the common case, decided by four comparisons
     per pixel).
 
     Examples
@@ -220,8 +221,17 @@ def flat_regions(
     if np.count_nonzero(inner) < min_px:
         return None
     lab, n = ndimage.label(inner, structure=_CROSS)
-    big = np.bincount(lab.ravel(), minlength=n + 1) >= min_px
+    size = np.bincount(lab.ravel(), minlength=n + 1)
+    big = size >= min_px
     big[0] = False
+    if min_area_at_bottom_mm2 is not None and big.any():
+        bottom_px = min_area_at_bottom_mm2 / (sp[0] * sp[1])
+        low = img.min()
+        objs = ndimage.find_objects(lab)
+        for k in np.flatnonzero(big & (size < bottom_px)):
+            sl = objs[k - 1]
+            if img[sl][lab[sl] == k][0] == low:
+                big[k] = False
     if not big.any():
         return None
     # the inside grown by one pixel is the region (its edge pixels differ from a neighbour
@@ -254,16 +264,18 @@ def artificial_outlines(image: np.ndarray, spacing,
                         breast: np.ndarray | None = None) -> np.ndarray | None:
     """Pixels on or within 0.2 mm of a region that is not tissue and whose outline is an
     edge the image did not have: a plateau at the maximum of 1 mm^2 or more
-    (:func:`clipped_plateaus`), or a region of one value at any level of half a noise
-    window (12.5 mm^2) or more (:func:`flat_regions`, inside ``breast`` when given). None
-    when there is neither (the common case).
+    (:func:`clipped_plateaus`), a region of one value of 1 mm^2 or more above the image's
+    minimum, or one at the minimum of half a noise window (12.5 mm^2) or more
+    (:func:`flat_regions`; inside ``breast`` when given). None when there is none (the
+    common case).
 
-    A grey anonymisation box, a pad or tissue clipped at the bottom of a window is flat
-    below the maximum; the DoG responds to its outline as to the outline of a plateau (a
-    30 mm grey box inside the real L-CC view left 12 objects within 3 mm of it where the
-    view has 6; 8 with this rule). Regions of one value smaller than 12.5 mm^2 below the
-    maximum are left alone: 8-bit, windowed and JPEG exports of the real views have flat
-    patches of 1-9 mm^2 in the breast.
+    Burned-in text, a marker or a grey anonymisation box below the maximum is flat; the DoG
+    responds to its outline as to the outline of a plateau (a 30 mm grey box inside the
+    real L-CC view left 12 objects within 3 mm of it where the view has 6, 8 with this
+    rule; "L CC 28kV" burned in at 2500-3500 across the skin line 1-4 objects on its
+    strokes, none with it). Tissue clipped at the bottom of a window leaves flat patches
+    of 1-4 mm^2 in the fat of the real views, and calcifications next to them are seen, so
+    regions at the minimum count from 12.5 mm^2 only.
 
     Examples
     --------
@@ -275,7 +287,8 @@ def artificial_outlines(image: np.ndarray, spacing,
     (True, True, False)
     """
     plateaus = clipped_plateaus(image, spacing)
-    flat = flat_regions(image, spacing, within=breast, margin_mm=0.2)
+    flat = flat_regions(image, spacing, within=breast, margin_mm=0.2, min_area_mm2=1.0,
+                        min_area_at_bottom_mm2=12.5)
     if flat is None:
         return plateaus
     return flat if plateaus is None else flat | plateaus

@@ -49,6 +49,23 @@ def test_burned_in_text_makes_no_objects(field, monkeypatch):
     assert _segment(text).calcifications[near_text].any()
 
 
+@pytest.mark.parametrize("value", [3000, 2000])
+def test_text_below_the_maximum_makes_no_objects(field, value):
+    """5 mm letters burned in below the image's maximum (about 3000) and below the
+    tissue's brightest: none of their strokes is an object, and the objects elsewhere are
+    the plain image's. (4 mm letters of this font are flat over 0.5 mm^2 each, less than
+    the rule's 1 mm^2, and are still found.)"""
+    image, _ = field
+    text = burn_in_text(image, (300, 400, 500), value=value, size_px=50)
+    near_text = ndimage.binary_dilation(text != image, iterations=3)
+    plain, marked = _segment(image), _segment(text)
+    assert not marked.calcifications[near_text].any()
+    assert marked.meta["segmentation"]["n_on_clipped_plateaus"] > 0
+    far = ~ndimage.binary_dilation(near_text, iterations=50)
+    a, b = plain.calcifications[far] > 0, marked.calcifications[far] > 0
+    assert a.sum() > 100 and (a != b).sum() < 0.1 * a.sum()
+
+
 def test_own_images_candidates_leave_out_the_plateaus_too(field, monkeypatch):
     """fit_candidate_filter's candidates are the segmenter's: none on the letters."""
     from skcalc.segmentation._filter import roi_candidates
@@ -181,7 +198,7 @@ def test_a_large_flat_box_in_the_breast_leaves_the_statistics_elsewhere(seed, va
 
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 40), w=st.integers(1, 40), r=st.integers(0, 40), c=st.integers(0, 40),
-       value=st.integers(0, 4095), seed=st.integers(0, 2**16))
+       value=st.sampled_from([0, 1, 2000, 4095]), seed=st.integers(0, 2**16))
 def test_flat_regions_are_exactly_the_large_flat_insides_grown(h, w, r, c, value, seed):
     """Equal to a per-pixel reference: pixels equal to their four neighbours (not on the
     frame), their 4-connected components of at least 1 mm^2 (100 px at 0.1 mm), grown by
@@ -196,16 +213,19 @@ def test_flat_regions_are_exactly_the_large_flat_insides_grown(h, w, r, c, value
             inner[i, j] = all(img[i, j] == img[i + di, j + dj]
                               for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)))
     lab, n = ndimage.label(inner)
-    ref = np.zeros(img.shape, bool)
-    for k in range(1, n + 1):
-        comp = lab == k
-        if comp.sum() >= 100:
-            ref |= ndimage.binary_dilation(comp, iterations=3)
-    got = flat_regions(img, SP, min_area_mm2=1.0, margin_mm=0.2)
-    if not ref.any():
-        assert got is None
-    else:
-        np.testing.assert_array_equal(got, ref)
+    for bottom_mm2 in (None, 2.0):  # regions at the minimum need 200 px in the second
+        ref = np.zeros(img.shape, bool)
+        for k in range(1, n + 1):
+            comp = lab == k
+            at_min = img[comp][0] == img.min()
+            if comp.sum() >= (200 if bottom_mm2 and at_min else 100):
+                ref |= ndimage.binary_dilation(comp, iterations=3)
+        got = flat_regions(img, SP, min_area_mm2=1.0, margin_mm=0.2,
+                           min_area_at_bottom_mm2=bottom_mm2)
+        if not ref.any():
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, ref)
 
 
 def test_artificial_outlines_known_answers():
@@ -223,6 +243,10 @@ def test_artificial_outlines_known_answers():
     img[110:120, 0:12] = 4095  # 1.2 mm^2 at the maximum, on the frame
     m = artificial_outlines(img, SP, breast)
     assert m[110:, :12].all() and m[108, 5] and not m[107, 5] and not m[:100].any()
+    img[75:90, 20:30] = 3000  # 1.5 mm^2 of one value between the extremes: a letter
+    m = artificial_outlines(img, SP, breast)
+    assert m[75:90, 20:30].all() and m[73, 25] and not m[72, 25]
+    assert not m[60:69, 60:].any()  # the 9.9 mm^2 at the minimum stays (clipped fat)
 
 
 @pytest.mark.parametrize("seed", [2, 3])
