@@ -151,3 +151,14 @@ def spacing_main(run, name: str, default: float = 0.1) -> None:
         results = run(args.spacing)
     print_results(results)
     print("wrote", write_results(results, name))
+
+
+def centroids(lab):
+    """(n, 2) array of the centroids (row, col) of labels 1..max of ``lab``."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    n = int(lab.max())
+    if n == 0:
+        return np.zeros((0, 2))
+    return np.array(ndi.center_of_mass(lab > 0, lab, range(1, n + 1)))

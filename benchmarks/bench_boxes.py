@@ -22,8 +22,7 @@ import os
 import sys
 
 import numpy as np
-from _common import spacing_main  # noqa: E402
-from scipy import ndimage as ndi
+from _common import centroids, spacing_main  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
@@ -40,11 +39,9 @@ def boxes(shape, sp):
             "edge": (slice(H // 3 - n // 2, H // 3 + n // 2), slice(W // 2, W))}
 
 
-def centroids(lab):
-    n = int(lab.max())
-    if n == 0:
-        return set()
-    return {(int(r), int(c)) for r, c in ndi.center_of_mass(lab > 0, lab, range(1, n + 1))}
+def points(lab) -> set:
+    """The objects' centroids as whole pixels."""
+    return {(int(r), int(c)) for r, c in centroids(lab)}
 
 
 def run(sp: float) -> dict:
@@ -60,7 +57,7 @@ def run(sp: float) -> dict:
             away[max(rs.start - b, 0):rs.stop + b, max(cs.start - b, 0):cs.stop + b] = False
             near = ~away
             near[rs, cs] = False
-            p_away = {p for p in centroids(plain) if away[p]}
+            p_away = {p for p in points(plain) if away[p]}
             variants = [(name, v, counted) for name, v in VALUES.items()
                         for counted in (False, True)]
             for name, value, counted in variants:
@@ -73,7 +70,7 @@ def run(sp: float) -> dict:
                     lab = B.segment(img, sp)[0]
                 finally:
                     combine.not_tissue = real
-                got = {p for p in centroids(lab) if away[p]}
+                got = {p for p in points(lab) if away[p]}
                 key = f"{view}_{sp}mm_{name}_{where}" + ("_counted" if counted else "")
                 results[f"away_{key}"] = len(got)
                 results[f"common_{key}"] = len(got & p_away)

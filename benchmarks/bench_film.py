@@ -43,7 +43,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import plot_detections, print_results, write_results  # noqa: E402
+from _common import centroids, plot_detections, print_results, write_results  # noqa: E402
 from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,13 +79,6 @@ def detect(name, img, sp, bits, breast, filter_kw):
     roi = skcalc.ROI(img, spacing=sp, meta={"roi_id": "film", "bits_stored": bits})
     out = skcalc.HDoGRegSegmenter(**kw).fit([roi]).transform([roi])[0]
     return np.asarray(out.calcifications)
-
-
-def centroids(lab):
-    n = int(lab.max())
-    if n == 0:
-        return np.zeros((0, 2))
-    return np.array(ndi.center_of_mass(lab > 0, lab, range(1, n + 1)))
 
 
 def count_in(cen, r0, c0, side):

@@ -20,21 +20,13 @@ import os
 import sys
 
 import numpy as np
-from _common import spacing_main  # noqa: E402
-from scipy import ndimage as ndi
+from _common import centroids, spacing_main  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_real_background as B  # noqa: E402
 
 SHIFTS = ((1, 0), (0, 1), (3, 2))
 VIEWS = ("L-CC", "L-MLO", "R-CC", "R-MLO")
-
-
-def centroids(lab: np.ndarray) -> np.ndarray:
-    n = int(lab.max())
-    if n == 0:
-        return np.zeros((0, 2))
-    return np.array(ndi.center_of_mass(lab > 0, lab, range(1, n + 1)))
 
 
 def n_common(a: np.ndarray, b: np.ndarray, tol: float = 2.0) -> int:

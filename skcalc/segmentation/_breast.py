@@ -240,6 +240,13 @@ def flat_regions(
     return _grown_components(lab, big, r + 1)
 
 
+def _union(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """``a | b`` of two masks either of which may be None (nothing)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a | b
+
+
 def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
                breast: np.ndarray | None = None) -> np.ndarray | None:
     """What the calibrated detector leaves out of its statistics and of the area its
@@ -253,11 +260,8 @@ def not_tissue(image: np.ndarray, spacing, window_mm: float = 5.0,
     letter) cannot sway a window's robust scale.
     """
     kw = {"min_area_mm2": window_mm**2 / 2, "margin_mm": STATS_MARGIN_MM}
-    plateaus = clipped_plateaus(image, spacing, **kw)
-    flat = flat_regions(image, spacing, within=breast, **kw)
-    if flat is None or plateaus is None:
-        return plateaus if flat is None else flat
-    return flat | plateaus
+    return _union(clipped_plateaus(image, spacing, **kw),
+                  flat_regions(image, spacing, within=breast, **kw))
 
 
 def artificial_outlines(image: np.ndarray, spacing,
@@ -286,12 +290,9 @@ def artificial_outlines(image: np.ndarray, spacing,
     >>> bool(m[40, 40]), bool(m[19, 40]), bool(m[15, 40])   # inside, outline, tissue
     (True, True, False)
     """
-    plateaus = clipped_plateaus(image, spacing)
-    flat = flat_regions(image, spacing, within=breast, margin_mm=0.2, min_area_mm2=1.0,
-                        min_area_at_bottom_mm2=12.5)
-    if flat is None:
-        return plateaus
-    return flat if plateaus is None else flat | plateaus
+    return _union(clipped_plateaus(image, spacing),
+                  flat_regions(image, spacing, within=breast, margin_mm=0.2,
+                               min_area_mm2=1.0, min_area_at_bottom_mm2=12.5))
 
 
 def on_artificial_outlines(image: np.ndarray, labels: np.ndarray, spacing,

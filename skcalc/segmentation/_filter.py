@@ -502,7 +502,8 @@ def roi_candidates(
     X = candidate_features(lab, info)
     n = X.shape[0]
     area = float(erode_breast(breast, spacing=sp, size_mm=erosion_mm).sum()) * sp[0] * sp[1] / 100
-    # as the segmenter: candidates on a plateau at the maximum are not candidates
+    # as the segmenter: candidates on an artificial outline (a plateau at the maximum, a
+    # region of one value) are not candidates
     real = ~on_artificial_outlines(image, lab, sp, breast)[1:]
     if annotation is None and labelled:
         annotation = roi.reference
